@@ -1,0 +1,1 @@
+"""gatemill compiler: zoo, frontend, IR, golden model, CLI."""

@@ -1,0 +1,1 @@
+"""Placeholder: replaced by the zoo's `train` command."""

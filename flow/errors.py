@@ -34,6 +34,4 @@ class ToolError(GatemillError):
     def __init__(self, tool, command, log=None, detail=""):
         self.tool, self.command, self.log = tool, list(command), log
         where = f" Its output is in {log}." if log else ""
-        super().__init__(
-            f"{tool} failed: `{' '.join(map(str, command))}`.{where} {detail}".strip()
-        )
+        super().__init__(f"{tool} failed: `{' '.join(map(str, command))}`.{where} {detail}".strip())

@@ -1,0 +1,50 @@
+"""QONNX import: read, check, clean up and streamline a model into the integer IR."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qonnx.core.modelwrapper import ModelWrapper
+
+from ..errors import GatemillError
+from ..ir import IRGraph
+from ..names import sanitize
+from .load import cleanup, read_onnx
+from .streamline import ClosedChain, Probe, Streamliner
+from .support import raise_if_problems, structural_problems, unsupported_ops
+
+
+@dataclass
+class Imported:
+    """The result of :func:`import_qonnx`."""
+
+    ir: IRGraph
+    model: ModelWrapper  # the cleaned QONNX model (the reference)
+    probes: list[Probe]
+    input_tensor: str  # the input quantizer's output in the QONNX graph
+    chains: dict[int, ClosedChain]  # layer index -> the exact function of its thresholds
+
+
+def import_qonnx(path: str | Path) -> Imported:
+    """Import the QONNX model at *path* into the integer IR.
+
+    Raises
+    ------
+    GatemillError
+        Listing every unsupported node at once, or naming the file if it cannot be read.
+    """
+    source = str(path)
+    proto = read_onnx(path)
+    raw_problems = unsupported_ops(ModelWrapper(proto))
+    try:
+        model = cleanup(proto, source)
+    except GatemillError:
+        # a graph qonnx cannot clean up: the unsupported operators are the likelier cause
+        raise_if_problems(raw_problems, source)
+        raise
+    # checked after cleanup: constant subgraphs (e.g. a Transpose of weights) are folded away
+    raise_if_problems(unsupported_ops(model) + structural_problems(model), source)
+    s = Streamliner(model, sanitize(Path(path).stem, "model"))
+    ir, probes = s.run()
+    return Imported(ir, model, probes, s.first.name, s.chains)

@@ -1,0 +1,82 @@
+"""Running the QONNX graph (the float32 reference) and comparing the golden model with it."""
+
+from __future__ import annotations
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.core.onnx_exec import execute_onnx
+from qonnx.transformation.change_batchsize import ChangeBatchSize
+from qonnx.transformation.infer_shapes import InferShapes
+
+from ..ir import IRGraph
+from ..ir.datatypes import BIPOLAR
+from .streamline import Probe
+
+BATCH = 512
+
+
+def run_qonnx(model: ModelWrapper, x: np.ndarray, tensors: list[str]) -> dict[str, np.ndarray]:
+    """Execute *model* on the batch *x* with qonnx; returns the requested tensors."""
+    inp = model.graph.input[0].name
+    out: dict[str, list] = {t: [] for t in tensors}
+    batched = {}
+    for start in range(0, len(x), BATCH):
+        xb = np.ascontiguousarray(x[start : start + BATCH], dtype=np.float32)
+        n = len(xb)
+        if n not in batched:
+            m = ModelWrapper(model.model.SerializeToString())
+            batched[n] = m.transform(ChangeBatchSize(n)).transform(InferShapes())
+        ctx = execute_onnx(batched[n], {inp: xb}, return_full_exec_context=True)
+        for t in tensors:
+            out[t].append(ctx[t])
+    return {t: np.concatenate(v) for t, v in out.items()}
+
+
+def to_ir_ints(y: np.ndarray, scale: np.ndarray, bias: np.ndarray, layout: str) -> np.ndarray:
+    """QONNX float tensor -> IR integers (channels last): ``round((y - bias) / scale)``."""
+    y = np.asarray(y, dtype=np.float64)
+    if layout == "NCHW" and y.ndim == 4:
+        y = y.transpose(0, 2, 3, 1)
+    return np.round((y - bias) / scale).astype(np.int64)
+
+
+def level_diff(a: np.ndarray, b: np.ndarray, dtype) -> np.ndarray:
+    """Distance in quantization levels (a BIPOLAR step is 2)."""
+    d = np.abs(a - b)
+    return d // 2 if dtype == BIPOLAR else d
+
+
+def golden_vs_qonnx(ir: IRGraph, probes: list[Probe], input_tensor: str, values: dict) -> dict:
+    """Each stretch of layers between two QONNX probe points, run on QONNX's own input.
+
+    Isolating the stretches keeps one float32 rounding difference from cascading, so every
+    mismatch counted is a place where the float graph and the exact arithmetic disagree.
+    """
+    x = to_ir_ints(values[input_tensor], np.float64(ir.input.scale), 0.0, ir.input.layout)
+    per_layer, start = [], 0
+    elements = mismatches = max_diff = 0
+    for p in probes:
+        y = x
+        for layer in ir.layers[start : p.layer + 1]:
+            y = layer.execute(y)
+        ref = to_ir_ints(values[p.tensor], p.scale, p.bias, p.layout)
+        layer = ir.layers[p.layer]
+        d = level_diff(y, ref, layer.out_dtype)
+        n_bad, worst = int(np.count_nonzero(d)), int(d.max(initial=0))
+        per_layer.append(
+            {
+                "layer": layer.name,
+                "kind": layer.kind,
+                "elements": int(d.size),
+                "mismatches": n_bad,
+                "max_level_diff": worst,
+            }
+        )
+        elements, mismatches, max_diff = elements + d.size, mismatches + n_bad, max(max_diff, worst)
+        x, start = ref, p.layer + 1
+    return {
+        "elements": int(elements),
+        "mismatches": int(mismatches),
+        "max_level_diff": int(max_diff),
+        "per_layer": per_layer,
+    }

@@ -1,0 +1,522 @@
+"""Streamlining a cleaned QONNX graph into the integer IR.
+
+The walk follows the data path from the input quantizer. At every point the current tensor is
+either an *integer tensor* (a quantizer's output: integers times a per-tensor scale) or a
+*chain*: an accumulator (or integer tensor) followed by elementwise ops (bias, BatchNorm, Mul,
+ReLU, Clip) that waits for the next quantizer. A quantizer closes the chain into integer
+thresholds computed exactly (:mod:`.exact`); the graph output closes it into an affine
+dequantizer for the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+
+from ..errors import GatemillError
+from ..ir import (
+    Flatten,
+    InputSpec,
+    IRGraph,
+    MatrixVector,
+    MaxPool,
+    OutputSpec,
+    SlidingWindow,
+    Threshold,
+    dtype_for_range,
+)
+from ..ir.datatypes import BIPOLAR
+from ..ir.layers import accumulator_range, min_acc_dtype
+from ..names import NameTable
+from . import exact
+from .exact import Affine, BipolarQuantizer, Clamp, IntQuantizer
+from .graphutil import attrs, const_value, data_consumer, per_channel
+from .load import QUANT_OPS
+
+
+@dataclass
+class IntTensor:
+    """A quantized tensor on the data path."""
+
+    name: str
+    dtype: object
+    scales: list[Fraction]  # per channel (last IR axis)
+    shape: tuple[int, ...]  # IR per-sample shape, channels last
+    layout: str  # "NC" or "NCHW": the QONNX layout
+    perm: np.ndarray | None = None  # after Flatten of a map: QONNX index of each IR index
+
+
+@dataclass
+class Chain:
+    """Elementwise ops pending on an accumulator (``mv`` set) or on an integer tensor."""
+
+    source: IntTensor
+    mv: dict | None
+    channels: int
+    lo: np.ndarray
+    hi: np.ndarray
+    ops: list = field(default_factory=list)
+    tensor: str = ""
+    shape: tuple[int, ...] = ()
+    layout: str = "NC"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Where an IR layer's output can be read in the QONNX graph: ``int = (y - bias) / scale``."""
+
+    layer: int
+    tensor: str
+    scale: np.ndarray
+    bias: np.ndarray
+    layout: str
+
+
+@dataclass(frozen=True)
+class ClosedChain:
+    """The exact function a thresholded layer implements (kept to verify the thresholds)."""
+
+    ops: list
+    quantizer: object
+    lo: np.ndarray
+    hi: np.ndarray
+
+    def level(self, acc: int, c: int) -> int:
+        """The exact output level of channel *c* for accumulator *acc*."""
+        return self.quantizer.level(exact.evaluate(self.ops, Fraction(acc), c), c)
+
+
+def _err(node, msg: str) -> GatemillError:
+    return GatemillError(f"node {node.name!r} ({node.op_type}): {msg}")
+
+
+def _quant_dtype(bits: int, signed: bool) -> object:
+    if bits == 1:
+        return BIPOLAR if signed else DataType["BINARY"]
+    return DataType[f"{'INT' if signed else 'UINT'}{bits}"]
+
+
+class Streamliner:
+    """Turns a cleaned, support-checked QONNX model into an :class:`IRGraph`."""
+
+    def __init__(self, model: ModelWrapper, name: str):
+        self.model = model
+        self.name = name
+        self.names = NameTable()
+        self.layers: list = []
+        self.probes: list[Probe] = []
+        self.chains: dict[int, ClosedChain] = {}
+
+    # -- helpers --------------------------------------------------------------------------------
+    def shape(self, tensor: str) -> tuple[int, ...]:
+        return tuple(self.model.get_tensor_shape(tensor))
+
+    def quantizer(self, node, channel_axis: int, shape):
+        """The activation quantizer of *node* as an exact quantizer with per-channel scales."""
+        a = attrs(node)
+        raw = self.model.get_initializer(node.input[1])
+        try:
+            scale = per_channel(raw, shape, channel_axis, "the quantizer scale")
+        except ValueError as e:
+            raise _err(node, f"{e}; use per-tensor or per-channel scales") from None
+        scale = exact.fractions(scale)
+        if node.op_type == "BipolarQuant":
+            return BipolarQuantizer(scale=scale)
+        bits = int(self.model.get_initializer(node.input[3]).ravel()[0])
+        return IntQuantizer(
+            scale,
+            bits,
+            bool(a.get("signed", 1)),
+            bool(a.get("narrow", 0)),
+            a.get("rounding_mode", "ROUND"),
+        )
+
+    def weights(self, node) -> tuple[np.ndarray, np.ndarray, object]:
+        """Integer weights (as QONNX computes them), per-output-row scale, datatype.
+
+        Rows of the returned matrix are output channels (for Conv: ``[OC, IC, KH, KW]``).
+        """
+        q = self.model.find_producer(node.input[1])
+        w = self.model.get_initializer(q.input[0]).astype(np.float32)
+        a = attrs(node)
+        out_axis = (
+            1
+            if node.op_type == "MatMul" or (node.op_type == "Gemm" and not a.get("transB", 0))
+            else 0
+        )
+        if q.op_type == "BipolarQuant":
+            scale = np.asarray(self.model.get_initializer(q.input[1]), np.float32)
+            w_int = np.where(w >= 0, 1, -1)
+            dtype = BIPOLAR
+        else:
+            qa = attrs(q)
+            scale = np.asarray(self.model.get_initializer(q.input[1]), np.float32)
+            bits = int(self.model.get_initializer(q.input[3]).ravel()[0])
+            signed, narrow = bool(qa.get("signed", 1)), bool(qa.get("narrow", 0))
+            codes = exact_quant_codes(
+                w, scale, bits, signed, narrow, qa.get("rounding_mode", "ROUND")
+            )
+            w_int = codes
+            dtype = _quant_dtype(bits, signed)
+        try:
+            s = per_channel(scale, w.shape, out_axis, "the weight scale")
+        except ValueError as e:
+            raise _err(node, f"{e}; use per-tensor or per-output-channel weight scales") from None
+        w_int = np.moveaxis(w_int.astype(np.int64), out_axis, 0)
+        return w_int, s, dtype
+
+    def channel_const(self, node, value, chain: Chain) -> list[Fraction]:
+        qshape = (
+            (1, chain.channels) if chain.layout == "NC" else (1, chain.channels, *chain.shape[:2])
+        )
+        try:
+            return exact.fractions(per_channel(value, qshape, 1, "the constant"))
+        except ValueError as e:
+            raise _err(node, f"{e}; only per-channel constants can be folded") from None
+
+    # -- the walk -------------------------------------------------------------------------------
+    def run(self) -> tuple[IRGraph, list[Probe]]:
+        graph = self.model.graph
+        inp = graph.input[0].name
+        node = data_consumer(self.model, inp)
+        if node is None or node.op_type not in QUANT_OPS:
+            what = "nothing" if node is None else f"{node.name!r} ({node.op_type})"
+            raise GatemillError(
+                f"the model input {inp!r} feeds {what}, not a quantizer: the input must be "
+                "quantized first. Add a QuantIdentity as the first layer of the model."
+            )
+        in_shape = self.shape(inp)
+        layout = "NCHW" if len(in_shape) == 4 else "NC"
+        if len(in_shape) not in (2, 4):
+            raise GatemillError(
+                f"model input {inp!r} has shape {in_shape}; gatemill takes "
+                "vectors (N, C) or images (N, C, H, W)"
+            )
+        qz = self.quantizer(node, 1, in_shape)
+        if len(set(qz.scale)) != 1:
+            raise _err(
+                node,
+                "the input quantizer has per-channel scales; use a per-tensor scale for the input",
+            )
+        ir_shape = in_shape[1:] if layout == "NC" else (*in_shape[2:], in_shape[1])
+        dtype = BIPOLAR if qz.bipolar else _quant_dtype(qz.bits, qz.signed)
+        self.input = InputSpec(
+            shape=ir_shape,
+            dtype=dtype,
+            scale=float(qz.scale[0]),
+            layout=layout,
+            rounding_mode=getattr(qz, "rounding_mode", "ROUND"),
+            narrow=getattr(qz, "narrow", False),
+        )
+        scales = [qz.scale[0]] * ir_shape[-1]
+        cur: IntTensor | Chain = IntTensor(node.output[0], dtype, scales, ir_shape, layout)
+        self.first = cur
+        while True:
+            t = cur.name if isinstance(cur, IntTensor) else cur.tensor
+            node = data_consumer(self.model, t)
+            if node is None:
+                break
+            cur = self.step(node, cur)
+        return self.finish(cur), self.probes
+
+    def step(self, node, cur):
+        op = node.op_type
+        if op in ("MatMul", "Gemm", "Conv"):
+            if not isinstance(cur, IntTensor):
+                raise _err(
+                    node,
+                    "its input is not quantized; add a QuantIdentity or a quantized "
+                    "activation (QuantReLU, QuantHardTanh) before this layer",
+                )
+            return self.weight_layer(node, cur)
+        if op in QUANT_OPS:
+            chain = cur if isinstance(cur, Chain) else self.identity_chain(cur)
+            return self.close(node, chain)
+        if op in ("Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "Clip", "Identity"):
+            chain = cur if isinstance(cur, Chain) else self.identity_chain(cur)
+            self.elementwise(node, chain)
+            chain.tensor = node.output[0]
+            return chain
+        if not isinstance(cur, IntTensor):
+            raise _err(
+                node,
+                "it operates on a value that is not quantized yet; place it after "
+                "the activation quantizer (e.g. QuantReLU before MaxPool2d)",
+            )
+        if op == "MaxPool":
+            return self.maxpool(node, cur)
+        if op in ("Flatten", "Reshape"):
+            return self.flatten(node, cur)
+        raise _err(node, "operator not supported here")  # the support check lists these first
+
+    def identity_chain(self, t: IntTensor) -> Chain:
+        c = t.shape[-1]
+        lo = np.full(c, int(t.dtype.min()), np.int64)
+        hi = np.full(c, int(t.dtype.max()), np.int64)
+        ops = [Affine(list(t.scales), [Fraction(0)] * c)]
+        return Chain(t, None, c, lo, hi, ops, t.name, t.shape, t.layout)
+
+    def weight_layer(self, node, t: IntTensor) -> Chain:
+        if len(set(t.scales)) != 1:
+            raise _err(
+                node,
+                "its input has per-channel activation scales, which cannot be "
+                "factored out of the dot product; use a per-tensor activation quantizer",
+            )
+        in_scale = t.scales[0]
+        w_int, w_scale, w_dtype = self.weights(node)
+        a = attrs(node)
+        name = self.names.unique(node.name, "layer")
+        if node.op_type == "Conv":
+            if t.layout != "NCHW":
+                raise _err(node, "a convolution needs an image input (N, C, H, W)")
+            if a.get("auto_pad", "NOTSET") not in ("NOTSET", ""):
+                raise _err(node, "auto_pad is not supported; use explicit padding")
+            kh, kw = a.get("kernel_shape", w_int.shape[2:])
+            pads = tuple(a.get("pads", (0, 0, 0, 0)))
+            sw = SlidingWindow(
+                name=self.names.unique(f"{name}_window"),
+                ifm=t.shape,
+                kernel=(kh, kw),
+                stride=tuple(a.get("strides", (1, 1))),
+                pad=pads,
+                dtype=t.dtype,
+            )
+            self.layers.append(sw)
+            weights = w_int.transpose(0, 2, 3, 1).reshape(w_int.shape[0], -1)
+            spatial, layout = sw.out_shape[:2], "NCHW"
+        else:
+            if t.layout != "NC":
+                raise _err(node, "a dense layer needs a flat input; add Flatten before it")
+            weights = w_int if t.perm is None else w_int[:, t.perm]
+            spatial, layout = (), "NC"
+        mh, mw = weights.shape
+        if mw != t.shape[-1] * (1 if node.op_type != "Conv" else kh * kw):
+            raise _err(node, f"weights of width {mw} do not match the input {t.shape}")
+        binary = t.dtype == BIPOLAR and w_dtype == BIPOLAR
+        lo, hi = accumulator_range(weights, t.dtype, binary)
+        mv = dict(
+            name=name,
+            weights=weights,
+            in_dtype=t.dtype,
+            w_dtype=w_dtype,
+            acc_dtype=min_acc_dtype(weights, t.dtype, binary),
+            spatial=spatial,
+        )
+        s = [in_scale * f for f in exact.fractions(w_scale)]
+        # acc -> real output of the MatMul/Conv: s * dot, with dot = 2 * popcount - MW if binary
+        ops = [
+            Affine([2 * x for x in s], [-mw * x for x in s])
+            if binary
+            else Affine(s, [Fraction(0)] * mh)
+        ]
+        chain = Chain(t, mv, mh, lo, hi, ops, node.output[0], (*spatial, mh), layout)
+        bias_name = node.input[2] if len(node.input) > 2 else ""
+        if bias_name:
+            bias = np.asarray(const_value(self.model, bias_name))
+            if bias.size != mh:
+                raise _err(node, f"bias of {bias.size} values for {mh} outputs")
+            # Conv and Gemm biases are one value per output channel, whatever their rank
+            chain.ops.append(Affine([Fraction(1)] * mh, exact.fractions(bias)))
+        return chain
+
+    def elementwise(self, node, chain: Chain) -> None:
+        op, c = node.op_type, chain.channels
+        one, zero = [Fraction(1)] * c, [Fraction(0)] * c
+        if op == "Identity":
+            return
+        if op == "Relu":
+            chain.ops.append(Clamp(Fraction(0), None))
+            return
+        if op == "Clip":
+            a = attrs(node)
+            lo = const_value(self.model, node.input[1]) if len(node.input) > 1 else a.get("min")
+            hi = const_value(self.model, node.input[2]) if len(node.input) > 2 else a.get("max")
+            chain.ops.append(
+                Clamp(
+                    None if lo is None else Fraction(float(np.ravel(lo)[0])),
+                    None if hi is None else Fraction(float(np.ravel(hi)[0])),
+                )
+            )
+            return
+        if op == "BatchNormalization":
+            gamma, beta, mean, var = (const_value(self.model, i) for i in node.input[1:5])
+            if any(v is None for v in (gamma, beta, mean, var)):
+                raise _err(node, "BatchNorm parameters are not constants")
+            eps = Fraction(float(np.float32(attrs(node).get("epsilon", 1e-5))))
+            if any(np.size(x) != c for x in (gamma, beta, mean, var)):
+                raise _err(node, f"BatchNorm parameters do not have {c} channels")
+            # BatchNormalization parameters are 1-D, one per channel (axis 1), whatever the rank
+            g, b, m, v = (exact.fractions(x) for x in (gamma, beta, mean, var))
+            scale = [g[i] / exact.sqrt_fraction(v[i] + eps) for i in range(c)]
+            chain.ops.append(Affine(scale, [b[i] - m[i] * scale[i] for i in range(c)]))
+            return
+        data_first = node.input[0] == chain.tensor
+        other = node.input[1] if data_first else node.input[0]
+        k = self.channel_const(node, const_value(self.model, other), chain)
+        if op == "Add":
+            chain.ops.append(Affine(one, k))
+        elif op == "Sub":
+            chain.ops.append(
+                Affine(one, [-x for x in k]) if data_first else Affine([-x for x in one], k)
+            )
+        elif op == "Mul":
+            chain.ops.append(Affine(k, zero))
+        elif op == "Div":
+            if not data_first or any(x == 0 for x in k):
+                raise _err(node, "only division of the data by a non-zero constant is supported")
+            chain.ops.append(Affine([1 / x for x in k], zero))
+
+    def close(self, node, chain: Chain) -> IntTensor:
+        """A quantizer ends the chain: integer thresholds (or nothing, for an exact requant)."""
+        axis = 1
+        qshape = self.shape(node.output[0])
+        qz = self.quantizer(node, axis, qshape)
+
+        def level_of(c):
+            return lambda acc: qz.level(exact.evaluate(chain.ops, Fraction(acc), c), c)
+
+        ends = [
+            (level_of(c)(int(chain.lo[c])), level_of(c)(int(chain.hi[c])))
+            for c in range(chain.channels)
+        ]
+        qmin = min(min(e) for e in ends)
+        qmax = max(max(e) for e in ends)
+        if qz.bipolar:
+            out_dtype, levels, base = BIPOLAR, [1], -1
+        else:
+            qmax = max(qmax, qmin + 1)
+            out_dtype, levels, base = dtype_for_range(qmin, qmax), range(qmin + 1, qmax + 1), qmin
+        direction, rows = [], []
+        for c in range(chain.channels):
+            d, ts = exact.thresholds_for_channel(
+                level_of(c), int(chain.lo[c]), int(chain.hi[c]), levels
+            )
+            direction.append(d)
+            rows.append(ts)
+        thresholds = np.array(rows, dtype=np.int64)
+        direction = np.array(direction, dtype=np.int64)
+        if chain.mv is not None:
+            layer = MatrixVector(
+                **chain.mv,
+                thresholds=thresholds,
+                direction=direction,
+                out_dtype=out_dtype,
+                out_base=base,
+            )
+        else:
+            layer = Threshold(
+                name=self.names.unique(node.name, "threshold"),
+                shape=chain.shape,
+                in_dtype=chain.source.dtype,
+                thresholds=thresholds,
+                direction=direction,
+                out_dtype=out_dtype,
+                out_base=base,
+            )
+        self.layers.append(layer)
+        self.chains[len(self.layers) - 1] = ClosedChain(chain.ops, qz, chain.lo, chain.hi)
+        self.probes.append(
+            Probe(
+                len(self.layers) - 1,
+                node.output[0],
+                np.array([float(s) for s in qz.scale]),
+                np.zeros(chain.channels),
+                chain.layout,
+            )
+        )
+        return IntTensor(node.output[0], out_dtype, list(qz.scale), chain.shape, chain.layout)
+
+    def maxpool(self, node, t: IntTensor) -> IntTensor:
+        a = attrs(node)
+        if t.layout != "NCHW":
+            raise _err(node, "MaxPool needs an image (N, C, H, W)")
+        k = tuple(a["kernel_shape"])
+        layer = MaxPool(
+            name=self.names.unique(node.name, "maxpool"),
+            ifm=t.shape,
+            kernel=k,
+            stride=tuple(a.get("strides", (1, 1))),
+            dtype=t.dtype,
+        )
+        self.layers.append(layer)
+        self.probes.append(
+            Probe(
+                len(self.layers) - 1,
+                node.output[0],
+                np.array([float(s) for s in t.scales]),
+                np.zeros(len(t.scales)),
+                "NCHW",
+            )
+        )
+        return IntTensor(node.output[0], t.dtype, t.scales, layer.out_shape, "NCHW")
+
+    def flatten(self, node, t: IntTensor) -> IntTensor:
+        out_shape = self.shape(node.output[0])
+        if len(out_shape) != 2 or out_shape[1] != int(np.prod(t.shape)):
+            raise _err(
+                node,
+                f"reshape to {out_shape} is not a flatten to (N, "
+                f"{int(np.prod(t.shape))}); only Flatten before a dense layer is supported",
+            )
+        if t.layout == "NC":
+            return IntTensor(node.output[0], t.dtype, t.scales, t.shape, "NC", t.perm)
+        if len(set(t.scales)) != 1:
+            raise _err(
+                node,
+                "flattening a map with per-channel activation scales is not "
+                "supported; use a per-tensor activation quantizer before it",
+            )
+        h, w, c = t.shape
+        layer = Flatten(name=self.names.unique(node.name, "flatten"), ifm=t.shape, dtype=t.dtype)
+        self.layers.append(layer)
+        perm = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+        return IntTensor(
+            node.output[0], t.dtype, [t.scales[0]] * (h * w * c), layer.out_shape, "NC", perm
+        )
+
+    def finish(self, cur) -> IRGraph:
+        out = self.model.graph.output[0].name
+        if (cur.name if isinstance(cur, IntTensor) else cur.tensor) != out:
+            raise GatemillError(f"the data path ends before the graph output {out!r}")
+        if isinstance(cur, IntTensor):
+            if cur is self.first:
+                raise GatemillError("the model has no layers after its input quantizer")
+            spec_scale = np.array([float(s) for s in cur.scales])
+            spec_bias = np.zeros(len(cur.scales))
+        else:
+            try:
+                a, b = exact.compose_affine(cur.ops, cur.channels)
+            except ValueError:
+                raise GatemillError(
+                    f"the output {out!r} comes from a ReLU/Clip without a quantizer after it: "
+                    "quantize that activation (QuantReLU) or end the model with a linear layer."
+                ) from None
+            if cur.mv is None:
+                if not self.layers:
+                    raise GatemillError("the model has no layers after its input quantizer")
+            else:
+                self.layers.append(MatrixVector(**cur.mv))
+            spec_scale = np.array([float(x) for x in a])
+            spec_bias = np.array([float(x) for x in b])
+            self.probes.append(Probe(len(self.layers) - 1, out, spec_scale, spec_bias, cur.layout))
+        last = self.layers[-1]
+        output = OutputSpec(
+            shape=last.out_shape, dtype=last.out_dtype, scale=spec_scale, bias=spec_bias
+        )
+        return IRGraph(name=self.name, input=self.input, layers=tuple(self.layers), output=output)
+
+
+def exact_quant_codes(w, scale, bits, signed, narrow, rounding_mode) -> np.ndarray:
+    """Integer codes of a QONNX ``Quant`` on constant weights, as qonnx's float32 path gives."""
+    from qonnx.custom_op.general.intquant import max_int, min_int, resolve_rounding_mode
+
+    y = np.asarray(w, np.float32) / np.asarray(scale, np.float32)
+    if bits == 1 and signed:
+        return np.where(y >= 0, 1, -1)
+    y = np.clip(y, min_int(signed, narrow, bits), max_int(signed, narrow, bits))
+    return resolve_rounding_mode(rounding_mode)(y).astype(np.int64)

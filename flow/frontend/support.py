@@ -1,0 +1,252 @@
+"""Up-front support check: every unsupported node is listed at once, with what to change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+
+from ..errors import GatemillError
+from .exact import ROUNDING_MODES
+from .load import QUANT_OPS
+
+MAX_BITS = 8
+WEIGHT_OPS = ("MatMul", "Gemm", "Conv")
+ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "Clip", "Identity")
+LAYOUT = ("Flatten", "Reshape")
+SUPPORTED = (*QUANT_OPS, *WEIGHT_OPS, *ELEMENTWISE, *LAYOUT, "MaxPool")
+
+# What to tell the user for operators we know and do not support.
+HINTS = {
+    "Softmax": "drop the final softmax from the model: gatemill outputs the logits, and their "
+    "argmax (the class) is the same",
+    "LogSoftmax": "drop it from the model: the argmax of the logits is the same",
+    "LSTM": "recurrent layers are not supported; use dense or convolutional layers",
+    "GRU": "recurrent layers are not supported; use dense or convolutional layers",
+    "RNN": "recurrent layers are not supported; use dense or convolutional layers",
+    "Sigmoid": "use QuantReLU or QuantHardTanh as the activation",
+    "Tanh": "use QuantHardTanh as the activation",
+    "AveragePool": "use MaxPool2d, or a strided QuantConv2d",
+    "GlobalAveragePool": "use MaxPool2d over the whole map, or Flatten and a QuantLinear",
+    "Concat": "branching graphs are not supported yet; use a plain chain of layers",
+    "Transpose": "remove the permute/transpose from the model's forward()",
+    "Trunc": "QuantAvgPool / Trunc is not supported; use MaxPool2d",
+    "QuantizeLinear": "export with brevitas.export.export_qonnx (QONNX Quant nodes), not QCDQ",
+    "DequantizeLinear": "export with brevitas.export.export_qonnx (QONNX Quant nodes), not QCDQ",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a node cannot be imported."""
+
+    node: str
+    op_type: str
+    why: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"node {self.node!r} ({self.op_type}): {self.why}; {self.fix}."
+
+
+def unsupported_ops(model: ModelWrapper) -> list[Problem]:
+    """Nodes whose operator gatemill does not map to hardware (checked before cleanup)."""
+    problems = []
+    for node in model.graph.node:
+        if node.op_type not in SUPPORTED:
+            fix = HINTS.get(
+                node.op_type,
+                "replace it with supported layers (QuantIdentity, QuantLinear, QuantConv2d, "
+                "BatchNorm, QuantReLU, QuantHardTanh, MaxPool2d, Flatten)",
+            )
+            problems.append(Problem(node.name, node.op_type, "operator not supported", fix))
+    return problems
+
+
+def _const(model, name):
+    return None if name == "" else model.get_initializer(name)
+
+
+def _check_quant(model, node, role: str) -> list[Problem]:
+    out = []
+    if node.op_type == "BipolarQuant":
+        scale = _const(model, node.input[1])
+        if scale is None or np.any(scale <= 0):
+            out.append(
+                Problem(
+                    node.name,
+                    node.op_type,
+                    "scale is not a positive constant",
+                    "export the model with constant quantizer scales",
+                )
+            )
+        return out
+    scale, zp, bits = (_const(model, node.input[i]) for i in (1, 2, 3))
+    if scale is None or zp is None or bits is None:
+        out.append(
+            Problem(
+                node.name,
+                node.op_type,
+                "scale, zero point or bit width is computed at run time",
+                "use quantizers with constant (exported) parameters",
+            )
+        )
+        return out
+    if np.any(scale <= 0):
+        out.append(
+            Problem(
+                node.name, node.op_type, "scale is not positive", "check the quantizer's scaling"
+            )
+        )
+    if np.any(zp != 0):
+        out.append(
+            Problem(
+                node.name,
+                node.op_type,
+                "zero point is not 0",
+                "use symmetric quantizers (zero point 0), e.g. Brevitas defaults",
+            )
+        )
+    b = float(np.asarray(bits).ravel()[0])
+    if bits.size != 1 or b != int(b) or not 1 <= b <= MAX_BITS:
+        out.append(
+            Problem(
+                node.name,
+                node.op_type,
+                f"{role} of {b:g} bits",
+                f"gatemill supports 1 to {MAX_BITS} bits: set bit_width <= {MAX_BITS}",
+            )
+        )
+    for a in node.attribute:
+        if a.name == "rounding_mode" and a.s.decode().upper() not in ROUNDING_MODES:
+            out.append(
+                Problem(
+                    node.name,
+                    node.op_type,
+                    f"rounding mode {a.s.decode()!r}",
+                    f"use one of {', '.join(ROUNDING_MODES)}",
+                )
+            )
+    return out
+
+
+def structural_problems(model: ModelWrapper) -> list[Problem]:
+    """Checks on the cleaned graph: quantized weights, bit widths, attributes, a plain chain."""
+    from onnx import helper
+
+    problems = []
+    graph = model.graph
+    if len(graph.input) != 1 or len(graph.output) != 1:
+        problems.append(
+            Problem(
+                "graph",
+                "-",
+                f"{len(graph.input)} inputs and {len(graph.output)} outputs",
+                "use one input and one output",
+            )
+        )
+    weight_quants = set()
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type in WEIGHT_OPS:
+            w = node.input[1]
+            producer = model.find_producer(w)
+            if producer is None or producer.op_type not in QUANT_OPS:
+                problems.append(
+                    Problem(
+                        node.name,
+                        node.op_type,
+                        "float weights without a quantizer",
+                        "use QuantLinear / QuantConv2d so the weights are quantized",
+                    )
+                )
+            elif _const(model, producer.input[0]) is None:
+                problems.append(
+                    Problem(
+                        node.name,
+                        node.op_type,
+                        "weights are computed at run time",
+                        "weights must be constants",
+                    )
+                )
+            else:
+                weight_quants.add(producer.name)
+                problems += _check_quant(model, producer, "weights")
+            if len(node.input) > 2 and node.input[2] and _const(model, node.input[2]) is None:
+                problems.append(
+                    Problem(
+                        node.name,
+                        node.op_type,
+                        "bias is not a constant",
+                        "use a constant (or no) bias",
+                    )
+                )
+        if node.op_type == "Gemm" and (
+            attrs.get("transA", 0)
+            or attrs.get("alpha", 1.0) != 1.0
+            or attrs.get("beta", 1.0) != 1.0
+        ):
+            problems.append(
+                Problem(
+                    node.name,
+                    "Gemm",
+                    "transA, alpha or beta is not default",
+                    "export a plain linear layer",
+                )
+            )
+        if node.op_type == "Conv":
+            if attrs.get("group", 1) != 1:
+                problems.append(
+                    Problem(
+                        node.name,
+                        "Conv",
+                        f"grouped convolution (group={attrs['group']})",
+                        "use groups=1",
+                    )
+                )
+            if any(d != 1 for d in attrs.get("dilations", [1])):
+                problems.append(Problem(node.name, "Conv", "dilated convolution", "use dilation=1"))
+            if len(attrs.get("kernel_shape", [0, 0])) != 2:
+                problems.append(
+                    Problem(node.name, "Conv", "not a 2D convolution", "use QuantConv2d")
+                )
+        if node.op_type == "MaxPool":
+            if any(attrs.get("pads", [0])) or attrs.get("ceil_mode", 0):
+                problems.append(
+                    Problem(
+                        node.name,
+                        "MaxPool",
+                        "padding or ceil_mode",
+                        "use MaxPool2d with padding=0 and ceil_mode=False",
+                    )
+                )
+            if any(d != 1 for d in attrs.get("dilations", [1])):
+                problems.append(Problem(node.name, "MaxPool", "dilation", "use dilation=1"))
+    for node in graph.node:
+        if node.op_type in QUANT_OPS and node.name not in weight_quants:
+            problems += _check_quant(model, node, "activations")
+        for out in node.output:
+            consumers = model.find_consumers(out)
+            if consumers is not None and len(consumers) > 1:
+                problems.append(
+                    Problem(
+                        node.name,
+                        node.op_type,
+                        f"its output feeds {len(consumers)} nodes (a branch)",
+                        "branching graphs (skip connections) are not supported yet",
+                    )
+                )
+    return problems
+
+
+def raise_if_problems(problems: list[Problem], source: str) -> None:
+    """Raise one :class:`GatemillError` listing every problem."""
+    if not problems:
+        return
+    n = len(problems)
+    lines = "\n".join(f"  - {p}" for p in problems)
+    raise GatemillError(
+        f"cannot import {source!r}: {n} unsupported node{'s' if n > 1 else ''}:\n{lines}\n"
+        "Change the model as suggested, export it again and re-run gatemill import."
+    )

@@ -1,0 +1,112 @@
+"""``gatemill import``: QONNX model -> ``ir.json`` + golden model checked against QONNX."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .frontend import import_qonnx
+from .frontend.compare import golden_vs_qonnx, run_qonnx, to_ir_ints
+from .ir import save_ir
+from .outdir import prepare_out_dir
+from .vectors import load_vectors, random_vectors
+
+RANDOM_VECTORS = 100
+
+
+def layer_summary(layer) -> dict:
+    """Kind, shapes, datatypes and the size figures of one IR layer (for reports)."""
+    d = {
+        "name": layer.name,
+        "kind": layer.kind,
+        "in_shape": list(layer.in_shape),
+        "out_shape": list(layer.out_shape),
+        "in_dtype": layer.in_dtype.name,
+        "out_dtype": layer.out_dtype.name,
+    }
+    if layer.kind == "MatrixVector":
+        d.update(
+            mh=layer.mh,
+            mw=layer.mw,
+            w_dtype=layer.w_dtype.name,
+            acc_dtype=layer.acc_dtype.name,
+            binary=layer.binary,
+            pe=layer.pe,
+            simd=layer.simd,
+        )
+    if getattr(layer, "thresholds", None) is not None:
+        d["thresholds"] = int(layer.thresholds.shape[1])
+    return d
+
+
+def accuracy(logits: np.ndarray, y: np.ndarray | None) -> float | None:
+    if y is None:
+        return None
+    return float(np.mean(logits.reshape(len(logits), -1).argmax(axis=1) == y))
+
+
+def run_import(
+    model: str | Path, out: str | Path, vectors: str | Path | None = None, seed: int = 0
+) -> dict:
+    """Import *model*, check the golden model against QONNX, write the results into *out*.
+
+    Writes ``ir.json`` + ``ir.npz`` (the IR), ``golden.npz`` (``inputs``/``outputs``: the
+    integer vectors the hardware must reproduce) and ``import.json`` (the report, returned).
+    """
+    t0 = time.perf_counter()
+    out = prepare_out_dir(out)
+    imp = import_qonnx(model)
+    ir = imp.ir
+    if vectors is not None:
+        x, y = load_vectors(vectors, ir)
+    else:
+        x, y = random_vectors(ir, RANDOM_VECTORS, seed), None
+    t_import = time.perf_counter() - t0
+
+    out_probe = imp.probes[-1]
+    tensors = [imp.input_tensor, *[p.tensor for p in imp.probes]]
+    values = run_qonnx(imp.model, x, list(dict.fromkeys(tensors)))
+    comparison = golden_vs_qonnx(ir, imp.probes, imp.input_tensor, values)
+
+    x_int = ir.input.quantize(x)
+    y_int = ir.execute(x_int)
+    golden_logits = ir.output.dequantize(y_int)
+    qonnx_logits = values[out_probe.tensor]
+    qonnx_ints = to_ir_ints(qonnx_logits, out_probe.scale, out_probe.bias, out_probe.layout)
+    agree = golden_logits.reshape(len(x), -1).argmax(1) == qonnx_logits.reshape(len(x), -1).argmax(
+        1
+    )
+
+    save_ir(ir, out)
+    np.savez(out / "golden.npz", inputs=x_int, outputs=y_int)
+    imp.model.save(str(out / "model_clean.onnx"))
+    raw = Path(model).read_bytes()
+    report = {
+        "model": str(model),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "ir": ir.name,
+        "input": {
+            "shape": list(ir.input.shape),
+            "dtype": ir.input.dtype.name,
+            "scale": ir.input.scale,
+            "layout": ir.input.layout,
+        },
+        "layers": [layer_summary(layer) for layer in ir.layers],
+        "vectors": len(x),
+        "vectors_source": str(vectors) if vectors is not None else f"random (seed {seed})",
+        "golden_vs_qonnx": comparison,
+        "end_to_end": {
+            "elements": int(y_int.size),
+            "mismatches": int(np.count_nonzero(y_int != qonnx_ints)),
+            "samples_with_other_class": int(np.count_nonzero(~agree)),
+        },
+        "golden_accuracy": accuracy(golden_logits, y),
+        "qonnx_accuracy": accuracy(qonnx_logits, y),
+        "seconds": {"import": round(t_import, 3), "total": round(time.perf_counter() - t0, 3)},
+    }
+    (out / "import.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report

@@ -1,0 +1,34 @@
+"""The integer IR: one frozen params dataclass per layer kind, and the graph that chains them.
+
+Every stage after import reads these objects and nothing else: the golden model
+(:meth:`Layer.execute`), the hardware templates, the HLS configs and the estimates.
+"""
+
+from .datatypes import dtype_for_range, dtype_from_name
+from .graph import InputSpec, IRGraph, OutputSpec, load_ir, save_ir
+from .layers import (
+    LAYER_KINDS,
+    Flatten,
+    Layer,
+    MatrixVector,
+    MaxPool,
+    SlidingWindow,
+    Threshold,
+)
+
+__all__ = [
+    "LAYER_KINDS",
+    "Flatten",
+    "IRGraph",
+    "InputSpec",
+    "Layer",
+    "MatrixVector",
+    "MaxPool",
+    "OutputSpec",
+    "SlidingWindow",
+    "Threshold",
+    "dtype_for_range",
+    "dtype_from_name",
+    "load_ir",
+    "save_ir",
+]

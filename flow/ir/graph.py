@@ -1,0 +1,263 @@
+"""The IR graph (input quantizer, chain of layers, output dequantizer) and its files.
+
+``ir.json`` holds every scalar parameter; arrays go to ``ir.npz`` (loaded without pickle) and
+are referenced from the JSON by key. Loading gives back an equal graph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .datatypes import BIPOLAR, dtype_from_name
+from .layers import LAYER_KINDS, Layer, _freeze, _tuple
+
+FORMAT = "gatemill-ir"
+VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class InputSpec:
+    """How the host turns the model's float input into the integers the hardware takes.
+
+    It reproduces the model's first quantizer (QONNX ``Quant``/``BipolarQuant``):
+    ``q = clip(round(x / scale + zero_point))`` with the graph's rounding mode.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Per-sample shape in IR layout (channels last).
+    dtype : DataType
+    scale : float
+        The quantizer's scale (float32 value).
+    layout : str
+        The model's own layout of the input: ``"NC"`` or ``"NCHW"`` (transposed to NHWC).
+    rounding_mode : str
+        QONNX rounding mode (``ROUND`` is half-to-even).
+    narrow : bool
+    """
+
+    shape: tuple[int, ...]
+    dtype: Any
+    scale: float = 1.0
+    layout: str = "NC"
+    rounding_mode: str = "ROUND"
+    narrow: bool = False
+
+    def __post_init__(self):
+        _tuple(self, "shape")
+        if self.layout not in ("NC", "NCHW"):
+            raise ValueError(f"input layout must be NC or NCHW, not {self.layout!r}")
+
+    @property
+    def model_shape(self) -> tuple[int, ...]:
+        """Per-sample shape the model itself takes (channels first for images)."""
+        if self.layout == "NCHW":
+            h, w, c = self.shape
+            return (c, h, w)
+        return self.shape
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Integers ``(N, *shape)`` for float inputs ``(N, *model_shape)``."""
+        from qonnx.custom_op.general.intquant import resolve_rounding_mode
+
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape[1:] != self.model_shape:
+            raise ValueError(f"input shape {x.shape[1:]} != model input {self.model_shape}")
+        if self.layout == "NCHW":
+            x = x.transpose(0, 2, 3, 1)
+        if self.dtype == BIPOLAR:
+            return np.where(x >= 0, 1, -1).astype(np.int64)
+        lo = int(self.dtype.min()) + (1 if self.narrow and self.dtype.signed() else 0)
+        hi = int(self.dtype.max()) - (1 if self.narrow and not self.dtype.signed() else 0)
+        # float32 division, as the model's own Quant node computes it
+        q = resolve_rounding_mode(self.rounding_mode)(x / np.float32(self.scale))
+        return np.clip(q, lo, hi).astype(np.int64)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class OutputSpec:
+    """How the host turns the hardware's integer outputs into the model's real outputs.
+
+    ``y[c] = scale[c] * out[c] + bias[c]`` (float64 from the exact rationals).
+    """
+
+    shape: tuple[int, ...]
+    dtype: Any
+    scale: np.ndarray
+    bias: np.ndarray
+
+    def __post_init__(self):
+        _tuple(self, "shape")
+        _freeze(self, "scale", self.scale, np.float64)
+        _freeze(self, "bias", self.bias, np.float64)
+        c = self.shape[-1]
+        if self.scale.shape != (c,) or self.bias.shape != (c,):
+            raise ValueError(f"output scale and bias must have {c} entries")
+
+    def dequantize(self, out: np.ndarray) -> np.ndarray:
+        """Real outputs for integer outputs ``(N, *shape)``."""
+        return np.asarray(out, dtype=np.float64) * self.scale + self.bias
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class IRGraph:
+    """A chain of IR layers between an input quantizer and an output dequantizer.
+
+    Parameters
+    ----------
+    name : str
+    input : InputSpec
+    layers : tuple of Layer
+    output : OutputSpec
+    source : dict
+        Where the graph came from (model file, its sha256); informational.
+    """
+
+    name: str
+    input: InputSpec
+    layers: tuple[Layer, ...]
+    output: OutputSpec
+    source: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if not self.layers:
+            raise ValueError("an IR graph needs at least one layer")
+        shape, dtype = self.input.shape, self.input.dtype
+        names = set()
+        for layer in self.layers:
+            if layer.name in names:
+                raise ValueError(f"duplicate layer name {layer.name!r}")
+            names.add(layer.name)
+            if layer.in_shape != shape or layer.in_dtype != dtype:
+                raise ValueError(
+                    f"{layer.name} takes {layer.in_shape} {layer.in_dtype.name} but receives "
+                    f"{shape} {dtype.name}"
+                )
+            shape, dtype = layer.out_shape, layer.out_dtype
+        if self.output.shape != shape or self.output.dtype != dtype:
+            raise ValueError(f"output spec {self.output.shape} != last layer output {shape}")
+
+    def execute(self, x: np.ndarray, trace: bool = False):
+        """Golden model: exact integer execution of the whole chain.
+
+        Parameters
+        ----------
+        x : ndarray of int, shape (N, *input.shape)
+            Quantized inputs (see :meth:`InputSpec.quantize`).
+        trace : bool
+            Also return every layer's output.
+
+        Returns
+        -------
+        ndarray, or (ndarray, list of ndarray) with ``trace``
+        """
+        outs = []
+        for layer in self.layers:
+            x = layer.execute(x)
+            if trace:
+                outs.append(x)
+        return (x, outs) if trace else x
+
+    def predict(self, x_float: np.ndarray) -> np.ndarray:
+        """Real outputs for the model's float inputs (quantize, execute, dequantize)."""
+        return self.output.dequantize(self.execute(self.input.quantize(x_float)))
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, IRGraph):
+            return NotImplemented
+        return _to_json(self, {}) == _to_json(other, {}) and _arrays(self) == _arrays(other)
+
+    __hash__ = None
+
+
+def _encode(value, key: str, arrays: dict):
+    if isinstance(value, np.ndarray):
+        arrays[key] = value
+        return {"array": key}
+    if hasattr(value, "bitwidth") and hasattr(value, "name"):
+        return {"datatype": value.name}
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _fields(obj, prefix: str, arrays: dict) -> dict:
+    return {
+        f.name: _encode(getattr(obj, f.name), f"{prefix}.{f.name}", arrays)
+        for f in dataclasses.fields(obj)
+    }
+
+
+def _to_json(graph: IRGraph, arrays: dict) -> dict:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": graph.name,
+        "source": graph.source,
+        "input": _fields(graph.input, "input", arrays),
+        "layers": [
+            {"kind": layer.kind, **_fields(layer, f"layers.{i}", arrays)}
+            for i, layer in enumerate(graph.layers)
+        ],
+        "output": _fields(graph.output, "output", arrays),
+    }
+
+
+def _arrays(graph: IRGraph) -> dict:
+    arrays: dict = {}
+    _to_json(graph, arrays)
+    return {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in arrays.items()}
+
+
+def _decode(value, arrays):
+    if isinstance(value, dict) and set(value) == {"array"}:
+        return arrays[value["array"]]
+    if isinstance(value, dict) and set(value) == {"datatype"}:
+        return dtype_from_name(value["datatype"])
+    return value
+
+
+def save_ir(graph: IRGraph, directory: str | Path) -> Path:
+    """Write ``ir.json`` and ``ir.npz`` into *directory*; returns the JSON path."""
+    directory = Path(directory)
+    arrays: dict = {}
+    doc = _to_json(graph, arrays)
+    np.savez(directory / "ir.npz", **arrays)
+    path = directory / "ir.json"
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return path
+
+
+def load_ir(directory: str | Path) -> IRGraph:
+    """Load the graph written by :func:`save_ir` (no pickle)."""
+    directory = Path(directory)
+    doc = json.loads((directory / "ir.json").read_text())
+    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+        raise ValueError(f"{directory / 'ir.json'} is not a {FORMAT} v{VERSION} file")
+    with np.load(directory / "ir.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+
+    def build(cls, d):
+        return cls(**{k: _decode(v, arrays) for k, v in d.items() if k != "kind"})
+
+    layers = []
+    for d in doc["layers"]:
+        if d["kind"] not in LAYER_KINDS:
+            raise ValueError(f"unknown layer kind {d['kind']!r} in {directory / 'ir.json'}")
+        layers.append(build(LAYER_KINDS[d["kind"]], d))
+    return IRGraph(
+        name=doc["name"],
+        source=doc.get("source", {}),
+        input=build(InputSpec, doc["input"]),
+        layers=tuple(layers),
+        output=build(OutputSpec, doc["output"]),
+    )

@@ -1,0 +1,49 @@
+"""Console summaries of the steps' JSON reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(highlight=False)
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.2f} %"
+
+
+def print_import(report: dict, out: Path) -> None:
+    """Print the layer table and the golden-vs-QONNX figures of ``import.json``."""
+    table = Table(title=f"IR of {report['model']}", title_justify="left")
+    for col in ("layer", "kind", "in", "out", "types"):
+        table.add_column(col)
+    for layer in report["layers"]:
+        types = f"{layer['in_dtype']} -> {layer['out_dtype']}"
+        if layer["kind"] == "MatrixVector":
+            types = (
+                f"{layer['in_dtype']} x {layer['w_dtype']} -> {layer['acc_dtype']}"
+                + (" (xnor)" if layer["binary"] else "")
+                + (f" -> {layer['out_dtype']}" if "thresholds" in layer else "")
+            )
+        table.add_row(
+            layer["name"],
+            layer["kind"],
+            str(tuple(layer["in_shape"])),
+            str(tuple(layer["out_shape"])),
+            types,
+        )
+    console.print(table)
+    g, e = report["golden_vs_qonnx"], report["end_to_end"]
+    console.print(
+        f"golden vs QONNX on {report['vectors']} vectors: {g['mismatches']} of {g['elements']} "
+        f"activations differ (max {g['max_level_diff']} level); outputs: {e['mismatches']} of "
+        f"{e['elements']} differ, {e['samples_with_other_class']} samples change class"
+    )
+    if report["golden_accuracy"] is not None:
+        console.print(
+            f"accuracy: golden {_pct(report['golden_accuracy'])}, "
+            f"QONNX {_pct(report['qonnx_accuracy'])}"
+        )
+    console.print(f"wrote {out}/ir.json, ir.npz, golden.npz, import.json")

@@ -1,0 +1,132 @@
+"""Small Brevitas models of many shapes for the frontend tests (built, not downloaded)."""
+
+from __future__ import annotations
+
+import itertools
+
+import brevitas.nn as qnn
+import torch
+import torch.nn as nn
+from brevitas.export import export_qonnx
+from brevitas.quant import (
+    Int8ActPerTensorFixedPoint,
+    Int8WeightPerTensorFixedPoint,
+    SignedBinaryActPerTensorConst,
+    SignedBinaryWeightPerTensorConst,
+    Uint8ActPerTensorFixedPoint,
+)
+
+
+def weight_kw(bits: int, per_channel: bool = False, pot: bool = False) -> dict:
+    if bits == 1:
+        return {"weight_quant": SignedBinaryWeightPerTensorConst}
+    kw = {"weight_bit_width": bits, "weight_scaling_per_output_channel": per_channel}
+    if pot:
+        kw["weight_quant"] = Int8WeightPerTensorFixedPoint
+    return kw
+
+
+def act(bits: int, kind: str = "relu", pot: bool = False) -> nn.Module:
+    """A quantized activation: relu (unsigned), hardtanh/identity (signed), 1 bit = bipolar."""
+    if bits == 1:
+        return qnn.QuantIdentity(act_quant=SignedBinaryActPerTensorConst)
+    if kind == "relu":
+        if pot:
+            return qnn.QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=bits)
+        return qnn.QuantReLU(bit_width=bits)
+    if kind == "hardtanh":
+        return qnn.QuantHardTanh(bit_width=bits, min_val=-1.0, max_val=1.0)
+    if pot:
+        return qnn.QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, bit_width=bits)
+    return qnn.QuantIdentity(bit_width=bits)
+
+
+def randomize_bn(bn: nn.Module, gen: torch.Generator, negative: bool = True) -> None:
+    """Give a BatchNorm non-trivial statistics, some gammas negative."""
+    c = bn.num_features
+    with torch.no_grad():
+        bn.weight.copy_(torch.rand(c, generator=gen) + 0.5)
+        if negative:
+            bn.weight[::3] *= -1
+        bn.bias.copy_(torch.randn(c, generator=gen) * 0.3)
+        bn.running_mean.copy_(torch.randn(c, generator=gen) * 0.5)
+        bn.running_var.copy_(torch.rand(c, generator=gen) * 2 + 0.1)
+
+
+def mlp(
+    sizes,
+    *,
+    wbits=4,
+    abits=4,
+    in_bits=8,
+    per_channel=False,
+    bias=True,
+    bn=True,
+    act_kind="relu",
+    pot=False,
+    seed=0,
+) -> nn.Module:
+    """Input quantizer, then Linear(-BN)-act blocks, then a final Linear."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    layers = [act(in_bits, "identity", pot) if in_bits > 1 else act(1)]
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        last = i == len(sizes) - 2
+        layers.append(qnn.QuantLinear(a, b, bias=bias, **weight_kw(wbits, per_channel, pot)))
+        if last:
+            break
+        if bn:
+            layers.append(nn.BatchNorm1d(b))
+            randomize_bn(layers[-1], gen)
+        layers.append(act(abits, act_kind, pot))
+    return nn.Sequential(*layers).eval()
+
+
+def cnn(
+    in_ch,
+    hw,
+    convs,
+    dense,
+    *,
+    wbits=4,
+    abits=4,
+    in_bits=8,
+    per_channel=False,
+    bias=True,
+    bn=True,
+    pool=True,
+    seed=0,
+) -> nn.Module:
+    """convs: list of (out_ch, kernel, stride, padding); each conv-BN-act(-maxpool 2)."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    layers = [act(in_bits, "identity")]
+    c = in_ch
+    for oc, k, s, p in convs:
+        layers.append(
+            qnn.QuantConv2d(
+                c, oc, k, stride=s, padding=p, bias=bias, **weight_kw(wbits, per_channel)
+            )
+        )
+        if bn:
+            layers.append(nn.BatchNorm2d(oc))
+            randomize_bn(layers[-1], gen)
+        layers.append(act(abits))
+        hw = (hw + 2 * p - k) // s + 1
+        if pool and hw >= 2:
+            layers.append(nn.MaxPool2d(2))
+            hw //= 2
+        c = oc
+    layers.append(nn.Flatten())
+    sizes = [c * hw * hw, *dense]
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(qnn.QuantLinear(a, b, bias=bias, **weight_kw(wbits, per_channel)))
+        if i < len(sizes) - 2:
+            layers.append(act(abits))
+    return nn.Sequential(*layers).eval()
+
+
+def export(model: nn.Module, shape, path) -> str:
+    """QONNX export of *model* for inputs of *shape* (batch 1)."""
+    export_qonnx(model, torch.zeros(1, *shape), export_path=str(path), dynamo=False)
+    return str(path)

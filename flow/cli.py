@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from .errors import GatemillError
+from .zoo.cli import train
 
 app = typer.Typer(
     add_completion=False,
@@ -20,12 +21,81 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+app.command("train")(train)
+
+
 @app.command()
 def doctor() -> None:
     """List every tool the flow uses, with its version, or what is lost without it."""
     from .doctor import run_doctor
 
     raise typer.Exit(run_doctor())
+
+
+@app.command("import")
+def import_cmd(
+    model: Annotated[Path, typer.Argument(help="QONNX model file (.onnx).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    vectors: Annotated[
+        Path | None,
+        typer.Option(help=".npz with x (model inputs) and optional y (labels)."),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the random vectors used without --vectors.")
+    ] = 0,
+) -> None:
+    """Import a QONNX model into the integer IR and check the golden model against QONNX."""
+    from .import_step import run_import
+    from .report_text import print_import
+
+    print_import(run_import(model, out, vectors, seed), out)
+
+
+@app.command()
+def build(
+    model: Annotated[Path, typer.Argument(help="QONNX model file (.onnx).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    vectors: Annotated[
+        Path | None, typer.Option(help=".npz with x (model inputs) and optional y (labels).")
+    ] = None,
+    folding: Annotated[
+        Path | None, typer.Option(help="folding.json with PE/SIMD per layer (overrides).")
+    ] = None,
+    until: Annotated[str, typer.Option(help="Last step: rtl or sim.")] = "sim",
+    sim: Annotated[str, typer.Option("--sim", help="Simulator: verilator or icarus.")] = (
+        "verilator"
+    ),
+    waves: Annotated[bool, typer.Option(help="Write an FST waveform.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of vectors and random stalls.")] = 0,
+) -> None:
+    """Import, fold, generate RTL and verify it against the golden model in simulation."""
+    from .build import BuildConfig, run_build
+    from .report_text import print_build
+
+    cfg = BuildConfig(
+        model=model,
+        out=out,
+        vectors=vectors,
+        folding=folding,
+        until=until,
+        simulator=sim,
+        waves=waves,
+        seed=seed,
+    )
+    print_build(run_build(cfg), out)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("build/demo"),
+    epochs: Annotated[
+        int | None, typer.Option(help="Training epochs (default: the zoo's).")
+    ] = None,
+) -> None:
+    """The main job on the embedded default: digits MLP w4a4, train -> RTL -> simulation."""
+    from .demo import run_demo
+
+    run_demo(out, epochs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,3 +47,36 @@ def print_import(report: dict, out: Path) -> None:
             f"QONNX {_pct(report['qonnx_accuracy'])}"
         )
     console.print(f"wrote {out}/ir.json, ir.npz, golden.npz, import.json")
+
+
+def print_build(reports: dict, out: Path) -> None:
+    """Print the summaries of the steps ``gatemill build`` ran."""
+    print_import(reports["import"], out)
+    fold = reports["fold"]
+    console.print(
+        f"folding ({fold['rule']}): "
+        + ", ".join(
+            f"{name} " + "/".join(f"{k}={v}" for k, v in f.items())
+            for name, f in fold["layers"].items()
+        )
+    )
+    est = reports["rtl"]["estimates"]
+    console.print(
+        f"RTL: {out}/rtl/{reports['rtl']['top']}.v; estimated ii "
+        f"{est['ii_cycles']} cycles (bottleneck {est['bottleneck']}), latency "
+        f"{est['latency_cycles']} cycles"
+    )
+    if "sim" in reports:
+        print_sim(reports["sim"], out)
+
+
+def print_sim(s: dict, out: Path) -> None:
+    """Print the figures of ``sim.json``."""
+    console.print(
+        f"simulation ({s['simulator']}): {s['vectors']} vectors x 2 passes (full rate; random "
+        f"idle {s['stress']['idle_probability']} / backpressure "
+        f"{s['stress']['stall_probability']}): {s['mismatches']} mismatches; "
+        f"ii {s['ii_cycles']} cycles (est. {s['est_ii_cycles']}), latency "
+        f"{s['latency_cycles']} cycles (est. {s['est_latency_cycles']}); build "
+        f"{s['build_seconds']:.1f} s, simulation {s['sim_seconds']:.1f} s -> {out}/sim.json"
+    )

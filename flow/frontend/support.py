@@ -9,6 +9,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from ..errors import GatemillError
 from .exact import ROUNDING_MODES
+from .graphutil import const_value
 from .load import QUANT_OPS
 
 MAX_BITS = 8
@@ -173,7 +174,7 @@ def structural_problems(model: ModelWrapper) -> list[Problem]:
             else:
                 weight_quants.add(producer.name)
                 problems += _check_quant(model, producer, "weights")
-            if len(node.input) > 2 and node.input[2] and _const(model, node.input[2]) is None:
+            if len(node.input) > 2 and node.input[2] and const_value(model, node.input[2]) is None:
                 problems.append(
                     Problem(
                         node.name,
@@ -224,7 +225,9 @@ def structural_problems(model: ModelWrapper) -> list[Problem]:
             if any(d != 1 for d in attrs.get("dilations", [1])):
                 problems.append(Problem(node.name, "MaxPool", "dilation", "use dilation=1"))
     for node in graph.node:
-        if node.op_type in QUANT_OPS and node.name not in weight_quants:
+        # quantizers of constants (weights, a quantized bias) are evaluated, not built
+        is_param = _const(model, node.input[0]) is not None
+        if node.op_type in QUANT_OPS and node.name not in weight_quants and not is_param:
             problems += _check_quant(model, node, "activations")
         for out in node.output:
             consumers = model.find_consumers(out)

@@ -1,1 +1,127 @@
-"""Placeholder: replaced by the zoo's `train` command."""
+"""The ``gatemill train`` command (registered by :mod:`gatemill.flow.cli`).
+
+torch and Brevitas are imported only when the command runs, so ``gatemill --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import GatemillError
+
+
+def parse_widths(option: str, text: str | None) -> tuple[int, ...] | None:
+    """Parse a comma-separated list of layer widths such as ``"64,64"``.
+
+    Parameters
+    ----------
+    option : str
+        The option's name, for the message (``"--hidden"``).
+    text : str or None
+        The option's value; None (option not given) gives None.
+
+    Returns
+    -------
+    tuple of int or None
+
+    Raises
+    ------
+    GatemillError
+        If an entry is empty or not a positive integer; the message names the option.
+    """
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    for p in parts:
+        if not (p.isascii() and p.isdigit() and int(p) > 0):
+            raise GatemillError(
+                f"{option} takes positive integers separated by commas, like 64,64; in "
+                f"{text!r} the entry {p!r} is not one."
+            )
+    return tuple(int(p) for p in parts)
+
+
+def train(
+    kind: Annotated[str, typer.Argument(help="Model kind: mlp or cnn.", show_default=False)],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output directory (new, empty, or made by gatemill).",
+            show_default=False,
+        ),
+    ],
+    wbits: Annotated[int, typer.Option(help="Weight bits, 1..8 (1 = bipolar).")] = 4,
+    abits: Annotated[int, typer.Option(help="Activation bits, 1..8 (1 = bipolar).")] = 4,
+    hidden: Annotated[
+        str | None,
+        typer.Option(help="Dense layer widths, e.g. 64,64 (default: mlp 64,64; cnn 64)."),
+    ] = None,
+    channels: Annotated[
+        str | None, typer.Option(help="cnn convolution channels, e.g. 16,32 (default: 16,32).")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Training epochs (default: mlp 40; cnn 30).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    scaling: Annotated[
+        str, typer.Option(help="Quantizer scales: float (learned) or pot (powers of two).")
+    ] = "float",
+    batchnorm: Annotated[
+        bool, typer.Option("--batchnorm/--no-batchnorm", help="BatchNorm before activations.")
+    ] = True,
+    in_bits: Annotated[
+        int, typer.Option("--in-bits", help="Input quantizer bits, 1..8 (1 = bipolar).")
+    ] = 8,
+    per_channel: Annotated[
+        bool, typer.Option("--per-channel", help="One weight scale per output channel.")
+    ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your data: .npz with x_train, y_train, x_test, y_test (default: the digits).",
+            show_default=False,
+        ),
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (default: 0.01).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 64,
+) -> None:
+    """Train a quantized mlp or cnn (Brevitas) and export it as QONNX."""
+    from rich.console import Console
+
+    from .train import FILES
+    from .train import train as run_train
+
+    report = run_train(
+        kind,
+        out_dir=out,
+        wbits=wbits,
+        abits=abits,
+        hidden=parse_widths("--hidden", hidden),
+        channels=parse_widths("--channels", channels),
+        epochs=epochs,
+        seed=seed,
+        data=data,
+        scaling=scaling,
+        batchnorm=batchnorm,
+        in_bits=in_bits,
+        per_channel=per_channel,
+        lr=lr,
+        batch_size=batch_size,
+    )
+    spec = report["model"]
+    console = Console(highlight=False)
+    console.print(
+        f"{kind} w{spec['wbits']}a{spec['abits']} ({spec['scaling']} scales"
+        f"{', BatchNorm' if spec['batchnorm'] else ''}) on {report['data']}: "
+        f"{report['train_samples']} training / {report['test_samples']} test samples"
+    )
+    console.print(f"  float twin accuracy  {report['float_accuracy']:.1%}")
+    console.print(f"  quantized accuracy   {report['quant_accuracy']:.1%}")
+    console.print(f"  time                 {report['seconds']:.1f} s")
+    for i, name in enumerate(FILES):
+        console.print(f"  {'wrote' if i == 0 else '':<20} {out / name}")

@@ -1,0 +1,44 @@
+"""``gatemill demo`` (``make demo``): the main job on the embedded default.
+
+Trains the digits MLP (4-bit weights and activations) with Brevitas, exports QONNX, imports it
+into the integer IR, generates the RTL and verifies it against the golden model in Verilator on
+the 360 test vectors. Later steps (synthesis, report) join here as they land.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .build import BuildConfig, run_build
+from .outdir import prepare_out_dir
+from .report_text import console, print_build
+
+
+def run_demo(out: Path, epochs: int | None = None) -> dict:
+    """Run the demo into *out* (``train/`` and ``build/``); returns the build reports."""
+    from .zoo.train import train
+
+    out = prepare_out_dir(out)
+    console.rule("1. train: digits MLP, 4-bit weights and activations (Brevitas QAT)")
+    t = train("mlp", out_dir=out / "train", wbits=4, abits=4, epochs=epochs, seed=0)
+    console.print(
+        f"quantized accuracy {100 * t['quant_accuracy']:.2f} % "
+        f"(float twin {100 * t['float_accuracy']:.2f} %), {t['seconds']:.1f} s"
+    )
+    console.rule("2. build: import -> fold -> RTL -> cocotb simulation (Verilator)")
+    cfg = BuildConfig(
+        model=out / "train" / "model.onnx", out=out / "build", vectors=out / "train" / "vectors.npz"
+    )
+    reports = run_build(cfg)
+    print_build(reports, cfg.out)
+    console.rule("results")
+    for name in (
+        "train/train.json",
+        "build/import.json",
+        "build/folding.json",
+        "build/rtl/gatemill_top.v",
+        "build/rtl/manifest.json",
+        "build/sim.json",
+    ):
+        console.print(f"  {out / name}")
+    return reports

@@ -1,0 +1,134 @@
+"""``gatemill build``: import -> fold -> rtl -> sim, each step writing its files into DIR."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .dse import apply_folding, default_folding, folding_of, load_folding
+from .errors import GatemillError
+from .import_step import run_import
+from .ir import load_ir, save_ir
+from .outdir import prepare_out_dir
+from .rtl_step import TOP, run_rtl
+
+STEPS = ("import", "fold", "rtl", "sim")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildConfig:
+    """Everything ``gatemill build`` takes.
+
+    Parameters
+    ----------
+    model : path
+        QONNX model.
+    out : path
+        Output folder (created; a non-gatemill folder is refused).
+    vectors : path, optional
+        ``.npz`` with ``x`` (and ``y``); random vectors otherwise.
+    folding : path, optional
+        ``folding.json`` overriding the default rule per layer.
+    until : str
+        Last step: ``rtl`` or ``sim``.
+    simulator : str
+        ``verilator`` or ``icarus``.
+    waves : bool
+        Write an FST waveform of the simulation.
+    seed : int
+        Seeds the random vectors and the random idle/backpressure of the simulation.
+    idle, stall : float
+        Probability of an idle input cycle / a backpressure cycle in the stress pass.
+    """
+
+    model: Path
+    out: Path
+    vectors: Path | None = None
+    folding: Path | None = None
+    until: str = "sim"
+    simulator: str = "verilator"
+    waves: bool = False
+    seed: int = 0
+    idle: float = 0.3
+    stall: float = 0.3
+
+    def __post_init__(self):
+        if self.until not in ("rtl", "sim"):
+            raise GatemillError(f"--until {self.until!r}: choose rtl or sim.")
+        for name in ("idle", "stall"):
+            v = getattr(self, name)
+            if not 0.0 <= v < 1.0:
+                raise GatemillError(f"--{name} {v}: a probability in [0, 1) is needed.")
+
+
+def run_build(cfg: BuildConfig) -> dict:
+    """Run the steps up to ``cfg.until``; returns ``{step: report}``."""
+    out = prepare_out_dir(cfg.out)
+    reports = {"import": run_import(cfg.model, out, cfg.vectors, cfg.seed)}
+    ir = load_ir(out)
+    if cfg.folding is not None:
+        ir = apply_folding(ir, load_folding(cfg.folding), str(cfg.folding))
+        rule = f"from {cfg.folding}"
+    else:
+        ir = apply_folding(ir, default_folding(ir), "default folding")
+        rule = "default rule (gatemill.flow.dse.fold)"
+    save_ir(ir, out)
+    fold = {"rule": rule, "layers": folding_of(ir)}
+    (out / "folding.json").write_text(json.dumps(fold, indent=1) + "\n")
+    reports["fold"] = fold
+    reports["rtl"] = run_rtl(ir, out)
+    if cfg.until == "rtl":
+        return reports
+    reports["sim"] = run_sim_step(out, cfg)
+    return reports
+
+
+def run_sim_step(out: Path, cfg: BuildConfig) -> dict:
+    """Simulate ``out/rtl`` on ``out/golden.npz`` and write ``out/sim.json``."""
+    from ..sim.runner import run_cocotb
+
+    manifest = json.loads((out / "rtl" / "manifest.json").read_text())
+    res = run_cocotb(
+        sources=[out / "rtl" / v for v in manifest["verilog"]],
+        toplevel=manifest.get("top", TOP),
+        manifest=out / "rtl" / "manifest.json",
+        stimulus=out / "golden.npz",
+        work=out / "sim",
+        simulator=cfg.simulator,
+        seed=cfg.seed,
+        idle=cfg.idle,
+        stall=cfg.stall,
+        waves=cfg.waves,
+    )
+    full, stress = res["full_rate"], res["stress"]
+    est = manifest["estimates"]
+    with np.load(out / "golden.npz") as g:
+        elements = int(g["outputs"].size)
+    report = {
+        "simulator": res["simulator"],
+        "vectors": res["vectors"],
+        "elements": elements,
+        "mismatches": full["mismatches"] + stress["mismatches"],
+        "latency_cycles": full["latency_cycles"],
+        "ii_cycles": full["ii_cycles"],
+        "est_latency_cycles": est["latency_cycles"],
+        "est_ii_cycles": est["ii_cycles"],
+        "bottleneck": est["bottleneck"],
+        "full_rate": full,
+        "stress": stress,
+        "build_seconds": res["build_seconds"],
+        "sim_seconds": res["sim_seconds"],
+        "waves": res.get("waves"),
+        "log": res["log"],
+    }
+    (out / "sim.json").write_text(json.dumps(report, indent=1) + "\n")
+    if report["mismatches"] or full["framing_errors"] or stress["framing_errors"]:
+        raise GatemillError(
+            f"simulation found {report['mismatches']} outputs that differ from the golden "
+            f"model (first bad sample: {full['first_bad_sample'] or stress['first_bad_sample']})."
+            f" This is a gatemill bug: please report it with {out / 'sim.json'} and the model."
+        )
+    return report

@@ -1,0 +1,5 @@
+"""Folding (PE/SIMD per layer) and design-space exploration."""
+
+from .fold import apply_folding, default_folding, folding_of, load_folding
+
+__all__ = ["apply_folding", "default_folding", "folding_of", "load_folding"]

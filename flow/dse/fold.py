@@ -1,0 +1,175 @@
+"""Folding: how many output rows (PE) and input columns (SIMD) each layer handles per cycle.
+
+The default rule, used when no ``--folding`` file is given:
+
+1. The design may use about ``MAC_BUDGET`` multiply-accumulate lanes (PE x SIMD summed over
+   all matrix-vector layers). A model whose every product fits in the budget is made fully
+   parallel (one sample per cycle, if nothing else limits it).
+2. Otherwise the target initiation interval is ``ceil(total products per sample /
+   MAC_BUDGET)`` cycles, but never below what a convolution's sliding window can deliver
+   (one window element per channel lane per cycle).
+3. Every layer then gets the smallest fold that meets the target (balanced: no layer faster
+   than it needs to be); among equal PE x SIMD, a larger SIMD is preferred (fewer output
+   beats and narrower accumulators per beat). A convolution's sliding window takes the SIMD
+   of its matrix-vector layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GatemillError
+from ..ir import IRGraph
+
+MAC_BUDGET = 1024
+
+
+def divisors(n: int) -> list[int]:
+    """All positive divisors of *n*, ascending."""
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _mv_cycles(layer, pe: int, simd: int) -> int:
+    return int(np.prod(layer.spatial, dtype=np.int64)) * (layer.mh // pe) * (layer.mw // simd)
+
+
+def _products(layer) -> int:
+    return int(np.prod(layer.spatial, dtype=np.int64)) * layer.mh * layer.mw
+
+
+def _window_of(ir: IRGraph, i: int):
+    """The SlidingWindow feeding layer *i*, if any."""
+    if i > 0 and ir.layers[i - 1].kind == "SlidingWindow":
+        return ir.layers[i - 1]
+    return None
+
+
+def _best_mv_fold(layer, target: int, simd_choices: list[int]) -> tuple[int, int]:
+    best = None
+    for simd in simd_choices:
+        for pe in divisors(layer.mh):
+            if _mv_cycles(layer, pe, simd) <= target:
+                key = (pe * simd, -simd)
+                if best is None or key < best[0]:
+                    best = (key, pe, simd)
+                break  # a larger pe with the same simd only costs more
+    if best is None:  # the target is out of reach: fully parallel within the constraint
+        return layer.mh, max(simd_choices)
+    return best[1], best[2]
+
+
+def default_folding(ir: IRGraph, mac_budget: int = MAC_BUDGET) -> dict[str, dict[str, int]]:
+    """The folding of the default rule (see the module documentation)."""
+    mvs = [layer for layer in ir.layers if layer.kind == "MatrixVector"]
+    total = sum(_products(layer) for layer in mvs)
+    target = max(1, math.ceil(total / mac_budget))
+    for layer in ir.layers:
+        if layer.kind == "SlidingWindow":
+            oh, ow, k = layer.out_shape
+            target = max(target, oh * ow * k // layer.ifm[2])
+    return fold_for_ii(ir, target)
+
+
+def fold_for_ii(ir: IRGraph, target: int) -> dict[str, dict[str, int]]:
+    """The cheapest folding whose every layer takes at most *target* cycles per sample."""
+    folding: dict[str, dict[str, int]] = {}
+    for i, layer in enumerate(ir.layers):
+        if layer.kind == "MatrixVector":
+            window = _window_of(ir, i)
+            choices = divisors(window.ifm[2]) if window else divisors(layer.mw)
+            pe, simd = _best_mv_fold(layer, target, choices)
+            folding[layer.name] = {"pe": pe, "simd": simd}
+            if window:
+                folding[window.name] = {"simd": simd}
+        elif layer.kind in ("MaxPool", "Threshold"):
+            pixels = int(np.prod(layer.out_shape[:-1], dtype=np.int64))
+            c = layer.out_shape[-1]
+            pe = next((p for p in divisors(c) if pixels * (c // p) <= target), c)
+            folding[layer.name] = {"pe": pe}
+    return folding
+
+
+FOLD_FIELDS = {
+    "MatrixVector": ("pe", "simd"),
+    "Threshold": ("pe",),
+    "MaxPool": ("pe",),
+    "SlidingWindow": ("simd",),
+}
+
+
+def folding_of(ir: IRGraph) -> dict[str, dict[str, int]]:
+    """The folding an IR carries, as written to ``folding.json``."""
+    return {
+        layer.name: {f: getattr(layer, f) for f in FOLD_FIELDS[layer.kind]}
+        for layer in ir.layers
+        if layer.kind in FOLD_FIELDS
+    }
+
+
+def apply_folding(
+    ir: IRGraph, folding: dict[str, dict[str, int]], source: str = "folding"
+) -> IRGraph:
+    """A copy of *ir* with the given PE/SIMD; a convolution's window follows its SIMD.
+
+    Raises
+    ------
+    GatemillError
+        For an unknown layer or option, or a fold that does not divide the layer.
+    """
+    by_name = {layer.name: layer for layer in ir.layers}
+    unknown = sorted(set(folding) - set(by_name))
+    if unknown:
+        raise GatemillError(
+            f"{source}: unknown layer(s) {', '.join(map(repr, unknown))}; the "
+            f"layers are {', '.join(map(repr, by_name))}."
+        )
+    layers = list(ir.layers)
+    for i, layer in enumerate(layers):
+        if layer.name not in folding:
+            continue
+        fold = folding[layer.name]
+        allowed = FOLD_FIELDS.get(layer.kind, ())
+        bad = sorted(set(fold) - set(allowed))
+        if bad:
+            raise GatemillError(
+                f"{source}: layer {layer.name!r} ({layer.kind}) has no option "
+                f"{', '.join(bad)}; it takes {', '.join(allowed) or 'nothing'}."
+            )
+        try:
+            layers[i] = dataclasses.replace(layer, **{k: int(v) for k, v in fold.items()})
+        except (ValueError, TypeError) as e:
+            raise GatemillError(f"{source}: {e}.") from None
+    # a convolution's sliding window must deliver exactly its matrix-vector layer's SIMD
+    for i, layer in enumerate(layers):
+        if layer.kind == "MatrixVector" and i > 0 and layers[i - 1].kind == "SlidingWindow":
+            window = layers[i - 1]
+            if window.ifm[2] % layer.simd:
+                raise GatemillError(
+                    f"{source}: layer {layer.name!r} is a convolution over {window.ifm[2]} "
+                    f"channels; its simd must divide {window.ifm[2]}, not {layer.simd}."
+                )
+            layers[i - 1] = dataclasses.replace(window, simd=layer.simd)
+    return dataclasses.replace(ir, layers=tuple(layers))
+
+
+def load_folding(path: str | Path) -> dict[str, dict[str, int]]:
+    """Read a ``folding.json`` (``{"layers": {name: {"pe": .., "simd": ..}}}``)."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise GatemillError(f"folding file {str(p)!r} does not exist.") from None
+    except json.JSONDecodeError as e:
+        raise GatemillError(f"folding file {str(p)!r} is not valid JSON: {e}.") from None
+    layers = doc.get("layers") if isinstance(doc, dict) else None
+    if not isinstance(layers, dict) or not all(isinstance(v, dict) for v in layers.values()):
+        raise GatemillError(
+            f'folding file {str(p)!r} must hold {{"layers": {{name: {{"pe": '
+            'N, "simd": N}}}}}} (write one with gatemill build and edit it).'
+        )
+    return layers

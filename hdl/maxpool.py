@@ -1,0 +1,219 @@
+"""Max-pooling unit: any kernel and stride, one input beat per cycle.
+
+Golden model: :meth:`gatemill.flow.ir.layers.MaxPool.execute`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..flow.ir.layers import MaxPool
+from .common import elem_shape, lanes, pipelined_times, stream_of
+
+__all__ = ["MaxPoolUnit", "cycles_per_sample", "latency_cycles", "resources"]
+
+
+def _check(layer) -> MaxPool:
+    if not isinstance(layer, MaxPool):
+        raise TypeError(f"layer must be a MaxPool, not {layer!r}")
+    return layer
+
+
+def _banks(layer: MaxPool) -> tuple[int, int]:
+    """``(NH, NV)``: windows open at once along a row and along a column."""
+    (kh, kw), (sh, sw) = layer.kernel, layer.stride
+    oh, ow, _ = layer.out_shape
+    return min(math.ceil(kw / sw), ow), min(math.ceil(kh / sh), oh)
+
+
+def _spans(size: int, kernel: int, stride: int, count: int, banks: int):
+    """Per position along one axis: for each bank, is the position inside, at the start or at
+    the end of that bank's window (window ``o`` is in bank ``o % banks``), and which window
+    ends there (at most one: windows end at distinct positions)."""
+    table = []
+    for pos in range(size):
+        active = first = last = 0
+        ends = None
+        for o in range(count):
+            if o * stride <= pos < o * stride + kernel:
+                active |= 1 << (o % banks)
+                first |= (pos == o * stride) << (o % banks)
+                if pos == o * stride + kernel - 1:
+                    last |= 1 << (o % banks)
+                    ends = o
+        table.append((active, first, last, ends))
+    return table
+
+
+def cycles_per_sample(layer: MaxPool) -> int:
+    """Initiation interval at full rate: one input beat per cycle, ``H * W * C / PE``."""
+    h, w, c = _check(layer).ifm
+    return h * w * (c // layer.pe)
+
+
+def latency_cycles(layer: MaxPool) -> int:
+    """First input beat accepted -> first output beat valid, at full rate.
+
+    The first window completes with input beat ``((KH - 1) * W + KW - 1) * C / PE`` (counting
+    from 0); the output register adds one: ``((KH - 1) * W + KW - 1) * C / PE + 1``.
+    """
+    (kh, kw), (_, w, c) = _check(layer).kernel, layer.ifm
+    return ((kh - 1) * w + kw - 1) * (c // layer.pe) + 1
+
+
+def beat_times(layer: MaxPool, avail) -> list[int]:
+    """Cycle of every output beat of one sample, given when each input beat is available:
+    a window's beat leaves one cycle after the input beat that completes it."""
+    (kh, kw), (sh, sw), (_, w, c) = _check(layer).kernel, layer.stride, layer.ifm
+    oh, ow, _ = layer.out_shape
+    cf = c // layer.pe
+    taken = pipelined_times(avail, 0)
+    return [
+        taken[((oy * sh + kh - 1) * w + ox * sw + kw - 1) * cf + f] + 1
+        for oy in range(oh)
+        for ox in range(ow)
+        for f in range(cf)
+    ]
+
+
+def resources(layer: MaxPool) -> dict[str, int]:
+    """Partial-maximum storage, for comparing foldings.
+
+    ``NH = min(ceil(KW / SW), OW)`` row partials of ``C`` elements and ``NV = min(ceil(KH /
+    SH), OH)`` column partials of ``OW * C`` elements (``buffer_bits`` in total), plus the
+    position tables (``table_bits``: ``W`` entries of ``3 * NH + 1 + bits(OW)``, ``H`` of
+    ``3 * NV + 1``) and ``comparators = (NH + NV) * PE`` element comparators.
+    """
+    nh, nv = _banks(_check(layer))
+    h, w, c = layer.ifm
+    _, ow, _ = layer.out_shape
+    bits = elem_shape(layer.dtype).width
+    return {
+        "buffer_bits": (nh + nv * ow) * c * bits,
+        "table_bits": w * (3 * nh + 1 + (ow - 1).bit_length()) + h * (3 * nv + 1),
+        "comparators": (nh + nv) * layer.pe,
+    }
+
+
+class MaxPoolUnit(wiring.Component):
+    """Max-pooling over ``(KH, KW)`` windows with a stride (overlapping or not), no padding.
+
+    Input and output are pixel-major streams of ``PE`` channels per beat (``CF = C / PE`` beats
+    per pixel). The maximum is separable, so every input beat ``(y, x, cf)`` updates:
+
+    1. the row partials: ``NH`` banks of ``CF`` words; window ``ox`` (columns ``ox * SW ..
+       ox * SW + KW - 1``) lives in bank ``ox % NH``, so the windows open at one column are in
+       distinct banks. At the window's first column the partial is the input, then the max.
+    2. when a row window ``ox`` ends at ``x``, its maximum updates the column partials: ``NV``
+       banks of ``OW * CF`` words, output row ``oy`` in bank ``oy % NV``, in the same way.
+       When the column window also ends at ``y``, the output beat ``(oy, ox, cf)`` is ready.
+
+    Which banks a column or row opens, extends or closes is read from two constant tables
+    indexed by ``x`` and ``y``. The banks are inferred memories read asynchronously
+    (LUTRAM): each beat's read-modify-write finishes in its cycle, so back-to-back updates of
+    one word need no forwarding. Windows complete in raster order, so the outputs are in
+    order; the unit accepts one beat per cycle whenever the output register is free.
+
+    Max is signed or unsigned by the datatype; a BIPOLAR element is one bit (1 for +1), so its
+    maximum is the OR.
+
+    Parameters
+    ----------
+    layer : MaxPool
+
+    Members
+    -------
+    i : ``In(stream_of(layer.dtype, layer.pe))``
+    o : ``Out(stream_of(layer.dtype, layer.pe))``
+
+    Raises
+    ------
+    TypeError
+        If ``layer`` is not a :class:`MaxPool`.
+    """
+
+    def __init__(self, *, layer):
+        self._layer = _check(layer)
+        sig = stream_of(layer.dtype, layer.pe)
+        super().__init__({"i": In(sig), "o": Out(sig)})
+
+    @property
+    def layer(self) -> MaxPool:
+        return self._layer
+
+    def _max(self, a, b):
+        layout = lanes(self._layer.dtype, self._layer.pe)
+        return layout(Cat(Mux(a[k] > b[k], a[k], b[k]) for k in range(self._layer.pe)))
+
+    def elaborate(self, platform):
+        layer, m = self._layer, Module()
+        h, w, c = layer.ifm
+        (kh, kw), (sh, sw) = layer.kernel, layer.stride
+        oh, ow, _ = layer.out_shape
+        cf = c // layer.pe
+        nh, nv = _banks(layer)
+        layout = lanes(layer.dtype, layer.pe)
+
+        x_row = data.StructLayout(
+            {"active": nh, "first": nh, "last": nh, "ends": 1, "ox": range(ow)}
+        )
+        y_row = data.StructLayout({"active": nv, "first": nv, "last": nv, "ends": 1})
+        x_init = [
+            {"active": a, "first": f, "last": la, "ends": o is not None, "ox": o or 0}
+            for a, f, la, o in _spans(w, kw, sw, ow, nh)
+        ]
+        y_init = [
+            {"active": a, "first": f, "last": la, "ends": o is not None}
+            for a, f, la, o in _spans(h, kh, sh, oh, nv)
+        ]
+        m.submodules.x_table = x_rom = memory.Memory(shape=x_row, depth=w, init=x_init)
+        m.submodules.y_table = y_rom = memory.Memory(shape=y_row, depth=h, init=y_init)
+        x_port, y_port = x_rom.read_port(domain="comb"), y_rom.read_port(domain="comb")
+
+        i_cf, i_x, i_y = Signal(range(cf)), Signal(range(w)), Signal(range(h))
+        m.d.comb += [x_port.addr.eq(i_x), y_port.addr.eq(i_y)]
+        xs, ys = x_port.data, y_port.data
+
+        accept = self.i.valid & self.i.ready
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(accept):
+            m.d.sync += i_cf.eq(Mux(i_cf == cf - 1, 0, i_cf + 1))
+            with m.If(i_cf == cf - 1):
+                m.d.sync += i_x.eq(Mux(i_x == w - 1, 0, i_x + 1))
+                with m.If(i_x == w - 1):
+                    m.d.sync += i_y.eq(Mux(i_y == h - 1, 0, i_y + 1))
+
+        def update(name, j, depth, enable, addr, value, table):
+            """Read-modify-write of bank *j* at *addr*: *value* at the window's first position,
+            else the running maximum. Returns the new partial."""
+            m.submodules[f"{name}{j}"] = bank = memory.Memory(shape=layout, depth=depth, init=[])
+            rd, wr = bank.read_port(domain="comb"), bank.write_port()
+            new = layout(Mux(table.first[j], value.as_value(), self._max(rd.data, value)))
+            m.d.comb += [
+                rd.addr.eq(addr),
+                wr.addr.eq(addr),
+                wr.data.eq(new),
+                wr.en.eq(enable & table.active[j]),
+            ]
+            return new
+
+        # Row partials; the row window ending at x (if any) is in exactly one bank.
+        row_max = self.i.payload
+        for j in range(nh):
+            new = update("row", j, cf, accept, i_cf, self.i.payload, xs)
+            row_max = layout(Mux(xs.last[j], new.as_value(), row_max.as_value()))
+        # Column partials, updated by that row window's maximum.
+        col_max = row_max
+        col_addr = xs.ox * cf + i_cf
+        for j in range(nv):
+            new = update("col", j, ow * cf, accept & xs.ends, col_addr, row_max, ys)
+            col_max = layout(Mux(ys.last[j], new.as_value(), col_max.as_value()))
+
+        with m.If(self.i.ready):
+            m.d.sync += self.o.valid.eq(accept & xs.ends & ys.ends)
+            m.d.sync += self.o.payload.eq(col_max)
+        return m

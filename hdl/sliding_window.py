@@ -1,0 +1,267 @@
+"""Sliding-window unit (SWU): the convolution input generator (im2col) in front of a
+matrix-vector unit.
+
+Golden model: :meth:`gatemill.flow.ir.layers.SlidingWindow.execute`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..flow.ir.layers import SlidingWindow
+from .common import elem_shape, lanes, pipelined_times, stream_of
+
+__all__ = ["SlidingWindowUnit", "cycles_per_sample", "latency_cycles", "resources"]
+
+
+class _Plan:
+    """The schedule's constants, shared by the hardware and the estimates.
+
+    Output row ``k`` reads input rows ``first(k) .. need(k)``; the input row beat counts are
+    ``irow = W * CF`` and the output row beat counts ``orow = OW * KH * KW * CF``.
+    """
+
+    def __init__(self, layer: SlidingWindow):
+        self.h, self.w, c = layer.ifm
+        self.kh, self.kw = layer.kernel
+        self.sh, self.sw = layer.stride
+        self.pt, self.pl, self.pb, self.pr = layer.pad
+        self.oh, self.ow, _ = layer.out_shape
+        self.cf = c // layer.simd
+        self.irow = self.w * self.cf
+        self.orow = self.ow * self.kh * self.kw * self.cf
+        # Rows written while output row k is emitted: those output row k + 1 needs, and for
+        # the last row the rest of the sample plus what the next sample's row 0 needs.
+        self.rows_in = [self.need(k + 1) - self.need(k) for k in range(self.oh - 1)]
+        self.rows_in.append(self.h - 1 - self.need(self.oh - 1) + self.need(0) + 1)
+        live = [self.need(k + 1) - self.first(k) + 1 for k in range(self.oh - 1)]
+        live.append(self.h - self.first(self.oh - 1) + self.need(0) + 1)
+        self.rows = max(live)
+
+    def need(self, k: int) -> int:
+        return min(k * self.sh - self.pt + self.kh - 1, self.h - 1)
+
+    def first(self, k: int) -> int:
+        return max(k * self.sh - self.pt, 0)
+
+
+def _plan(layer) -> _Plan:
+    if not isinstance(layer, SlidingWindow):
+        raise TypeError(f"layer must be a SlidingWindow, not {layer!r}")
+    pt, _, pb, _ = layer.pad
+    if pt >= layer.kernel[0] or pb >= layer.kernel[0]:
+        raise ValueError(
+            f"{layer.name}: top/bottom padding must be smaller than the kernel height "
+            f"{layer.kernel[0]} (an output row of padding only), not {layer.pad!r}"
+        )
+    return _Plan(layer)
+
+
+def cycles_per_sample(layer: SlidingWindow) -> int:
+    """Initiation interval at full rate.
+
+    Output row ``k`` takes ``orow`` cycles while, in parallel, the input rows that output row
+    ``k + 1`` needs arrive (``rows_in[k] * irow`` cycles); the next row starts when both are
+    done: ``sum_k max(orow, rows_in[k] * irow)`` over the ``OH`` output rows, where
+    ``rows_in[k] = need(k + 1) - need(k)`` and, for the last row,
+    ``rows_in[OH - 1] = H - need(OH - 1) + need(0)`` (the unused bottom rows and the rows the
+    next sample's first output row needs), with ``need(k) = min(k*SH - PT + KH - 1, H - 1)``.
+    It is at least ``max(H*W*CF, OH*OW*KH*KW*CF)`` and equal to it when the same side is the
+    slower one in every row (e.g. 3x3 "same", valid or strided, 1x1 with a stride); it exceeds
+    it only when some rows are input-bound and others output-bound (e.g. ``H = 8``, ``KH = 3``,
+    ``SH = 2``, ``KW = 1``: ``10 * W * CF`` instead of ``9 * W * CF``).
+    """
+    p = _plan(layer)
+    return sum(max(p.orow, n * p.irow) for n in p.rows_in)
+
+
+def latency_cycles(layer: SlidingWindow) -> int:
+    """First input beat accepted -> first output beat valid, at full rate.
+
+    The first output row waits for its input rows ``0 .. need(0)`` (``(need(0) + 1) * W * CF``
+    beats), then one cycle of synchronous memory read: ``(need(0) + 1) * W * CF + 1``.
+    """
+    p = _plan(layer)
+    return (p.need(0) + 1) * p.irow + 1
+
+
+def beat_times(layer: SlidingWindow, avail) -> list[int]:
+    """Cycle of every output beat of one sample, given when each input beat is available.
+
+    Output row ``k`` starts two cycles after its last needed input beat (``need(k)``) is
+    accepted, and not before the previous row has ended; input is taken one beat per cycle
+    (the line buffer is assumed not to block within a sample).
+    """
+    p = _plan(layer)
+    taken = pipelined_times(avail, 0)
+    out, end = [], None
+    for k in range(p.oh):
+        ready = taken[(p.need(k) + 1) * p.irow - 1] + 2
+        start = ready if end is None else max(ready, end + 1)
+        out.extend(range(start, start + p.orow))
+        end = start + p.orow - 1
+    return out
+
+
+def resources(layer: SlidingWindow) -> dict[str, int]:
+    """The line buffer: ``buffer_rows`` rows of ``W * C`` elements.
+
+    ``buffer_rows = max_k (need(k + 1) - first(k) + 1)`` (the rows output row ``k`` reads plus
+    those written meanwhile), the last row counting the rest of the sample and the next
+    sample's first rows: ``H - first(OH - 1) + need(0) + 1``. A kernel as tall as the input
+    needs two frames (``2 * H`` rows): the next sample arrives while the last one is read.
+    """
+    p = _plan(layer)
+    bits = elem_shape(layer.dtype).width
+    return {
+        "buffer_rows": p.rows,
+        "buffer_words": p.rows * p.irow,
+        "buffer_word_bits": layer.simd * bits,
+        "buffer_bits": p.rows * p.irow * layer.simd * bits,
+    }
+
+
+def _add_mod(value, step, modulus: int):
+    """``(value + step) % modulus`` for ``0 <= value, step < modulus`` (one conditional
+    subtract, no divider)."""
+    total = value + step
+    return Mux(total >= modulus, total - modulus, total)
+
+
+class SlidingWindowUnit(wiring.Component):
+    """Convolution windows from a pixel stream, through a line buffer.
+
+    The input is ``H * W * CF`` beats per sample (``CF = C / simd``), pixel-major; the output
+    is, for every output pixel in raster order, its window in ``(ky, kx, c)`` order,
+    ``KH * KW * CF`` beats. Padding is generated (a zero beat), never stored.
+
+    Buffering: a circular line buffer of ``R`` input rows (see :func:`resources`) in one
+    inferred memory of ``R * W * CF`` words of ``simd`` lanes; global input row ``r`` lives in
+    slot ``r mod R``, so a sample continues where the previous one left off.
+
+    Schedule, at row granularity, the input one output row ahead of the output:
+
+    - output row ``k`` starts once input rows ``0 .. need(k)`` of its sample are written;
+    - input row ``r`` is accepted while ``r <= need(k + 1)`` for the output row ``k`` being
+      emitted (or next to be); during the last output row of a sample the rest of the sample
+      and the rows ``0 .. need(0)`` of the next sample are accepted. Rows below the last
+      window are written like the others and never read.
+
+    So input and output overlap, samples follow back to back, and at full rate the timing is
+    exactly :func:`cycles_per_sample` and :func:`latency_cycles`. The output is one stage: the
+    issued address is read synchronously (``en`` stalls the port while the output is held)
+    and a registered flag selects zero for padding.
+
+    Parameters
+    ----------
+    layer : SlidingWindow
+        Top and bottom padding smaller than the kernel height.
+
+    Members
+    -------
+    i : ``In(stream_of(layer.dtype, layer.simd))``
+    o : ``Out(stream_of(layer.dtype, layer.simd))``
+
+    Raises
+    ------
+    TypeError
+        If ``layer`` is not a :class:`SlidingWindow`.
+    ValueError
+        If a whole output row would be padding.
+    """
+
+    def __init__(self, *, layer):
+        self._plan = _plan(layer)
+        self._layer = layer
+        sig = stream_of(layer.dtype, layer.simd)
+        super().__init__({"i": In(sig), "o": Out(sig)})
+
+    @property
+    def layer(self) -> SlidingWindow:
+        return self._layer
+
+    def elaborate(self, platform):
+        p, m = self._plan, Module()
+        rows, depth = p.rows, p.rows * p.irow
+        m.submodules.lines = lines = memory.Memory(
+            shape=lanes(self._layer.dtype, self._layer.simd), depth=depth, init=[]
+        )
+        wport, rport = lines.write_port(), lines.read_port(domain="sync")
+
+        # Output counters: cf fastest, then kx, ky, ox, oy (row of the current sample).
+        o_cf, o_kx, o_ky = Signal(range(p.cf)), Signal(range(p.kw)), Signal(range(p.kh))
+        o_ox, o_oy = Signal(range(p.ow)), Signal(range(p.oh))
+        # Slots of the window's top row and of row ky (virtual rows above/below included).
+        top = Signal(range(rows), init=-p.pt % rows)
+        rslot = Signal(range(rows), init=-p.pt % rows)
+        # Input counters, and the input's sample minus the output's: -1 when the output has
+        # finished a sample whose unused bottom rows are still arriving, up to 2 when the input
+        # holds a whole next sample (a kernel as tall as the input).
+        i_cf, i_x, i_y = Signal(range(p.cf)), Signal(range(p.w)), Signal(range(p.h))
+        waddr = Signal(range(depth))
+        ahead = Signal(range(-1, 3))
+
+        last_oy = o_oy == p.oh - 1
+        # need(k) unclamped: past the sample's last row only `ahead` can satisfy it.
+        reach = p.kh - 1 - p.pt
+        in_ok = Mux(
+            ahead == 0,
+            last_oy | (i_y <= (o_oy + 1) * p.sh + reach),
+            (ahead == -1) | ((ahead == 1) & last_oy & (i_y <= p.need(0))),
+        )
+        out_ok = (ahead > 0) | ((ahead == 0) & (i_y > o_oy * p.sh + reach))
+
+        advance = ~self.o.valid | self.o.ready
+        issue = advance & out_ok
+        accept = self.i.valid & self.i.ready
+        m.d.comb += self.i.ready.eq(in_ok)
+
+        # Input: write beat after beat; wrap the slot pointer at the buffer's end.
+        in_last = (i_cf == p.cf - 1) & (i_x == p.w - 1) & (i_y == p.h - 1)
+        m.d.comb += [wport.addr.eq(waddr), wport.data.eq(self.i.payload), wport.en.eq(accept)]
+        with m.If(accept):
+            m.d.sync += waddr.eq(Mux(waddr == depth - 1, 0, waddr + 1))
+            m.d.sync += i_cf.eq(Mux(i_cf == p.cf - 1, 0, i_cf + 1))
+            with m.If(i_cf == p.cf - 1):
+                m.d.sync += i_x.eq(Mux(i_x == p.w - 1, 0, i_x + 1))
+                with m.If(i_x == p.w - 1):
+                    m.d.sync += i_y.eq(Mux(i_y == p.h - 1, 0, i_y + 1))
+
+        # Output: window element (oy, ox, ky, kx, cf) -> padded position (y, x) -> address.
+        y = o_oy * p.sh + o_ky - p.pt
+        x = o_ox * p.sw + o_kx - p.pl
+        pad = (y < 0) | (y >= p.h) | (x < 0) | (x >= p.w)
+        m.d.comb += [rport.addr.eq(rslot * p.irow + x * p.cf + o_cf), rport.en.eq(advance)]
+        pad_q = Signal()
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(issue), pad_q.eq(pad)]
+        m.d.comb += self.o.payload.eq(Mux(pad_q, 0, rport.data.as_value()))
+
+        end_px = (o_cf == p.cf - 1) & (o_kx == p.kw - 1)
+        end_win = end_px & (o_ky == p.kh - 1)
+        end_row = end_win & (o_ox == p.ow - 1)
+        out_last = end_row & last_oy
+        # Slot of the next output row's top: SH rows on, or across the sample boundary.
+        step = Mux(last_oy, (p.h - (p.oh - 1) * p.sh) % rows, p.sh % rows)
+        next_top = _add_mod(top, step, rows)
+        with m.If(issue):
+            m.d.sync += o_cf.eq(Mux(o_cf == p.cf - 1, 0, o_cf + 1))
+            with m.If(o_cf == p.cf - 1):
+                m.d.sync += o_kx.eq(Mux(o_kx == p.kw - 1, 0, o_kx + 1))
+            with m.If(end_px):
+                m.d.sync += o_ky.eq(Mux(o_ky == p.kh - 1, 0, o_ky + 1))
+                m.d.sync += rslot.eq(_add_mod(rslot, 1 % rows, rows))
+            with m.If(end_win):
+                m.d.sync += o_ox.eq(Mux(o_ox == p.ow - 1, 0, o_ox + 1))
+                m.d.sync += rslot.eq(top)
+            with m.If(end_row):
+                m.d.sync += o_oy.eq(Mux(last_oy, 0, o_oy + 1))
+                m.d.sync += [top.eq(next_top), rslot.eq(next_top)]
+
+        with m.If((accept & in_last) & ~(issue & out_last)):
+            m.d.sync += ahead.eq(ahead + 1)
+        with m.If(~(accept & in_last) & (issue & out_last)):
+            m.d.sync += ahead.eq(ahead - 1)
+        return m

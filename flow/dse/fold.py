@@ -87,8 +87,9 @@ def fold_for_ii(ir: IRGraph, target: int) -> dict[str, dict[str, int]]:
             if window:
                 folding[window.name] = {"simd": simd}
         elif layer.kind in ("MaxPool", "Threshold"):
-            pixels = int(np.prod(layer.out_shape[:-1], dtype=np.int64))
-            c = layer.out_shape[-1]
+            # both take one input beat per cycle: their time is set by the input side
+            pixels = int(np.prod(layer.in_shape[:-1], dtype=np.int64))
+            c = layer.in_shape[-1]
             pe = next((p for p in divisors(c) if pixels * (c // p) <= target), c)
             folding[layer.name] = {"pe": pe}
     return folding

@@ -9,16 +9,21 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test test-slow lint format bench clean
 
-# Icarus Verilog (the second simulator) comes from the system: installed with apt when missing
+# System packages: Icarus Verilog (the second simulator), lz4 headers (Verilator's FST
+# waveforms), tclsh (syntax checks of generated Tcl), Chromium (the report's screenshot
+# test) and g++ (C simulation of the HLS backend). Installed with apt-get when missing
 # and we are root (as in CI); otherwise the message says what to install.
-SYSTEM_TOOLS := iverilog
+# Each entry is "test-command:debian-package".
+SYSTEM_DEPS := "command -v iverilog:iverilog" "test -f /usr/include/lz4.h:liblz4-dev" \
+               "command -v tclsh:tcl" "command -v chromium:chromium" "command -v g++:g++"
 $(VENV)/.system-stamp:
-	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	@missing=""; for dep in $(SYSTEM_DEPS); do \
+	  sh -c "$${dep%%:*}" >/dev/null 2>&1 || missing="$$missing $${dep##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing with apt-get"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
-	  else echo "missing system tools:$$missing; install them (e.g. sudo apt-get install$$missing)"; exit 1; fi; \
+	  else echo "missing system packages:$$missing; install them (e.g. sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 	@mkdir -p $(VENV) && touch $@
 

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .dse import apply_folding, default_folding, folding_of, load_folding
-from .errors import GatemillError
+from .dse import apply_folding, default_folding, folding_for_rate, folding_of, load_folding
+from .errors import GatemillError, VerificationError
+from .frontend.lut import LUT_BITS
 from .import_step import run_import
 from .ir import load_ir, save_ir
 from .outdir import prepare_out_dir
+from .report import write_report
 from .rtl_step import TOP, run_rtl
 
 STEPS = ("import", "fold", "rtl", "sim")
@@ -42,6 +44,11 @@ class BuildConfig:
         Seeds the random vectors and the random idle/backpressure of the simulation.
     idle, stall : float
         Probability of an idle input cycle / a backpressure cycle in the stress pass.
+    target_fps, clock_mhz : float
+        Fold for this many samples per second at this clock (instead of the default rule);
+        ``--folding`` entries still override single layers.
+    lut_bits : int
+        Sparse neurons of at most this many input bits become truth tables (0: none).
     """
 
     model: Path
@@ -54,6 +61,9 @@ class BuildConfig:
     seed: int = 0
     idle: float = 0.3
     stall: float = 0.3
+    target_fps: float | None = None
+    clock_mhz: float = 100.0
+    lut_bits: int = LUT_BITS
 
     def __post_init__(self):
         if self.until not in ("rtl", "sim"):
@@ -67,23 +77,47 @@ class BuildConfig:
 def run_build(cfg: BuildConfig) -> dict:
     """Run the steps up to ``cfg.until``; returns ``{step: report}``."""
     out = prepare_out_dir(cfg.out)
-    reports = {"import": run_import(cfg.model, out, cfg.vectors, cfg.seed)}
+    reports = {"import": run_import(cfg.model, out, cfg.vectors, cfg.seed, cfg.lut_bits)}
     ir = load_ir(out)
+    if cfg.target_fps is not None:
+        folding, _ = folding_for_rate(ir, cfg.target_fps, cfg.clock_mhz)
+        rule = f"{cfg.target_fps:g} samples/s at {cfg.clock_mhz:g} MHz"
+    else:
+        folding, rule = default_folding(ir), "default rule (gatemill.flow.dse.fold)"
+    ir = apply_folding(ir, folding, rule)
     if cfg.folding is not None:
         ir = apply_folding(ir, load_folding(cfg.folding), str(cfg.folding))
-        rule = f"from {cfg.folding}"
-    else:
-        ir = apply_folding(ir, default_folding(ir), "default folding")
-        rule = "default rule (gatemill.flow.dse.fold)"
+        rule += f", overridden by {cfg.folding}"
     save_ir(ir, out)
     fold = {"rule": rule, "layers": folding_of(ir)}
+    if cfg.target_fps is not None:
+        fold.update(target_fps=cfg.target_fps, clock_mhz=cfg.clock_mhz)
     (out / "folding.json").write_text(json.dumps(fold, indent=1) + "\n")
     reports["fold"] = fold
     reports["rtl"] = run_rtl(ir, out)
-    if cfg.until == "rtl":
-        return reports
-    reports["sim"] = run_sim_step(out, cfg)
+    if any(layer.kind == "LutLayer" for layer in ir.layers):
+        reports["lut_check"] = run_lut_check(ir, out)
+    if cfg.until == "sim":
+        reports["sim"] = run_sim_step(out, cfg)
+    write_report(out)
     return reports
+
+
+def run_lut_check(ir, out: Path) -> dict:
+    """Every truth-table neuron's generated logic against its table, for every address;
+    writes ``out/lut_check.json``."""
+    from ..hdl.lut_layer import check_graph
+
+    report = check_graph(ir)
+    (out / "lut_check.json").write_text(json.dumps(report, indent=1) + "\n")
+    if report["mismatches"]:
+        bad = [r["layer"] for r in report["per_layer"] if r["mismatches"]]
+        raise VerificationError(
+            f"the generated tables of {', '.join(bad)} differ from the IR in "
+            f"{report['mismatches']} entries. This is a gatemill bug: please report it with "
+            f"{out / 'lut_check.json'} and the model."
+        )
+    return report
 
 
 def run_sim_step(out: Path, cfg: BuildConfig) -> dict:
@@ -126,7 +160,7 @@ def run_sim_step(out: Path, cfg: BuildConfig) -> dict:
     }
     (out / "sim.json").write_text(json.dumps(report, indent=1) + "\n")
     if report["mismatches"] or full["framing_errors"] or stress["framing_errors"]:
-        raise GatemillError(
+        raise VerificationError(
             f"simulation found {report['mismatches']} outputs that differ from the golden "
             f"model (first bad sample: {full['first_bad_sample'] or stress['first_bad_sample']})."
             f" This is a gatemill bug: please report it with {out / 'sim.json'} and the model."

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from .errors import GatemillError
+from .hls.cli import hls
 from .zoo.cli import train
 
 app = typer.Typer(
@@ -22,6 +23,13 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 app.command("train")(train)
+
+# the default, 12, is gatemill.flow.frontend.lut.LUT_BITS (not imported: --help stays fast)
+LUT_BITS_HELP = (
+    "Sparse neurons reading at most this many input bits (fan-in x bits) become truth "
+    "tables (LutLayer); 0 keeps them as matrix-vector layers."
+)
+app.command("hls")(hls)
 
 
 @app.command()
@@ -43,12 +51,13 @@ def import_cmd(
     seed: Annotated[
         int, typer.Option(help="Seed of the random vectors used without --vectors.")
     ] = 0,
+    lut_bits: Annotated[int, typer.Option(help=LUT_BITS_HELP)] = 12,
 ) -> None:
     """Import a QONNX model into the integer IR and check the golden model against QONNX."""
     from .import_step import run_import
     from .report_text import print_import
 
-    print_import(run_import(model, out, vectors, seed), out)
+    print_import(run_import(model, out, vectors, seed, lut_bits), out)
 
 
 @app.command()
@@ -67,6 +76,11 @@ def build(
     ),
     waves: Annotated[bool, typer.Option(help="Write an FST waveform.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of vectors and random stalls.")] = 0,
+    target_fps: Annotated[
+        float | None, typer.Option(help="Fold for this many samples/s (balanced, cheapest).")
+    ] = None,
+    clock_mhz: Annotated[float, typer.Option(help="Clock for --target-fps, in MHz.")] = 100.0,
+    lut_bits: Annotated[int, typer.Option(help=LUT_BITS_HELP)] = 12,
 ) -> None:
     """Import, fold, generate RTL and verify it against the golden model in simulation."""
     from .build import BuildConfig, run_build
@@ -81,6 +95,9 @@ def build(
         simulator=sim,
         waves=waves,
         seed=seed,
+        target_fps=target_fps,
+        clock_mhz=clock_mhz,
+        lut_bits=lut_bits,
     )
     print_build(run_build(cfg), out)
 

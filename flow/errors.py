@@ -35,3 +35,10 @@ class ToolError(GatemillError):
         self.tool, self.command, self.log = tool, list(command), log
         where = f" Its output is in {log}." if log else ""
         super().__init__(f"{tool} failed: `{' '.join(map(str, command))}`.{where} {detail}".strip())
+
+
+class VerificationError(GatemillError):
+    """The generated hardware disagrees with the golden model: a gatemill bug, not bad input
+    (exit code 1)."""
+
+    exit_code = 1

@@ -11,6 +11,7 @@ import numpy as np
 
 from .frontend import import_qonnx
 from .frontend.compare import golden_vs_qonnx, run_qonnx, to_ir_ints
+from .frontend.lut import LUT_BITS
 from .ir import save_ir
 from .outdir import prepare_out_dir
 from .vectors import load_vectors, random_vectors
@@ -28,6 +29,8 @@ def layer_summary(layer) -> dict:
         "in_dtype": layer.in_dtype.name,
         "out_dtype": layer.out_dtype.name,
     }
+    if layer.kind == "LutLayer":
+        d.update(neurons=layer.neurons, fanin=layer.fanin, address_bits=layer.address_bits)
     if layer.kind == "MatrixVector":
         d.update(
             mh=layer.mh,
@@ -50,16 +53,22 @@ def accuracy(logits: np.ndarray, y: np.ndarray | None) -> float | None:
 
 
 def run_import(
-    model: str | Path, out: str | Path, vectors: str | Path | None = None, seed: int = 0
+    model: str | Path,
+    out: str | Path,
+    vectors: str | Path | None = None,
+    seed: int = 0,
+    lut_bits: int = LUT_BITS,
 ) -> dict:
     """Import *model*, check the golden model against QONNX, write the results into *out*.
+
+    *lut_bits* limits the input bits of sparse neurons that become truth tables (0: none).
 
     Writes ``ir.json`` + ``ir.npz`` (the IR), ``golden.npz`` (``inputs``/``outputs``: the
     integer vectors the hardware must reproduce) and ``import.json`` (the report, returned).
     """
     t0 = time.perf_counter()
     out = prepare_out_dir(out)
-    imp = import_qonnx(model)
+    imp = import_qonnx(model, lut_bits)
     ir = imp.ir
     if vectors is not None:
         x, y = load_vectors(vectors, ir)
@@ -87,6 +96,7 @@ def run_import(
     raw = Path(model).read_bytes()
     report = {
         "model": str(model),
+        "model_path": str(Path(model).resolve()),
         "sha256": hashlib.sha256(raw).hexdigest(),
         "ir": ir.name,
         "input": {
@@ -98,6 +108,7 @@ def run_import(
         "layers": [layer_summary(layer) for layer in ir.layers],
         "vectors": len(x),
         "vectors_source": str(vectors) if vectors is not None else f"random (seed {seed})",
+        "lut_bits": lut_bits,
         "golden_vs_qonnx": comparison,
         "end_to_end": {
             "elements": int(y_int.size),

@@ -68,6 +68,7 @@ def print_build(reports: dict, out: Path) -> None:
     )
     if "sim" in reports:
         print_sim(reports["sim"], out)
+    console.print(f"report: {out}/report.html (+ report.json)")
 
 
 def print_sim(s: dict, out: Path) -> None:

@@ -36,12 +36,7 @@ def run_rtl(ir: IRGraph, out: Path, top: str = TOP) -> dict:
         "reset": "aresetn (active low, synchronous)",
         "input": {
             **port_description(ir.input.shape, ir.input.dtype, stages[0].in_lanes),
-            "quantizer": {
-                "scale": ir.input.scale,
-                "layout": ir.input.layout,
-                "rounding_mode": ir.input.rounding_mode,
-                "narrow": ir.input.narrow,
-            },
+            "quantizer": ir.input.port()["quantizer"],
             "tlast": "ignored",
         },
         "output": {

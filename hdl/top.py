@@ -10,7 +10,6 @@ every output sample) so Vivado and cocotbext-axi bind to it by name.
 from __future__ import annotations
 
 import importlib
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +18,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..flow.ir import IRGraph
+from ..flow.packing import tdata_bits
 from .common import stream_of
 
 # kind -> (module, unit class, attribute holding the input fold, attribute of the output fold)
@@ -27,6 +27,7 @@ UNITS = {
     "Threshold": ("threshold", "ThresholdUnit", "pe", "pe"),
     "SlidingWindow": ("sliding_window", "SlidingWindowUnit", "simd", "simd"),
     "MaxPool": ("maxpool", "MaxPoolUnit", "pe", "pe"),
+    "LutLayer": ("lut_layer", "LutLayerUnit", "in_features", "neurons"),
 }
 
 
@@ -215,10 +216,6 @@ class Accelerator(wiring.Component):
         return m
 
 
-def _bytes(bits: int) -> int:
-    return max(8, math.ceil(bits / 8) * 8)
-
-
 class AxiStreamTop(wiring.Component):
     """AXI4-Stream wrapper of :class:`Accelerator` with plain, Vivado-style port names.
 
@@ -236,11 +233,11 @@ class AxiStreamTop(wiring.Component):
             {
                 "aclk": In(1),
                 "aresetn": In(1),
-                "s_axis_tdata": In(_bytes(self._in_bits)),
+                "s_axis_tdata": In(tdata_bits(self._in_bits)),
                 "s_axis_tvalid": In(1),
                 "s_axis_tready": Out(1),
                 "s_axis_tlast": In(1),
-                "m_axis_tdata": Out(_bytes(self._out_bits)),
+                "m_axis_tdata": Out(tdata_bits(self._out_bits)),
                 "m_axis_tvalid": Out(1),
                 "m_axis_tready": In(1),
                 "m_axis_tlast": Out(1),

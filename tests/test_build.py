@@ -126,3 +126,13 @@ def test_bad_folding_is_refused(small_mlp, tmp_path, capsys):
     code = main(["build", small_mlp, "--out", str(tmp_path / "c"), "--folding", str(f)])
     assert code == 2
     assert "pe must be a positive divisor of 8" in capsys.readouterr().err
+
+
+def test_waves_are_written_as_fst(small_mlp, tmp_path):
+    r = run_build(BuildConfig(model=small_mlp, out=tmp_path / "b", simulator="icarus", waves=True))[
+        "sim"
+    ]
+    assert r["mismatches"] == 0
+    assert r["waves"].endswith(".fst")
+    with open(r["waves"], "rb") as f:
+        assert len(f.read()) > 1000

@@ -68,3 +68,22 @@ def test_folding_file_errors(tmp_path, cnn_ir):
         apply_folding(cnn_ir, {conv.name: {"simd": 3}})
     with pytest.raises(GatemillError, match="no option"):
         apply_folding(cnn_ir, {conv.name: {"depth": 3}})
+
+
+@pytest.mark.parametrize("fps", [1e6, 1e7, 1e8])
+def test_target_rate_is_met_with_growing_parallelism(tmp_path_factory, fps):
+    from gatemill.flow.dse import folding_for_rate
+
+    path = export(mlp([64, 64, 64, 10], seed=2), (64,), tmp_path_factory.mktemp("r") / "m.onnx")
+    ir = import_qonnx(path).ir
+    folding, ii = folding_for_rate(ir, fps, 100.0)
+    assert ii <= 100e6 / fps
+    assert estimates(plan(apply_folding(ir, folding)))["ii_cycles"] == ii
+
+
+def test_impossible_rate_names_the_best_reachable(cnn_ir):
+    from gatemill.flow.dse import folding_for_rate
+
+    with pytest.raises(GatemillError, match=r"at most [\d,]+ samples/s") as e:
+        folding_for_rate(cnn_ir, 1e9, 100.0)
+    assert "conv0" in str(e.value) or "window" in str(e.value)

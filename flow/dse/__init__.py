@@ -1,5 +1,11 @@
 """Folding (PE/SIMD per layer) and design-space exploration."""
 
-from .fold import apply_folding, default_folding, folding_of, load_folding
+from .fold import apply_folding, default_folding, folding_for_rate, folding_of, load_folding
 
-__all__ = ["apply_folding", "default_folding", "folding_of", "load_folding"]
+__all__ = [
+    "apply_folding",
+    "default_folding",
+    "folding_for_rate",
+    "folding_of",
+    "load_folding",
+]

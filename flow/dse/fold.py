@@ -174,3 +174,39 @@ def load_folding(path: str | Path) -> dict[str, dict[str, int]]:
             'N, "simd": N}}}}}} (write one with gatemill build and edit it).'
         )
     return layers
+
+
+def folding_for_rate(
+    ir: IRGraph, target_fps: float, clock_mhz: float
+) -> tuple[dict[str, dict[str, int]], int]:
+    """The cheapest balanced folding reaching *target_fps* samples/s at *clock_mhz*.
+
+    Returns ``(folding, ii_cycles)``. Every layer gets the smallest PE x SIMD whose cycles per
+    sample fit in ``floor(clock / target)``; the chain's initiation interval is then checked
+    with the templates' own estimates.
+
+    Raises
+    ------
+    GatemillError
+        If the target is out of reach, with the best reachable figure.
+    """
+    from ...hdl.top import estimates, plan
+
+    if target_fps <= 0 or clock_mhz <= 0:
+        raise GatemillError(
+            f"--target-fps {target_fps} and --clock-mhz {clock_mhz} must be positive."
+        )
+    budget = int(clock_mhz * 1e6 // target_fps)
+    if budget >= 1:
+        folding = fold_for_ii(ir, budget)
+        ii = estimates(plan(apply_folding(ir, folding)))["ii_cycles"]
+        if ii <= budget:
+            return folding, ii
+    best = estimates(plan(apply_folding(ir, fold_for_ii(ir, 1))))
+    best_fps = clock_mhz * 1e6 / best["ii_cycles"]
+    raise GatemillError(
+        f"--target-fps {target_fps:g} at {clock_mhz:g} MHz needs an initiation interval of "
+        f"{clock_mhz * 1e6 / target_fps:.3g} cycles; the fastest folding of this model takes "
+        f"{best['ii_cycles']} cycles ({best['bottleneck']} is the bottleneck), i.e. at most "
+        f"{best_fps:,.0f} samples/s. Lower the target or raise the clock."
+    )

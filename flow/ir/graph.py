@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .datatypes import BIPOLAR, dtype_from_name
+from .datatypes import dtype_from_name
 from .layers import LAYER_KINDS, Layer, _freeze, _tuple
 
 FORMAT = "gatemill-ir"
@@ -62,22 +62,27 @@ class InputSpec:
             return (c, h, w)
         return self.shape
 
+    def port(self) -> dict:
+        """This quantizer in the manifest's form (see :mod:`gatemill.flow.packing`)."""
+        from ..packing import port_description
+
+        port = port_description(self.shape, self.dtype, 1)
+        port["quantizer"] = {
+            "scale": self.scale,
+            "layout": self.layout,
+            "rounding_mode": self.rounding_mode,
+            "narrow": self.narrow,
+        }
+        return port
+
     def quantize(self, x: np.ndarray) -> np.ndarray:
         """Integers ``(N, *shape)`` for float inputs ``(N, *model_shape)``."""
-        from qonnx.custom_op.general.intquant import resolve_rounding_mode
+        from ..packing import quantize
 
         x = np.asarray(x, dtype=np.float32)
         if x.shape[1:] != self.model_shape:
             raise ValueError(f"input shape {x.shape[1:]} != model input {self.model_shape}")
-        if self.layout == "NCHW":
-            x = x.transpose(0, 2, 3, 1)
-        if self.dtype == BIPOLAR:
-            return np.where(x >= 0, 1, -1).astype(np.int64)
-        lo = int(self.dtype.min()) + (1 if self.narrow and self.dtype.signed() else 0)
-        hi = int(self.dtype.max()) - (1 if self.narrow and not self.dtype.signed() else 0)
-        # float32 division, as the model's own Quant node computes it
-        q = resolve_rounding_mode(self.rounding_mode)(x / np.float32(self.scale))
-        return np.clip(q, lo, hi).astype(np.int64)
+        return quantize(x, self.port())
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

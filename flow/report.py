@@ -1,0 +1,153 @@
+"""The build report: ``DIR/report.json`` and a self-contained ``DIR/report.html``.
+
+Gathers what the steps wrote (train, import, folding, RTL manifest, simulation, synthesis,
+bitstream timing, HLS C simulation) into one JSON, and renders it as one HTML file with its
+plots inline (SVG from matplotlib), so it can be mailed or archived as is.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from .textgen import render
+
+DEFAULT_CLOCK_MHZ = 100.0
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _per_layer_synth(synth: dict | None) -> dict[str, dict]:
+    if not synth:
+        return {}
+    rows = synth.get("per_layer") or {}
+    if isinstance(rows, list):
+        return {r["name"]: r for r in rows if "name" in r}
+    return dict(rows)
+
+
+def collect(out: Path) -> dict:
+    """Everything the report shows, from the files in *out* (missing steps are None)."""
+    out = Path(out)
+    imp = _load(out / "import.json")
+    if imp is None:
+        from .errors import GatemillError
+
+        raise GatemillError(f"{out} has no import.json: it is not a gatemill build folder.")
+    train = _load(Path(imp.get("model_path", imp["model"])).parent / "train.json")
+    fold = _load(out / "folding.json") or {"layers": {}}
+    manifest = _load(out / "rtl" / "manifest.json")
+    sim, synth = _load(out / "sim.json"), _load(out / "synth.json")
+    timing, csim = _load(out / "bitstream" / "timing.json"), _load(out / "hls" / "csim.json")
+    stages = {s["name"]: s for s in (manifest or {}).get("stages", [])}
+    res = _per_layer_synth(synth)
+    layers = []
+    for layer in imp["layers"]:
+        name = layer["name"]
+        row = {
+            "name": name,
+            "kind": layer["kind"],
+            "in_shape": layer["in_shape"],
+            "out_shape": layer["out_shape"],
+            "bits": f"{layer['in_dtype']} -> {layer['out_dtype']}"
+            + (f" (w {layer['w_dtype']})" if "w_dtype" in layer else ""),
+            **fold["layers"].get(name, {}),
+        }
+        if name in stages:
+            row["cycles"] = stages[name]["ii_cycles"]
+            row["latency_cycles"] = stages[name]["latency_cycles"]
+        for key in ("lut", "ff", "bram", "dsp"):
+            if key in res.get(name, {}):
+                row[key] = res[name][key]
+        layers.append(row)
+    clock = (synth or {}).get("clock_mhz") or DEFAULT_CLOCK_MHZ
+    perf = None
+    if sim:
+        perf = {
+            "clock_mhz": clock,
+            "ii_cycles": sim["ii_cycles"],
+            "latency_cycles": sim["latency_cycles"],
+            "est_ii_cycles": sim["est_ii_cycles"],
+            "est_latency_cycles": sim["est_latency_cycles"],
+            "samples_per_s": clock * 1e6 / sim["ii_cycles"],
+            "latency_us": sim["latency_cycles"] / clock,
+        }
+    hardware_ok = bool(sim) and sim["mismatches"] == 0
+    return {
+        "build": str(out),
+        "model": imp["model"],
+        "train": train,
+        "accuracy": {
+            "float": (train or {}).get("float_accuracy"),
+            "quantized": (train or {}).get("quant_accuracy"),
+            "golden": imp["golden_accuracy"],
+            "qonnx": imp["qonnx_accuracy"],
+            # the hardware equals the golden model on every output, or it has no accuracy
+            "hardware": imp["golden_accuracy"] if hardware_ok else None,
+        },
+        "golden_vs_qonnx": imp["golden_vs_qonnx"],
+        "folding": fold,
+        "layers": layers,
+        "performance": perf,
+        "simulation": sim,
+        "synthesis": synth,
+        "bitstream": timing,
+        "hls": csim,
+    }
+
+
+def _svg(fig) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
+
+
+def plots(report: dict) -> dict[str, str]:
+    """Inline SVG plots: cycles per layer, and resources per layer when synthesized."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = {}
+    rows = [r for r in report["layers"] if "cycles" in r]
+    if rows:
+        fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1))
+        ax.barh([r["name"] for r in rows], [r["cycles"] for r in rows], color="#4c72b0")
+        ax.invert_yaxis()
+        ax.set_xlabel("cycles per sample (estimate = measured for the bottleneck)")
+        ax.set_title("Cycles per layer")
+        out["cycles"] = _svg(fig)
+    rows = [r for r in report["layers"] if "lut" in r]
+    if rows:
+        fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1))
+        names = [r["name"] for r in rows]
+        ax.barh(names, [r["lut"] for r in rows], label="LUT", color="#dd8452")
+        ax.barh(
+            names,
+            [r.get("ff", 0) for r in rows],
+            left=[r["lut"] for r in rows],
+            label="FF",
+            color="#55a868",
+        )
+        ax.invert_yaxis()
+        ax.legend()
+        ax.set_title("Resources per layer (Yosys)")
+        out["resources"] = _svg(fig)
+    return out
+
+
+def write_report(out: Path) -> dict:
+    """Write ``out/report.json`` and ``out/report.html``; returns the report."""
+    out = Path(out)
+    report = collect(out)
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "report.html").write_text(render("report/report.html.j2", r=report, plots=plots(report)))
+    return report

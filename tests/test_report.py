@@ -1,0 +1,68 @@
+"""The build report (flow/report.py): JSON, self-contained HTML, and what a browser shows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+from brevitas_models import export, mlp
+
+from gatemill.flow.build import BuildConfig, run_build
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    d = tmp_path_factory.mktemp("r")
+    model = export(mlp([10, 8, 3], seed=4), (10,), d / "m.onnx")
+    run_build(BuildConfig(model=model, out=d / "b", simulator="icarus"))
+    return d / "b"
+
+
+def test_report_json_gathers_the_steps(built):
+    r = json.loads((built / "report.json").read_text())
+    assert r["accuracy"]["golden"] is None  # random vectors have no labels
+    assert r["simulation"]["mismatches"] == 0
+    assert r["performance"]["ii_cycles"] == r["performance"]["est_ii_cycles"]
+    assert [layer["kind"] for layer in r["layers"]] == ["MatrixVector", "MatrixVector"]
+    assert all("cycles" in layer and "pe" in layer for layer in r["layers"])
+
+
+def test_report_html_is_self_contained(built):
+    html = (built / "report.html").read_text()
+    assert "<svg" in html and 'id="layers"' in html
+    assert 'src="http' not in html and 'href="http' not in html
+
+
+def test_report_opens_in_headless_chromium(built, tmp_path):
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is installed by make (system packages)"
+    png = tmp_path / "report.png"
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1200,1400",
+    ]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", (built / "report.html").as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    for table in ("accuracy", "performance", "layers"):
+        assert f'id="{table}"' in dom
+    assert 'id="plot-cycles"' in dom and "<svg" in dom
+    subprocess.run(
+        [chromium, *flags, f"--screenshot={png}", (built / "report.html").as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
+    assert png.stat().st_size > 20_000  # a rendered page with tables and a plot, not a blank

@@ -27,6 +27,8 @@ def print_import(report: dict, out: Path) -> None:
                 + (" (xnor)" if layer["binary"] else "")
                 + (f" -> {layer['out_dtype']}" if "thresholds" in layer else "")
             )
+        if layer["kind"] == "LutLayer":
+            types += f" (fan-in {layer['fanin']}, {layer['address_bits']}-bit tables)"
         table.add_row(
             layer["name"],
             layer["kind"],
@@ -66,6 +68,13 @@ def print_build(reports: dict, out: Path) -> None:
         f"{est['ii_cycles']} cycles (bottleneck {est['bottleneck']}), latency "
         f"{est['latency_cycles']} cycles"
     )
+    if "lut_check" in reports:
+        c = reports["lut_check"]
+        console.print(
+            f"truth tables: {c['neurons']} neurons in {c['layers']} LUT layers checked for every "
+            f"input ({c['entries_checked']:,} entries): {c['mismatches']} mismatches "
+            f"({c['seconds']:.1f} s) -> {out}/lut_check.json"
+        )
     if "sim" in reports:
         print_sim(reports["sim"], out)
     console.print(f"report: {out}/report.html (+ report.json)")

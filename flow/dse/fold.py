@@ -100,6 +100,7 @@ FOLD_FIELDS = {
     "Threshold": ("pe",),
     "MaxPool": ("pe",),
     "SlidingWindow": ("simd",),
+    "LutLayer": ("pipeline",),  # 0/1: a register inside every table (one more cycle)
 }
 
 

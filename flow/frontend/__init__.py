@@ -11,6 +11,7 @@ from ..errors import GatemillError
 from ..ir import IRGraph
 from ..names import sanitize
 from .load import cleanup, read_onnx
+from .lut import LUT_BITS, check_lut_bits
 from .streamline import ClosedChain, Probe, Streamliner
 from .support import raise_if_problems, structural_problems, unsupported_ops
 
@@ -26,8 +27,11 @@ class Imported:
     chains: dict[int, ClosedChain]  # layer index -> the exact function of its thresholds
 
 
-def import_qonnx(path: str | Path) -> Imported:
+def import_qonnx(path: str | Path, lut_bits: int = LUT_BITS) -> Imported:
     """Import the QONNX model at *path* into the integer IR.
+
+    Sparse dense layers whose neurons read at most *lut_bits* input bits become truth tables
+    (``LutLayer``, see :mod:`.lut`); 0 keeps them as matrix-vector layers.
 
     Raises
     ------
@@ -35,6 +39,7 @@ def import_qonnx(path: str | Path) -> Imported:
         Listing every unsupported node at once, or naming the file if it cannot be read.
     """
     source = str(path)
+    check_lut_bits(lut_bits)
     proto = read_onnx(path)
     raw_problems = unsupported_ops(ModelWrapper(proto))
     try:
@@ -45,6 +50,6 @@ def import_qonnx(path: str | Path) -> Imported:
         raise
     # checked after cleanup: constant subgraphs (e.g. a Transpose of weights) are folded away
     raise_if_problems(unsupported_ops(model) + structural_problems(model), source)
-    s = Streamliner(model, sanitize(Path(path).stem, "model"))
+    s = Streamliner(model, sanitize(Path(path).stem, "model"), lut_bits)
     ir, probes = s.run()
     return Imported(ir, model, probes, s.first.name, s.chains)

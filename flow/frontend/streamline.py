@@ -36,6 +36,7 @@ from . import exact
 from .exact import Affine, BipolarQuantizer, Clamp, IntQuantizer
 from .graphutil import attrs, const_value, data_consumer, per_channel
 from .load import QUANT_OPS
+from .lut import LUT_BITS, gather_layer, lutify, match_gather_lut
 
 
 @dataclass
@@ -103,9 +104,10 @@ def _quant_dtype(bits: int, signed: bool) -> object:
 class Streamliner:
     """Turns a cleaned, support-checked QONNX model into an :class:`IRGraph`."""
 
-    def __init__(self, model: ModelWrapper, name: str):
+    def __init__(self, model: ModelWrapper, name: str, lut_bits: int = LUT_BITS):
         self.model = model
         self.name = name
+        self.lut_bits = lut_bits
         self.names = NameTable()
         self.layers: list = []
         self.probes: list[Probe] = []
@@ -148,19 +150,16 @@ class Streamliner:
             if node.op_type == "MatMul" or (node.op_type == "Gemm" and not a.get("transB", 0))
             else 0
         )
+        scale = np.asarray(self.model.get_initializer(q.input[1]), np.float32)
         if q.op_type == "BipolarQuant":
-            scale = np.asarray(self.model.get_initializer(q.input[1]), np.float32)
-            w_int = np.where(w >= 0, 1, -1)
-            dtype = BIPOLAR
+            w_int, dtype = np.where(w >= 0, 1, -1), BIPOLAR
         else:
             qa = attrs(q)
-            scale = np.asarray(self.model.get_initializer(q.input[1]), np.float32)
             bits = int(self.model.get_initializer(q.input[3]).ravel()[0])
             signed, narrow = bool(qa.get("signed", 1)), bool(qa.get("narrow", 0))
-            codes = exact_quant_codes(
+            w_int = exact_quant_codes(
                 w, scale, bits, signed, narrow, qa.get("rounding_mode", "ROUND")
             )
-            w_int = codes
             dtype = _quant_dtype(bits, signed)
         try:
             s = per_channel(scale, w.shape, out_axis, "the weight scale")
@@ -221,10 +220,15 @@ class Streamliner:
             if node is None:
                 break
             cur = self.step(node, cur)
-        return self.finish(cur), self.probes
+        ir, tables = lutify(self.finish(cur), self.lut_bits)
+        # a layer that became a truth table has no thresholds left to check
+        self.chains = {i: c for i, c in self.chains.items() if i not in tables}
+        return ir, self.probes
 
     def step(self, node, cur):
         op = node.op_type
+        if op == "MatMul" and (table := match_gather_lut(self.model, node)) is not None:
+            return gather_layer(self, table, cur)
         if op in ("MatMul", "Gemm", "Conv"):
             if not isinstance(cur, IntTensor):
                 raise _err(

@@ -11,6 +11,7 @@ from ..errors import GatemillError
 from .exact import ROUNDING_MODES
 from .graphutil import const_value
 from .load import QUANT_OPS
+from .lut import gather_lut_nodes, node_key
 
 MAX_BITS = 8
 WEIGHT_OPS = ("MatMul", "Gemm", "Conv")
@@ -54,8 +55,9 @@ class Problem:
 def unsupported_ops(model: ModelWrapper) -> list[Problem]:
     """Nodes whose operator gatemill does not map to hardware (checked before cleanup)."""
     problems = []
+    tables = gather_lut_nodes(model)  # MatMul/Cast/Gather table lookups (PoET-BiN heads)
     for node in model.graph.node:
-        if node.op_type not in SUPPORTED:
+        if node.op_type not in SUPPORTED and node_key(node) not in tables:
             fix = HINTS.get(
                 node.op_type,
                 "replace it with supported layers (QuantIdentity, QuantLinear, QuantConv2d, "
@@ -148,9 +150,10 @@ def structural_problems(model: ModelWrapper) -> list[Problem]:
             )
         )
     weight_quants = set()
+    tables = gather_lut_nodes(model)
     for node in graph.node:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if node.op_type in WEIGHT_OPS:
+        if node.op_type in WEIGHT_OPS and node_key(node) not in tables:
             w = node.input[1]
             producer = model.find_producer(w)
             if producer is None or producer.op_type not in QUANT_OPS:

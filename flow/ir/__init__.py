@@ -15,6 +15,9 @@ from .layers import (
     SlidingWindow,
     Threshold,
 )
+from .lut import LutLayer
+
+LAYER_KINDS[LutLayer.kind] = LutLayer  # registered here: lut.py builds on layers.py
 
 __all__ = [
     "LAYER_KINDS",
@@ -22,6 +25,7 @@ __all__ = [
     "IRGraph",
     "InputSpec",
     "Layer",
+    "LutLayer",
     "MatrixVector",
     "MaxPool",
     "OutputSpec",

@@ -45,7 +45,10 @@ def parse_widths(option: str, text: str | None) -> tuple[int, ...] | None:
 
 
 def train(
-    kind: Annotated[str, typer.Argument(help="Model kind: mlp or cnn.", show_default=False)],
+    kind: Annotated[
+        str,
+        typer.Argument(help="Model kind: mlp, cnn, lutnet or poetbin.", show_default=False),
+    ],
     out: Annotated[
         Path,
         typer.Option(
@@ -55,11 +58,22 @@ def train(
             show_default=False,
         ),
     ],
-    wbits: Annotated[int, typer.Option(help="Weight bits, 1..8 (1 = bipolar).")] = 4,
-    abits: Annotated[int, typer.Option(help="Activation bits, 1..8 (1 = bipolar).")] = 4,
+    wbits: Annotated[
+        int | None,
+        typer.Option(help="Weight bits, 1..8 (1 = bipolar) (default: poetbin 1; others 4)."),
+    ] = None,
+    abits: Annotated[
+        int | None,
+        typer.Option(
+            help="Activation bits, 1..8 (1 = bipolar) (default: lutnet 2; poetbin 1; others 4)."
+        ),
+    ] = None,
     hidden: Annotated[
         str | None,
-        typer.Option(help="Dense layer widths, e.g. 64,64 (default: mlp 64,64; cnn 64)."),
+        typer.Option(
+            help="Dense layer widths, e.g. 64,64 (default: mlp 64,64; cnn 64; lutnet 128,64; "
+            "poetbin 64,64, the last being its binary features)."
+        ),
     ] = None,
     channels: Annotated[
         str | None, typer.Option(help="cnn convolution channels, e.g. 16,32 (default: 16,32).")
@@ -75,8 +89,11 @@ def train(
         bool, typer.Option("--batchnorm/--no-batchnorm", help="BatchNorm before activations.")
     ] = True,
     in_bits: Annotated[
-        int, typer.Option("--in-bits", help="Input quantizer bits, 1..8 (1 = bipolar).")
-    ] = 8,
+        int | None,
+        typer.Option(
+            "--in-bits", help="Input quantizer bits, 1..8 (1 = bipolar) (default: lutnet 2; 8)."
+        ),
+    ] = None,
     per_channel: Annotated[
         bool, typer.Option("--per-channel", help="One weight scale per output channel.")
     ] = False,
@@ -89,8 +106,18 @@ def train(
     ] = None,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate (default: 0.01).")] = None,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 64,
+    fanin: Annotated[
+        int | None, typer.Option(help="lutnet: inputs of every neuron (default: 6).")
+    ] = None,
+    depth: Annotated[
+        int | None, typer.Option(help="poetbin: depth of every tree (default: 6).")
+    ] = None,
+    trees: Annotated[
+        int | None, typer.Option(help="poetbin: trees per class (default: 8).")
+    ] = None,
 ) -> None:
-    """Train a quantized mlp or cnn (Brevitas) and export it as QONNX."""
+    """Train a quantized mlp, cnn, lutnet (sparse LUT neurons) or poetbin (binary features
+    and a head of boosted LUT-sized trees) with Brevitas and export it as QONNX."""
     from rich.console import Console
 
     from .train import FILES
@@ -112,6 +139,9 @@ def train(
         per_channel=per_channel,
         lr=lr,
         batch_size=batch_size,
+        fanin=fanin,
+        depth=depth,
+        trees=trees,
     )
     spec = report["model"]
     console = Console(highlight=False)
@@ -122,6 +152,13 @@ def train(
     )
     console.print(f"  float twin accuracy  {report['float_accuracy']:.1%}")
     console.print(f"  quantized accuracy   {report['quant_accuracy']:.1%}")
+    if "head" in report:
+        head = report["head"]
+        console.print(f"  float head accuracy  {head['float_head_accuracy']:.1%}")
+        console.print(
+            f"  tree head accuracy   {head['trees_accuracy']:.1%} ({head['tree_tables']} trees "
+            f"of depth {head['depth']}, {head['vote_bits']}-bit votes)"
+        )
     console.print(f"  time                 {report['seconds']:.1f} s")
     for i, name in enumerate(FILES):
         console.print(f"  {'wrote' if i == 0 else '':<20} {out / name}")

@@ -402,5 +402,17 @@ def _check_classes(n_classes: object) -> None:
         raise GatemillError(f"n_classes must be an integer of at least 2, not {n_classes!r}.")
 
 
-MODELS: dict[str, Callable[..., nn.Sequential]] = {"mlp": build_mlp, "cnn": build_cnn}
+def _lut_models() -> dict[str, Callable[..., nn.Sequential]]:
+    # the LUT families build on the helpers above, which their modules import lazily
+    from .lutnet import build_lutnet
+    from .poetbin import build_poetbin
+
+    return {"lutnet": build_lutnet, "poetbin": build_poetbin}
+
+
+MODELS: dict[str, Callable[..., nn.Sequential]] = {
+    "mlp": build_mlp,
+    "cnn": build_cnn,
+    **_lut_models(),
+}
 """Model builders by kind; each takes keyword-only arguments (see :func:`build_mlp`)."""

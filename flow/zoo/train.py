@@ -32,10 +32,16 @@ from .models import MODELS, input_scale
 
 MARKER = ".gatemill"
 FILES = ("model.onnx", "model.pt", "vectors.npz", "train.json")
+_BITS = {"wbits": 4, "abits": 4, "in_bits": 8}
 DEFAULTS: dict[str, dict] = {
-    "mlp": {"hidden": (64, 64), "channels": None, "epochs": 40, "lr": 0.01},
-    "cnn": {"hidden": (64,), "channels": (16, 32), "epochs": 30, "lr": 0.01},
-}
+    "mlp": {"hidden": (64, 64), "channels": None, "epochs": 40, "lr": 0.01, **_BITS},
+    "cnn": {"hidden": (64,), "channels": (16, 32), "epochs": 30, "lr": 0.01, **_BITS},
+    # every neuron a 12-bit table: fan-in 6 of 2-bit values
+    "lutnet": {"hidden": (128, 64), "channels": None, "epochs": 40, "lr": 0.01, "fanin": 6,
+               "wbits": 4, "abits": 2, "in_bits": 2},
+    "poetbin": {"hidden": (64, 64), "channels": None, "epochs": 40, "lr": 0.01, "depth": 6,
+                "trees": 8, "wbits": 1, "abits": 1, "in_bits": 8},
+}  # fmt: skip
 """Per-kind defaults for the arguments of :func:`train` left as None."""
 EXPORT_CHECK_SAMPLES = 8
 THREADS = 1
@@ -45,8 +51,8 @@ def train(
     kind: str,
     *,
     out_dir: str | Path,
-    wbits: int = 4,
-    abits: int = 4,
+    wbits: int | None = None,
+    abits: int | None = None,
     hidden: Sequence[int] | None = None,
     channels: Sequence[int] | None = None,
     epochs: int | None = None,
@@ -54,11 +60,14 @@ def train(
     data: str | Path | None = None,
     scaling: str = "float",
     batchnorm: bool = True,
-    in_bits: int = 8,
+    in_bits: int | None = None,
     per_channel: bool = False,
     lr: float | None = None,
     batch_size: int = 64,
     progress: bool = True,
+    fanin: int | None = None,
+    depth: int | None = None,
+    trees: int | None = None,
 ) -> dict:
     """Train a zoo model with quantization-aware training, export it, and write its files.
 
@@ -68,13 +77,16 @@ def train(
 
     Parameters
     ----------
-    kind : {"mlp", "cnn"}
-        Model kind (see :data:`gatemill.flow.zoo.models.MODELS`).
+    kind : {"mlp", "cnn", "lutnet", "poetbin"}
+        Model kind (see :data:`gatemill.flow.zoo.models.MODELS`). A ``poetbin`` is trained
+        with a float linear head, which is then replaced by a PoET-BiN head fitted on the
+        binary features (:func:`gatemill.flow.zoo.poetbin.fit_head`); ``train.json`` then
+        has a ``head`` entry comparing the two.
     out_dir : str or path-like
         Output directory; created if missing. An existing non-empty directory is used only if
         gatemill made it (it holds ``train.json`` or a ``.gatemill`` marker).
-    wbits, abits : int
-        Weight and activation bits, 1..8 (1 = bipolar).
+    wbits, abits : int, optional
+        Weight and activation bits, 1..8 (1 = bipolar); None takes :data:`DEFAULTS`.
     hidden, channels : sequence of int, optional
         Dense widths, and convolution channels (cnn only); None takes :data:`DEFAULTS`.
     epochs : int, optional
@@ -87,8 +99,9 @@ def train(
         Learned float scales or power-of-two scales.
     batchnorm : bool
         BatchNorm between each hidden layer and its activation.
-    in_bits : int
-        Input quantizer bits, 1..8 (1 = bipolar, data in [0, 1] fed as ``2 x - 1``).
+    in_bits : int, optional
+        Input quantizer bits, 1..8 (1 = bipolar, data in [0, 1] fed as ``2 x - 1``); None
+        takes :data:`DEFAULTS`.
     per_channel : bool
         Per-output-channel weight scales.
     lr : float, optional
@@ -97,6 +110,10 @@ def train(
         Training batch size.
     progress : bool
         Show a Rich progress bar on stderr.
+    fanin : int, optional
+        ``lutnet`` only: inputs of every neuron.
+    depth, trees : int, optional
+        ``poetbin`` only: tree depth and trees per class.
 
     Returns
     -------
@@ -114,6 +131,15 @@ def train(
     hidden = defaults["hidden"] if hidden is None else hidden
     epochs = defaults["epochs"] if epochs is None else epochs
     lr = defaults["lr"] if lr is None else lr
+    wbits = defaults["wbits"] if wbits is None else wbits
+    abits = defaults["abits"] if abits is None else abits
+    in_bits = defaults["in_bits"] if in_bits is None else in_bits
+    extra = {"fanin": fanin, "depth": depth, "trees": trees}
+    for name, value in extra.items():
+        if value is not None and name not in defaults:
+            owners = " and ".join(k for k, d in DEFAULTS.items() if name in d)
+            raise GatemillError(f"{name} ({value!r}) applies only to {owners}, not to {kind}.")
+    extra = {k: defaults[k] if v is None else v for k, v in extra.items() if k in defaults}
     if kind == "cnn":
         channels = defaults["channels"] if channels is None else channels
     elif channels is not None:
@@ -126,7 +152,7 @@ def train(
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
 
-    ds = prepare(load_dataset(data), kind=kind, in_bits=in_bits)
+    ds = prepare(load_dataset(data), kind="cnn" if kind == "cnn" else "mlp", in_bits=in_bits)
     lo, hi = float(ds.x_train.min()), float(ds.x_train.max())
     arch = {
         "in_shape": tuple(ds.x_train.shape[1:]),
@@ -142,16 +168,26 @@ def train(
     }
     if kind == "cnn":
         arch["channels"] = channels
+    arch.update(extra)
+    if kind == "lutnet":
+        arch["mask_seed"] = seed
     # Build once before any training so that bad arguments fail fast.
     MODELS[kind](**arch, quant=True)
+    # a poetbin trains its extractor with a float head, then fits its tree head
+    fit_arch = {**arch, "head": "linear"} if kind == "poetbin" else arch
 
     recipe = {"epochs": epochs, "lr": float(lr), "batch_size": batch_size, "seed": seed}
     start = time.perf_counter()
     with _deterministic(seed), _progress_bar(progress) as bar:
-        twin = _fit(MODELS[kind](**arch, quant=False), ds, **recipe, bar=bar, label="float")
+        twin = _fit(MODELS[kind](**fit_arch, quant=False), ds, **recipe, bar=bar, label="float")
         float_acc = _accuracy(twin, ds.x_test, ds.y_test)
         torch.manual_seed(seed)
-        model = _fit(MODELS[kind](**arch, quant=True), ds, **recipe, bar=bar, label="quant")
+        model = _fit(MODELS[kind](**fit_arch, quant=True), ds, **recipe, bar=bar, label="quant")
+        head = None
+        if kind == "poetbin":
+            from .poetbin import fit_head
+
+            model, head = fit_head(model, arch, ds)
         quant_acc = _accuracy(model, ds.x_test, ds.y_test)
     seconds = time.perf_counter() - start
 
@@ -177,6 +213,8 @@ def train(
         "export_check": check,
         "files": list(FILES),
     }
+    if head is not None:
+        report["head"] = head
     (out_dir / "train.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 

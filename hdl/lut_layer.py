@@ -1,0 +1,362 @@
+"""LUT layer: sparse neurons as explicit truth tables, one sample per clock.
+
+Golden model: :meth:`gatemill.flow.ir.LutLayer.execute`.
+
+Each output bit of each neuron is one constant truth table indexed by the neuron's address
+(its inputs' codes side by side, see :mod:`gatemill.flow.ir.lut`); synthesis maps a table of
+up to six address bits to one FPGA LUT. There are no multipliers and no weight memory.
+
+:func:`check_tables` simulates the generated tables for every address of every neuron (the
+build's exhaustive check); the cocotb run then checks the whole network.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from ..flow.ir.datatypes import encode
+from ..flow.ir.lut import LutLayer
+from .common import pipelined_times, stream_of
+
+__all__ = [
+    "LUT_INPUTS",
+    "LutLayerUnit",
+    "LutNeuron",
+    "LutTables",
+    "beat_times",
+    "check_graph",
+    "check_tables",
+    "cycles_per_sample",
+    "latency_cycles",
+    "resources",
+]
+
+LUT_INPUTS = 6
+"""Inputs of the FPGA LUT counted by :func:`resources`; also where a pipelined table is cut."""
+ROM_ATTRS = {"rom_style": "logic", "ram_style": "logic"}
+"""Synthesis attributes of the table ROMs: build them from logic (LUTs), not RAM blocks."""
+
+
+def _codes(layer: LutLayer) -> np.ndarray:
+    """Output codes of every neuron for every address, ``[neuron, address]`` (uint64)."""
+    return encode(layer.tables, layer.out_dtype)
+
+
+def _table_bits(layer: LutLayer) -> np.ndarray:
+    """Truth tables as bits: ``[neuron, output bit, address]`` (uint8)."""
+    shifts = np.arange(layer.out_dtype.bitwidth(), dtype=np.uint64)
+    return ((_codes(layer)[:, None, :] >> shifts[None, :, None]) & np.uint64(1)).astype(np.uint8)
+
+
+def _split(layer: LutLayer) -> int:
+    """Low address bits that select a row of a neuron's table: the first LUT level."""
+    return min(layer.address_bits, LUT_INPUTS)
+
+
+def _rows(codes: np.ndarray, address_bits: int, out_bits: int) -> list[int]:
+    """One neuron's table as ``2 ** low`` rows: row ``lo`` holds, for every upper address
+    ``hi``, the output code at address ``hi << low | lo`` (at bits ``hi * out_bits``)."""
+    low = min(address_bits, LUT_INPUTS)
+    cols = codes.reshape(1 << (address_bits - low), 1 << low).T  # [lo, hi]
+    shifts = [h * out_bits for h in range(cols.shape[1])]
+    return [sum(int(c) << sh for c, sh in zip(row, shifts, strict=True)) for row in cols]
+
+
+class LutNeuron(wiring.Component):
+    """One neuron's truth tables: one table per output bit, read at the neuron's address.
+
+    The tables are stored together as a small ROM of ``2 ** L`` rows, ``L = min(A,
+    LUT_INPUTS)``: the low address bits read a row holding the outputs for every value of the
+    upper address bits, which then select one column (a Shannon expansion on the upper bits).
+    The ROM is marked ``rom_style = "logic"`` so synthesis builds it from LUTs and may minimise
+    it; the ROM form keeps the Verilog compact and fast to simulate (a wide constant shifted by
+    the address costs Icarus its whole width at every evaluation).
+
+    Without pipelining, ``value`` is a combinational function of ``addr``. With ``pipeline``,
+    the row and the upper address bits are registered while ``en`` is high (after the first
+    LUT level), so ``value`` follows ``addr`` one enabled clock edge later.
+
+    Parameters
+    ----------
+    codes : ndarray of int, shape (2 ** address_bits,)
+        Output code for every address.
+    address_bits, out_bits : int
+    pipeline : bool
+
+    Members
+    -------
+    addr : ``In(address_bits)``
+    en : ``In(1)``
+        Pipeline register enable (unused without pipelining).
+    value : ``Out(out_bits)``
+    """
+
+    def __init__(self, *, codes, address_bits: int, out_bits: int, pipeline: bool = False):
+        codes = np.asarray(codes, np.uint64)
+        if codes.shape != (1 << address_bits,):
+            raise ValueError(f"codes must have 2 ** {address_bits} entries, not {codes.shape}")
+        self._codes, self._a_bits, self._o_bits = codes, address_bits, out_bits
+        self._pipeline = bool(pipeline)
+        super().__init__({"addr": In(address_bits), "en": In(1), "value": Out(out_bits)})
+
+    def elaborate(self, platform):
+        m, codes = Module(), self._codes
+        if np.all(codes == codes[0]):  # a constant neuron needs no table
+            m.d.comb += self.value.eq(int(codes[0]))
+            return m
+        a_bits, o_bits = self._a_bits, self._o_bits
+        low = min(a_bits, LUT_INPUTS)
+        width = o_bits << (a_bits - low)
+        m.submodules.rom = rom = memory.Memory(
+            shape=width, depth=1 << low, init=_rows(codes, a_bits, o_bits), attrs=ROM_ATTRS
+        )
+        port = rom.read_port(domain="comb")
+        m.d.comb += port.addr.eq(self.addr[:low])
+        row, upper = port.data, self.addr[low:]
+        if self._pipeline:
+            row, upper = Signal(width), Signal(a_bits - low)
+            with m.If(self.en):
+                m.d.sync += [row.eq(port.data), upper.eq(self.addr[low:])]
+        m.d.comb += self.value.eq(row.word_select(upper, o_bits) if a_bits > low else row)
+        return m
+
+
+def _neurons(layer: LutLayer) -> list[LutNeuron]:
+    o_bits = layer.out_dtype.bitwidth()
+    return [
+        LutNeuron(
+            codes=c, address_bits=layer.address_bits, out_bits=o_bits, pipeline=layer.pipeline
+        )
+        for c in _codes(layer)
+    ]
+
+
+class LutTables(wiring.Component):
+    """Every neuron of a layer side by side, addressed directly (the exhaustive check's view).
+
+    Parameters
+    ----------
+    layer : LutLayer
+
+    Members
+    -------
+    addr : ``In(ArrayLayout(unsigned(A), N))``
+        Address of each neuron.
+    en : ``In(1)``
+        Pipeline register enable.
+    value : ``Out(ArrayLayout(unsigned(out_bits), N))``
+        Output code of each neuron (BIPOLAR: 1 for +1).
+    """
+
+    def __init__(self, *, layer):
+        if not isinstance(layer, LutLayer):
+            raise TypeError(f"layer must be a LutLayer, not {layer!r}")
+        self._layer = layer
+        super().__init__(
+            {
+                "addr": In(data.ArrayLayout(unsigned(layer.address_bits), layer.neurons)),
+                "en": In(1),
+                "value": Out(data.ArrayLayout(unsigned(layer.out_dtype.bitwidth()), layer.neurons)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        for n, neuron in enumerate(_neurons(self._layer)):
+            m.submodules[f"n{n}"] = neuron
+            m.d.comb += [
+                neuron.addr.eq(self.addr[n]),
+                neuron.en.eq(self.en),
+                self.value[n].eq(neuron.value),
+            ]
+        return m
+
+
+class LutLayerUnit(wiring.Component):
+    """A layer of truth-table neurons taking and giving one whole sample per beat.
+
+    The input beat carries all ``in_features`` inputs, the output beat all ``N`` outputs. Each
+    neuron (:class:`LutNeuron`) reads its inputs' bits straight from the input beat; the
+    outputs are registered together. With ``layer.pipeline`` there is one more register inside
+    each neuron. The whole pipeline stalls while the output is held by backpressure, so it
+    accepts one sample per clock.
+
+    Every neuron is its own component with its own address and value nets: a wide bus
+    assigned piece by piece makes Icarus re-evaluate every reader at every piece's change.
+
+    Parameters
+    ----------
+    layer : LutLayer
+
+    Members
+    -------
+    i : ``In(stream_of(layer.in_dtype, layer.in_features))``
+    o : ``Out(stream_of(layer.out_dtype, layer.neurons))``
+    """
+
+    def __init__(self, *, layer):
+        if not isinstance(layer, LutLayer):
+            raise TypeError(f"layer must be a LutLayer, not {layer!r}")
+        self._layer = layer
+        super().__init__(
+            {
+                "i": In(stream_of(layer.in_dtype, layer.in_features)),
+                "o": Out(stream_of(layer.out_dtype, layer.neurons)),
+            }
+        )
+
+    @property
+    def layer(self) -> LutLayer:
+        return self._layer
+
+    def elaborate(self, platform):
+        layer, m = self._layer, Module()
+        width = layer.in_dtype.bitwidth()
+        raw = self.i.payload.as_value()
+        advance = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(advance)
+        values = []
+        for n, (neuron, idx) in enumerate(
+            zip(_neurons(layer), layer.indices.tolist(), strict=True)
+        ):
+            m.submodules[f"n{n}"] = neuron
+            m.d.comb += [
+                neuron.addr.eq(Cat(raw[q * width : (q + 1) * width] for q in idx)),
+                neuron.en.eq(advance),
+            ]
+            values.append(neuron.value)
+        valid = self.i.valid
+        if layer.pipeline:
+            valid = Signal()
+            with m.If(advance):
+                m.d.sync += valid.eq(self.i.valid)
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(valid), self.o.payload.as_value().eq(Cat(values))]
+        return m
+
+
+def cycles_per_sample(layer: LutLayer) -> int:
+    """Initiation interval in cycles: one sample per beat, one beat per cycle."""
+    return 1
+
+
+def latency_cycles(layer: LutLayer) -> int:
+    """Clock edges from accepting a sample to passing it on at full rate: the output register,
+    plus the pipeline register when ``layer.pipeline``."""
+    return 1 + int(layer.pipeline)
+
+
+def beat_times(layer: LutLayer, avail) -> list[int]:
+    """Cycle of the output beat of one sample, given when its input beat is available."""
+    return pipelined_times(avail, latency_cycles(layer))
+
+
+def _lut6(address_bits: int) -> int:
+    """LUT6s of one table: the leaves, then a tree of 4:1 multiplexers (one LUT6 each)."""
+    leaves = 1 << max(address_bits - LUT_INPUTS, 0)
+    total = leaves
+    while leaves > 1:
+        leaves = -(-leaves // 4)
+        total += leaves
+    return total
+
+
+def resources(layer: LutLayer) -> dict[str, int]:
+    """A rough estimate, for comparing designs, not a synthesis result.
+
+    ``tables`` counts the non-constant truth tables (neuron output bits), ``table_bits`` their
+    entries, ``lut6`` an upper bound of 6-input LUTs (synthesis shares logic and drops unused
+    inputs), ``registers`` the flip-flops of the output and pipeline registers.
+    """
+    bits = _table_bits(layer).reshape(-1, 1 << layer.address_bits)
+    live = int(np.count_nonzero(bits.any(axis=1) & ~bits.all(axis=1)))
+    out_bits = layer.neurons * layer.out_dtype.bitwidth()
+    registers = out_bits + 1
+    if layer.pipeline:
+        upper = layer.address_bits - _split(layer)
+        registers += out_bits * (1 << upper) + layer.neurons * upper + 1
+    return {
+        "tables": live,
+        "table_bits": live << layer.address_bits,
+        "lut6": live * _lut6(layer.address_bits),
+        "registers": registers,
+    }
+
+
+def check_tables(layer: LutLayer) -> dict:
+    """Simulate the generated tables for every address and compare with ``layer.tables``.
+
+    All neurons are driven with the same address at once (each table reads only its own
+    neuron's address), so one simulated step per address checks the whole layer.
+
+    Returns
+    -------
+    dict
+        ``neurons``, ``address_bits``, ``entries_checked`` (neurons times addresses),
+        ``mismatches`` (entries that differ), ``bad_neurons`` (up to ten indices) and
+        ``seconds``.
+    """
+    t0 = time.perf_counter()
+    dut = LutTables(layer=layer)
+    n, a_bits, o_bits = layer.neurons, layer.address_bits, layer.out_dtype.bitwidth()
+    entries = 1 << a_bits
+    got = []
+    every = sum(1 << (k * a_bits) for k in range(n))  # times a: address a in every lane
+
+    async def bench(ctx):
+        for a in range(entries):
+            ctx.set(dut.addr.as_value(), a * every)
+            ctx.set(dut.en, 1)
+            if layer.pipeline:
+                await ctx.tick()
+            got.append(ctx.get(dut.value.as_value()))
+
+    sim = Simulator(dut)
+    if layer.pipeline:
+        sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    mask = (1 << o_bits) - 1
+    codes = np.array([[(w >> (k * o_bits)) & mask for w in got] for k in range(n)], np.uint64)
+    # the specification straight from the IR, not through the code that built the tables
+    bad = codes != encode(layer.tables, layer.out_dtype)
+    bad_neurons = np.flatnonzero(bad.any(axis=1))
+    return {
+        "neurons": n,
+        "address_bits": a_bits,
+        "entries_checked": int(bad.size),
+        "mismatches": int(np.count_nonzero(bad)),
+        "bad_neurons": bad_neurons[:10].tolist(),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def check_graph(ir) -> dict:
+    """:func:`check_tables` for every ``LutLayer`` of the IR graph *ir*.
+
+    Returns
+    -------
+    dict
+        Totals (``layers``, ``neurons``, ``entries_checked``, ``mismatches``, ``seconds``) and
+        the per-layer results under ``per_layer``.
+    """
+    t0 = time.perf_counter()
+    per_layer = [
+        {"layer": layer.name, **check_tables(layer)}
+        for layer in ir.layers
+        if isinstance(layer, LutLayer)
+    ]
+    return {
+        "layers": len(per_layer),
+        "neurons": sum(r["neurons"] for r in per_layer),
+        "entries_checked": sum(r["entries_checked"] for r in per_layer),
+        "mismatches": sum(r["mismatches"] for r in per_layer),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "per_layer": per_layer,
+    }

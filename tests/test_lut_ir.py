@@ -1,0 +1,73 @@
+"""LutLayer (flow/ir/lut.py): address convention, golden execution, validation, files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qonnx.core.datatype import DataType
+
+from gatemill.flow.ir import InputSpec, IRGraph, LutLayer, OutputSpec, load_ir, save_ir
+from gatemill.flow.ir.datatypes import BIPOLAR
+from gatemill.flow.ir.lut import neuron_inputs
+
+D = DataType
+
+
+def test_neuron_inputs_follow_the_address_bits():
+    # input j at address bits [2j, 2j+2), two's complement codes
+    x = neuron_inputs(D["INT2"], 2)
+    assert x.shape == (16, 2)
+    assert x[0b0111].tolist() == [-1, 1] and x[0b1000].tolist() == [0, -2]
+    assert neuron_inputs(BIPOLAR, 3)[0b110].tolist() == [-1, 1, 1]
+
+
+def layer(**kw):
+    args = dict(
+        name="lut",
+        in_features=4,
+        indices=[[2, 0], [1, 3]],
+        tables=np.arange(32).reshape(2, 16) % 8,
+        in_dtype=D["UINT2"],
+        out_dtype=D["UINT3"],
+    )
+    return LutLayer(**{**args, **kw})
+
+
+def test_execute_reads_the_table_at_the_packed_address():
+    lut = layer()
+    x = np.array([[3, 1, 2, 0], [0, 0, 0, 3]])
+    # neuron 0: x2 | x0 << 2; neuron 1: x1 | x3 << 2 (entries are index % 8, offset 16 for n1)
+    want = [[(2 | 3 << 2) % 8, (16 + (1 | 0 << 2)) % 8], [0, (16 + (0 | 3 << 2)) % 8]]
+    assert lut.execute(x).tolist() == want
+    assert lut.in_shape == (4,) and lut.out_shape == (2,) and lut.address_bits == 4
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"indices": [[0, 0], [1, 2]]}, "neuron 0 reads an input twice"),
+        ({"indices": [[0, 4], [1, 2]]}, r"indices must lie in \[0, 4\)"),
+        ({"tables": np.zeros((2, 8))}, r"tables must have shape \(2, 16\)"),
+        ({"tables": np.full((2, 16), 8)}, r"value .*8.* is not a UINT3"),
+        ({"in_features": 20, "indices": [list(range(9))], "tables": np.zeros((1, 1 << 18))},
+         "18 address bits, more than 16"),
+        ({"pipeline": 2}, "pipeline must be a bool"),
+    ],
+)  # fmt: skip
+def test_rejects_bad_parameters(kw, message):
+    with pytest.raises(ValueError, match=message):
+        layer(**kw)
+
+
+def test_files_round_trip(tmp_path):
+    lut = layer(pipeline=True)
+    graph = IRGraph(
+        name="g",
+        input=InputSpec(shape=(4,), dtype=D["UINT2"]),
+        layers=(lut,),
+        output=OutputSpec(shape=(2,), dtype=D["UINT3"], scale=[1.0, 1.0], bias=[0.0, 0.0]),
+    )
+    save_ir(graph, tmp_path)
+    back = load_ir(tmp_path)
+    assert back == graph
+    assert back.layers[0].pipeline is True and back.layers[0].kind == "LutLayer"

@@ -179,7 +179,7 @@ def run_hls4ml(build_dir: Path, hls_dir: Path, backend: str = "Vitis") -> dict:
     except ImportError:
         raise GatemillError("--via hls4ml needs hls4ml: pip install hls4ml==1.3.0.") from None
     imp = json.loads((build_dir / "import.json").read_text())
-    model_path = Path(imp["model"])
+    model_path = Path(imp.get("model_path", imp["model"]))
     if not model_path.is_file():
         raise GatemillError(
             f"the source model {str(model_path)!r} named in {build_dir / 'import.json'} is gone; "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .boards import load_board
 from .dse import apply_folding, default_folding, folding_for_rate, folding_of, load_folding
 from .errors import GatemillError, VerificationError
 from .frontend.lut import LUT_BITS
@@ -16,6 +17,7 @@ from .ir import load_ir, save_ir
 from .outdir import prepare_out_dir
 from .report import write_report
 from .rtl_step import TOP, run_rtl
+from .synth import run_synth
 
 STEPS = ("import", "fold", "rtl", "sim")
 
@@ -49,6 +51,8 @@ class BuildConfig:
         ``--folding`` entries still override single layers.
     lut_bits : int
         Sparse neurons of at most this many input bits become truth tables (0: none).
+    board : str, optional
+        Synthesize for this board (name or .toml) with Yosys after simulation: synth.json.
     """
 
     model: Path
@@ -64,6 +68,7 @@ class BuildConfig:
     target_fps: float | None = None
     clock_mhz: float = 100.0
     lut_bits: int = LUT_BITS
+    board: str | None = None
 
     def __post_init__(self):
         if self.until not in ("rtl", "sim"):
@@ -76,6 +81,7 @@ class BuildConfig:
 
 def run_build(cfg: BuildConfig) -> dict:
     """Run the steps up to ``cfg.until``; returns ``{step: report}``."""
+    board = load_board(cfg.board) if cfg.board else None  # a typo fails before any work
     out = prepare_out_dir(cfg.out)
     reports = {"import": run_import(cfg.model, out, cfg.vectors, cfg.seed, cfg.lut_bits)}
     ir = load_ir(out)
@@ -99,6 +105,8 @@ def run_build(cfg: BuildConfig) -> dict:
         reports["lut_check"] = run_lut_check(ir, out)
     if cfg.until == "sim":
         reports["sim"] = run_sim_step(out, cfg)
+    if board is not None:
+        reports["synth"] = run_synth(out, board)
     write_report(out)
     return reports
 

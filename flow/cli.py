@@ -9,8 +9,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from .bitstream.cli import bitstream
+from .boards import boards_command
 from .errors import GatemillError
 from .hls.cli import hls
+from .synth.cli import synth
 from .zoo.cli import train
 
 app = typer.Typer(
@@ -30,6 +33,9 @@ LUT_BITS_HELP = (
     "tables (LutLayer); 0 keeps them as matrix-vector layers."
 )
 app.command("hls")(hls)
+app.command("boards")(boards_command)
+app.command("synth")(synth)
+app.command("bitstream")(bitstream)
 
 
 @app.command()
@@ -80,6 +86,9 @@ def build(
         float | None, typer.Option(help="Fold for this many samples/s (balanced, cheapest).")
     ] = None,
     clock_mhz: Annotated[float, typer.Option(help="Clock for --target-fps, in MHz.")] = 100.0,
+    board: Annotated[
+        str | None, typer.Option(help="Synthesize for this board with Yosys (gatemill boards).")
+    ] = None,
     lut_bits: Annotated[int, typer.Option(help=LUT_BITS_HELP)] = 12,
 ) -> None:
     """Import, fold, generate RTL and verify it against the golden model in simulation."""
@@ -97,6 +106,7 @@ def build(
         seed=seed,
         target_fps=target_fps,
         clock_mhz=clock_mhz,
+        board=board,
         lut_bits=lut_bits,
     )
     print_build(run_build(cfg), out)

@@ -23,7 +23,7 @@ def _load(path: Path) -> dict | None:
 def _per_layer_synth(synth: dict | None) -> dict[str, dict]:
     if not synth:
         return {}
-    rows = synth.get("per_layer") or {}
+    rows = synth.get("layers") or {}
     if isinstance(rows, list):
         return {r["name"]: r for r in rows if "name" in r}
     return dict(rows)

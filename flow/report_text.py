@@ -77,6 +77,10 @@ def print_build(reports: dict, out: Path) -> None:
         )
     if "sim" in reports:
         print_sim(reports["sim"], out)
+    if "synth" in reports:
+        from .synth.cli import print_synth
+
+        print_synth(reports["synth"])
     console.print(f"report: {out}/report.html (+ report.json)")
 
 

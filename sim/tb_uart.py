@@ -14,7 +14,6 @@ The configuration comes from the JSON file named by ``GATEMILL_UART_CONFIG`` (wr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
@@ -26,13 +25,10 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.queue import Queue
 from cocotb.triggers import ClockCycles, Event, FallingEdge, SimTimeoutError, Timer, with_timeout
-from cocotb_tools.runner import get_runner
 
 from gatemill.flow.bitstream import protocol
-from gatemill.flow.errors import GatemillError, ToolError
 from gatemill.flow.packing import pack, unpack
-from gatemill.flow.tools import tool_env, which
-from gatemill.sim.runner import SIMULATORS, TIMESCALE
+from gatemill.sim.runner import simulate
 
 CLOCK_NS = 10
 
@@ -224,80 +220,27 @@ def run_uart_sim(
     ToolError
         If the simulator fails to build the design or the testbench does not finish.
     """
-    if simulator not in SIMULATORS:
-        raise GatemillError(f"--sim {simulator!r}: use one of {', '.join(SIMULATORS)}.")
-    if which(SIMULATORS[simulator]) is None:
-        raise GatemillError(f"simulator {simulator} ({SIMULATORS[simulator]}) is not installed.")
-    os.environ.update({k: v for k, v in tool_env().items() if k in ("PATH", "VERILATOR_ROOT")})
-    work.mkdir(parents=True, exist_ok=True)
-    build_dir = work / f"build_{simulator}"
-    result_path = work / f"result_{simulator}.json"
-    result_path.unlink(missing_ok=True)
-    cfg_path = work / f"config_{simulator}.json"
-    cfg_path.write_text(
-        json.dumps(
-            {
-                **config,
-                "stimulus": str(stimulus.resolve()),
-                "result": str(result_path.resolve()),
-                "seed": seed,
-                "vectors": vectors,
-                "skew": skew,
-                "max_idle_bits": max_idle_bits,
-                "garbage": garbage,
-            }
-        )
-    )
-    runner = get_runner(simulator)
-    # Icarus in its default -g2012 mode initializes variables before any process runs, so
-    # the event Amaranth's Verilog relies on to evaluate every combinational block once at
-    # time 0 never happens; blocks whose inputs are constant until the first byte (the
-    # parser's ready in its idle state) then stay X. -g2005 keeps Verilog-2005 semantics.
-    build_args = ["-g2005"] if simulator == "icarus" else []
-    if simulator == "verilator":
-        build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-ASCRANGE", "-O3"]
-        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"  # see sim.runner
-    build_log = work / f"build_{simulator}.log"
-    t0 = time.perf_counter()
-    try:
-        runner.build(
-            sources=[str(verilog)],
-            hdl_toplevel=toplevel,
-            build_dir=str(build_dir),
-            always=True,
-            build_args=build_args,
-            timescale=TIMESCALE,
-            log_file=str(build_log),
-        )
-    except Exception:
-        raise ToolError(simulator, [simulator, str(verilog)], build_log) from None
-    t1 = time.perf_counter()
-    sim_log = work / f"sim_{simulator}.log"
-    # judged by the result file below; under pytest the runner exits on a failed test
-    with contextlib.suppress(Exception, SystemExit):
-        runner.test(
-            test_module="gatemill.sim.tb_uart",
-            hdl_toplevel=toplevel,
-            build_dir=str(build_dir),
-            test_dir=str(work),
-            seed=seed,
-            extra_env={"GATEMILL_UART_CONFIG": str(cfg_path.resolve())},
-            timescale=TIMESCALE,
-            log_file=str(sim_log),
-        )
-    t2 = time.perf_counter()
-    if not result_path.exists():
-        raise ToolError(
-            simulator,
-            ["cocotb", "gatemill.sim.tb_uart"],
-            sim_log,
-            "The UART testbench did not finish; see the log.",
-        )
-    result = json.loads(result_path.read_text())
-    result.update(
+    uart_config = {
+        **config,
+        "stimulus": str(stimulus.resolve()),
+        "seed": seed,
+        "vectors": vectors,
+        "skew": skew,
+        "max_idle_bits": max_idle_bits,
+        "garbage": garbage,
+    }
+    # Icarus in its default -g2012 mode initializes variables before any process runs, so the
+    # event Amaranth's Verilog relies on to evaluate every combinational block once at time 0
+    # never happens; blocks whose inputs are constant until the first byte (the parser's ready
+    # in its idle state) then stay X. -g2005 keeps Verilog-2005 semantics.
+    return simulate(
+        icarus_args=("-g2005",),
+        sources=[verilog],
+        toplevel=toplevel,
+        test_module="gatemill.sim.tb_uart",
+        config=uart_config,
+        config_env="GATEMILL_UART_CONFIG",
+        work=work,
         simulator=simulator,
-        build_seconds=round(t1 - t0, 3),
-        sim_seconds=round(t2 - t1, 3),
-        log=str(sim_log),
+        seed=seed,
     )
-    return result

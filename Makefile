@@ -52,7 +52,7 @@ format: $(STAMP)
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py --update-readme
 
 clean:
 	rm -rf build sim_build .pytest_cache

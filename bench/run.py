@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
 XILINX_BOARD = "pynq-z2"
 ECP5_BOARD = "ulx3s-85f"
+CLOCK_MHZ = 100.0  # the clock of the throughput column (the Zynq boards' fabric clock)
 
 # the anchors' published figures (REFERENCES.md); Vivado counts, not Yosys
 ANCHORS = [
@@ -88,28 +89,30 @@ def _train(kind: str, d: Path, **kw) -> Path:
     return d / "train" / "model.onnx"
 
 
+DEMO_FPS = 3e6  # the demo's target: 3 M samples/s at 100 MHz fits the PYNQ-Z2 and the ULX3S
+
 DESIGNS = {
     "digits mlp w4a4": (
         True,
         lambda d: _train("mlp", d, wbits=4, abits=4, epochs=10),
-        None,
+        {"fps": DEMO_FPS},
     ),
     "digits mlp w1a1": (
         True,
         lambda d: _train("mlp", d, wbits=1, abits=1, in_bits=1, epochs=10),
-        None,
+        {"fps": DEMO_FPS},
     ),
     "digits cnn w4a4": (False, lambda d: _train("cnn", d, wbits=4, abits=4, epochs=3), None),
     "digits lutnet": (False, lambda d: _train("lutnet", d, epochs=10), None),
     "FINN TFC w1a1 (random)": (
         True,
         lambda d: _random_mlp([784, 64, 64, 64, 10], d / "m.onnx", wbits=1, abits=1, in_bits=1),
-        [(16, 49), (8, 8), (8, 8), (10, 8)],
+        {"pe_simd": [(16, 49), (8, 8), (8, 8), (10, 8)]},
     ),
     "hls4ml jet MLP 6-bit (random)": (
         True,
         lambda d: _random_mlp([16, 64, 32, 32, 5], d / "m.onnx", wbits=6, abits=6, in_bits=8),
-        32,
+        {"ii": 32},
     ),
     "LogicNets JSC-S shape": (
         False,
@@ -129,24 +132,46 @@ DESIGNS = {
 }
 """name -> (in --quick, make the model (folder -> .onnx), folding).
 
-The folding is the MatrixVector layers' (PE, SIMD) in order, a target initiation interval
-for :func:`gatemill.flow.dse.fold.fold_for_ii`, or None for the default rule. The jet MLP
-is folded to 32 cycles (3.1 M samples/s at 100 MHz): fully parallel (hls4ml's reuse factor
-1) it is thousands of 6-bit multipliers and Yosys alone would take most of the time budget.
+The folding is ``{"fps": F}`` (:func:`gatemill.flow.dse.fold.folding_for_rate` at 100 MHz),
+``{"ii": N}`` (:func:`~gatemill.flow.dse.fold.fold_for_ii`), ``{"pe_simd": [...]}`` (the
+MatrixVector layers' PE, SIMD in order), or None for the default rule. The digits MLPs use
+the demo's target; the jet MLP is folded to 32 cycles (3.1 M samples/s at 100 MHz): fully
+parallel (hls4ml's reuse factor 1) it is thousands of 6-bit multipliers and Yosys alone would
+take most of the time budget.
 """
 
 
-def bench_one(name: str, make, fold, *, fmax: bool, hls: bool) -> dict:
-    """Build one design; returns its row (figures, seconds, and errors by step)."""
+def fold_design(ir, fold: dict | None):
+    """*ir* under the bench's folding spec (see :data:`DESIGNS`)."""
+    from gatemill.flow.dse.fold import (
+        apply_folding,
+        default_folding,
+        fold_for_ii,
+        folding_for_rate,
+    )
+
+    if fold is None:
+        return apply_folding(ir, default_folding(ir), "default rule")
+    if "fps" in fold:
+        return apply_folding(ir, folding_for_rate(ir, fold["fps"], CLOCK_MHZ)[0], "bench fps")
+    if "ii" in fold:
+        return apply_folding(ir, fold_for_ii(ir, fold["ii"]), f"fold_for_ii({fold['ii']})")
+    mvs = [layer.name for layer in ir.layers if layer.kind == "MatrixVector"]
+    folding = {n: {"pe": p, "simd": s} for n, (p, s) in zip(mvs, fold["pe_simd"], strict=True)}
+    return apply_folding(ir, folding, "bench")
+
+
+def bench_one(name: str, make, fold, *, fmax: bool, hls: bool, work: Path = WORK) -> dict:
+    """Build one design in ``work/<name>``; returns its row (figures, seconds, errors by step)."""
     from gatemill.flow.boards import load_board
     from gatemill.flow.build import BuildConfig, run_sim_step
-    from gatemill.flow.dse.fold import apply_folding, default_folding, fold_for_ii, folding_of
+    from gatemill.flow.dse.fold import folding_of
     from gatemill.flow.import_step import run_import
     from gatemill.flow.ir import load_ir, save_ir
     from gatemill.flow.rtl_step import run_rtl
     from gatemill.flow.synth import run_synth
 
-    d = WORK / "".join(c if c.isalnum() else "_" for c in name)
+    d = work / "".join(c if c.isalnum() else "_" for c in name)
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     row: dict = {"design": name, "errors": {}}
@@ -159,15 +184,7 @@ def bench_one(name: str, make, fold, *, fmax: bool, hls: bool) -> dict:
     imp = run_import(model, out, vectors if vectors.is_file() else None, seed=0)
     row["import_s"] = round(time.perf_counter() - t0, 1)
     row["golden_vs_qonnx_mismatches"] = imp["end_to_end"]["mismatches"]
-    ir = load_ir(out)
-    if isinstance(fold, int):
-        ir = apply_folding(ir, fold_for_ii(ir, fold), f"fold_for_ii({fold})")
-    elif fold:
-        mvs = [layer.name for layer in ir.layers if layer.kind == "MatrixVector"]
-        folding = {n: {"pe": p, "simd": s} for n, (p, s) in zip(mvs, fold, strict=True)}
-        ir = apply_folding(ir, folding, "bench")
-    else:
-        ir = apply_folding(ir, default_folding(ir), "default rule")
+    ir = fold_design(load_ir(out), fold)
     save_ir(ir, out)
     row["folding"] = folding_of(ir)
     t0 = time.perf_counter()
@@ -182,6 +199,7 @@ def bench_one(name: str, make, fold, *, fmax: bool, hls: bool) -> dict:
         row["ii"] = sim["ii_cycles"]
         row["latency"] = sim["latency_cycles"]
         row["mismatches"] = sim["mismatches"]
+        row["samples_per_s"] = round(CLOCK_MHZ * 1e6 / sim["ii_cycles"])
         # both passes (full rate and stress) send every vector; simulator wall time
         row["sim_samples_per_s"] = round(2 * sim["vectors"] / max(sim["sim_seconds"], 1e-9))
     except Exception as e:  # one step failing must not stop the table
@@ -195,14 +213,15 @@ def bench_one(name: str, make, fold, *, fmax: bool, hls: bool) -> dict:
         row["errors"]["synth"] = f"{type(e).__name__}: {e}"
     if fmax:
         try:
-            from gatemill.flow.bitstream.ecp5 import run_ecp5_bitstream
+            from gatemill.flow.synth.fmax import measure_fmax
 
             t0 = time.perf_counter()
-            bit = run_ecp5_bitstream(out, load_board(ECP5_BOARD), verify=False)
+            f = measure_fmax(out, load_board(ECP5_BOARD))
             row["ecp5_s"] = round(time.perf_counter() - t0, 1)
-            row["fmax_mhz"] = bit["timing"]["fmax_mhz"]
-        except Exception as e:
-            row["errors"]["ecp5"] = f"{type(e).__name__}: {str(e)[:200]}"
+            row["fmax_mhz"] = f["fmax_mhz"]
+        except Exception as e:  # e.g. too big for the ECP5: the message says by how much
+            row["fmax_mhz"] = "no fit" if "does not fit" in str(e) else "error"
+            row["errors"]["ecp5"] = f"{type(e).__name__}: {str(e)[:300]}"
     if hls:
         try:
             from gatemill.flow.hls.hls4ml_bridge import run_hls4ml
@@ -225,9 +244,11 @@ COLUMNS = [
     ("rtl_s", "RTL s"),
     ("sim_s", "sim s"),
     ("synth_s", "synth s"),
-    ("sim_samples_per_s", "sim samples/s"),
     ("ii", "ii"),
     ("latency", "latency"),
+    ("samples_per_s", "samples/s @ 100 MHz"),
+    ("sim_samples_per_s", "simulator samples/s"),
+    ("mismatches", "HW mismatches"),
     ("lut", "LUT"),
     ("ff", "FF"),
     ("bram", "BRAM36"),
@@ -237,13 +258,58 @@ COLUMNS = [
     ("hls4ml_exact", "hls4ml exact"),
 ]
 
+README = HERE.parent / "README.md"
+README_BEGIN = "<!-- bench table: written by python bench/run.py --update-readme -->"
+README_END = "<!-- end of bench table -->"
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return f"{value:,}"
+    return str(value)
+
+
+def markdown_table(results: dict) -> str:
+    """The results as the README shows them: our table, the anchors' figures, the notes."""
+    lines = [
+        f"`python bench/run.py` ({results['mode']} run, {results['seconds']:.0f} s on "
+        f"{results['machine']}): Yosys for {results['xilinx_board']} (xc7), Verilator "
+        f"simulation, ECP5 Fmax from nextpnr out of context on {results['ecp5_board'] or '-'}.",
+        "",
+        "| " + " | ".join(head for _, head in COLUMNS) + " |",
+        "|---" * len(COLUMNS) + "|",
+    ]
+    for row in results["rows"]:
+        lines.append("| " + " | ".join(_cell(row.get(k)) for k, _ in COLUMNS) + " |")
+    lines.append("")
+    for row in results["rows"]:
+        for step, msg in row["errors"].items():
+            lines.append(f"- {row['design']}, {step}: {msg}")
+    lines.extend(f"- {note}" for note in results["notes"])
+    lines += ["", "Published figures of the anchors (Vivado, not Yosys):", ""]
+    lines += ["| design | figure | source |", "|---|---|---|"]
+    lines += [f"| {a['design']} | {a['figure']} | {a['source']} |" for a in results["anchors"]]
+    return "\n".join(lines)
+
+
+def update_readme(results: dict, readme: Path = README) -> None:
+    """Replace the text between the README's bench markers by :func:`markdown_table`."""
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise SystemExit(f"{readme} has no bench markers ({README_BEGIN} ... {README_END})")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_BEGIN}\n{markdown_table(results)}\n{README_END}{tail}")
+
 
 def print_tables(results: dict) -> None:
     """Our table, then the anchors' published figures with their sources."""
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False, width=200)
+    console = Console(highlight=False, width=220)
     t = Table(
         title=f"gatemill bench ({results['mode']}): Yosys for {XILINX_BOARD} (xc7), "
         f"Verilator simulation",
@@ -252,7 +318,7 @@ def print_tables(results: dict) -> None:
     for _, head in COLUMNS:
         t.add_column(head, justify="left" if head == "design" else "right")
     for row in results["rows"]:
-        t.add_row(*(str(row.get(k, "-")) for k, _ in COLUMNS))
+        t.add_row(*(_cell(row.get(k)) for k, _ in COLUMNS))
     console.print(t)
     for row in results["rows"]:
         for step, msg in row["errors"].items():
@@ -267,6 +333,13 @@ def print_tables(results: dict) -> None:
     console.print(a)
 
 
+def _machine() -> str:
+    import os
+    import platform
+
+    return f"{os.cpu_count()} cores, Python {platform.python_version()}"
+
+
 def main(argv=None) -> int:
     """Run the benchmark; see the module documentation."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -275,13 +348,14 @@ def main(argv=None) -> int:
     p.add_argument("--no-hls4ml", action="store_true", help="skip hls4ml")
     p.add_argument("--only", action="append", help="run only designs containing this text")
     p.add_argument("--results", type=Path, default=HERE / "results.json", help="JSON written")
+    p.add_argument("--update-readme", action="store_true", help="write the table into README.md")
     args = p.parse_args(argv)
     fmax = not (args.quick or args.no_fmax)
     notes = []
     if not fmax:
         notes.append(
             "ECP5 Fmax '-': place and route skipped (--quick or --no-fmax); the full run "
-            f"builds the UART-bridged design for {ECP5_BOARD} with nextpnr-ecp5."
+            f"places and routes the accelerator core for {ECP5_BOARD} with nextpnr-ecp5."
         )
     rows = []
     t_all = time.perf_counter()
@@ -301,10 +375,12 @@ def main(argv=None) -> int:
         rows.append(row)
         print(f"   {row['total_s']} s", flush=True)
     results = {
-        "mode": "quick" if args.quick else "full",
+        "mode": "quick" if args.quick else ("partial" if args.only else "full"),
         "seconds": round(time.perf_counter() - t_all, 1),
+        "machine": _machine(),
         "xilinx_board": XILINX_BOARD,
         "ecp5_board": ECP5_BOARD if fmax else None,
+        "clock_mhz": CLOCK_MHZ,
         "rows": rows,
         "anchors": [dict(zip(("design", "figure", "source"), r, strict=True)) for r in ANCHORS],
         "notes": notes,
@@ -312,6 +388,9 @@ def main(argv=None) -> int:
     args.results.write_text(json.dumps(results, indent=1, default=str) + "\n")
     print_tables(results)
     print(f"total {results['seconds']} s; wrote {args.results}")
+    if args.update_readme:
+        update_readme(results)
+        print(f"updated {README}")
     return 0
 
 

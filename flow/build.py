@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from .boards import load_board
 from .dse import apply_folding, default_folding, folding_for_rate, folding_of, load_folding
+from .dse.fold import fastest_within
 from .errors import GatemillError, VerificationError
 from .frontend.lut import LUT_BITS
 from .import_step import run_import
@@ -53,6 +55,10 @@ class BuildConfig:
         Sparse neurons of at most this many input bits become truth tables (0: none).
     board : str, optional
         Synthesize for this board (name or .toml) with Yosys after simulation: synth.json.
+    max_lut : int, optional
+        LUT budget of the folding (the resource estimate, for the board's device family or
+        xc7): with ``target_fps`` the target must be met within it, alone it picks the fastest
+        folding within it.
     """
 
     model: Path
@@ -69,6 +75,7 @@ class BuildConfig:
     clock_mhz: float = 100.0
     lut_bits: int = LUT_BITS
     board: str | None = None
+    max_lut: int | None = None
 
     def __post_init__(self):
         if self.until not in ("rtl", "sim"):
@@ -77,17 +84,30 @@ class BuildConfig:
             v = getattr(self, name)
             if not 0.0 <= v < 1.0:
                 raise GatemillError(f"--{name} {v}: a probability in [0, 1) is needed.")
+        if self.max_lut is not None and self.max_lut < 1:
+            raise GatemillError(f"--max-lut {self.max_lut}: a positive LUT count is needed.")
 
 
-def run_build(cfg: BuildConfig) -> dict:
-    """Run the steps up to ``cfg.until``; returns ``{step: report}``."""
+def run_build(cfg: BuildConfig, step: Callable[[str], None] | None = None) -> dict:
+    """Run the steps up to ``cfg.until``; returns ``{step: report}``.
+
+    *step* is called with a description as each step starts (a progress display).
+    """
+    step = step or (lambda _description: None)
     board = load_board(cfg.board) if cfg.board else None  # a typo fails before any work
     out = prepare_out_dir(cfg.out)
+    step("import and golden model")
     reports = {"import": run_import(cfg.model, out, cfg.vectors, cfg.seed, cfg.lut_bits)}
     ir = load_ir(out)
+    family = board.family if board else "xc7"
     if cfg.target_fps is not None:
-        folding, _ = folding_for_rate(ir, cfg.target_fps, cfg.clock_mhz)
+        folding, _ = folding_for_rate(ir, cfg.target_fps, cfg.clock_mhz, cfg.max_lut, family)
         rule = f"{cfg.target_fps:g} samples/s at {cfg.clock_mhz:g} MHz"
+        if cfg.max_lut is not None:
+            rule += f" within {cfg.max_lut} LUTs (estimate)"
+    elif cfg.max_lut is not None:
+        folding, _ = fastest_within(ir, cfg.max_lut, cfg.clock_mhz, family)
+        rule = f"fastest within {cfg.max_lut} LUTs (estimate, {family})"
     else:
         folding, rule = default_folding(ir), "default rule (gatemill.flow.dse.fold)"
     ir = apply_folding(ir, folding, rule)
@@ -98,15 +118,22 @@ def run_build(cfg: BuildConfig) -> dict:
     fold = {"rule": rule, "layers": folding_of(ir)}
     if cfg.target_fps is not None:
         fold.update(target_fps=cfg.target_fps, clock_mhz=cfg.clock_mhz)
+    if cfg.max_lut is not None:
+        fold["max_lut"] = cfg.max_lut
     (out / "folding.json").write_text(json.dumps(fold, indent=1) + "\n")
     reports["fold"] = fold
+    step("RTL")
     reports["rtl"] = run_rtl(ir, out)
     if any(layer.kind == "LutLayer" for layer in ir.layers):
+        step("truth tables, every address")
         reports["lut_check"] = run_lut_check(ir, out)
     if cfg.until == "sim":
+        step(f"simulation ({cfg.simulator}: build, then both passes)")
         reports["sim"] = run_sim_step(out, cfg)
     if board is not None:
+        step(f"synthesis for {board.name} (Yosys)")
         reports["synth"] = run_synth(out, board)
+    step("report")
     write_report(out)
     return reports
 

@@ -88,6 +88,13 @@ def build(
         float | None, typer.Option(help="Fold for this many samples/s (balanced, cheapest).")
     ] = None,
     clock_mhz: Annotated[float, typer.Option(help="Clock for --target-fps, in MHz.")] = 100.0,
+    max_lut: Annotated[
+        int | None,
+        typer.Option(
+            help="LUT budget (estimate): the target must fit, or alone the fastest folding "
+            "within it."
+        ),
+    ] = None,
     board: Annotated[
         str | None, typer.Option(help="Synthesize for this board with Yosys (gatemill boards).")
     ] = None,
@@ -95,6 +102,7 @@ def build(
 ) -> None:
     """Import, fold, generate RTL and verify it against the golden model in simulation."""
     from .build import BuildConfig, run_build
+    from .progress import steps
     from .report_text import print_build
 
     cfg = BuildConfig(
@@ -108,10 +116,13 @@ def build(
         seed=seed,
         target_fps=target_fps,
         clock_mhz=clock_mhz,
+        max_lut=max_lut,
         board=board,
         lut_bits=lut_bits,
     )
-    print_build(run_build(cfg), out)
+    with steps() as step:
+        reports = run_build(cfg, step)
+    print_build(reports, out)
 
 
 @app.command()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .build import BuildConfig, run_build
 from .outdir import prepare_out_dir
+from .progress import steps
 from .report_text import console, print_build
 
 DEMO_BOARD = "pynq-z2"
@@ -39,7 +40,8 @@ def run_demo(out: Path, epochs: int | None = None) -> dict:
         target_fps=DEMO_FPS,
         clock_mhz=100.0,
     )
-    reports = run_build(cfg)
+    with steps() as step:
+        reports = run_build(cfg, step)
     print_build(reports, cfg.out)
     console.rule("results")
     for name in (

@@ -76,7 +76,7 @@ def collect(out: Path) -> dict:
             "latency_us": sim["latency_cycles"] / clock,
         }
     hardware_ok = bool(sim) and sim["mismatches"] == 0
-    return {
+    report = {
         "build": str(out),
         "model": imp["model"],
         "train": train,
@@ -97,6 +97,50 @@ def collect(out: Path) -> dict:
         "bitstream": timing,
         "hls": csim,
     }
+    if (out / "ir.json").is_file():
+        report["pareto"] = pareto(out, clock, synth)
+    return report
+
+
+PARETO_POINTS = 12
+
+
+def pareto(out: Path, clock_mhz: float, synth: dict | None) -> dict:
+    """This build among the other balanced foldings of its model: samples/s against LUTs.
+
+    The foldings come from :func:`gatemill.flow.dse.explore.sweep`, every one estimated
+    (:func:`~gatemill.flow.dse.explore.estimate_point`, for the synthesized board's device
+    family or xc7); this build's own folding is marked, with its Yosys LUTs when synthesized.
+    The layout is ``explore.json``'s, so :func:`~gatemill.flow.dse.explore.pareto_figure`
+    draws it.
+    """
+    from .dse.explore import estimate_point, pareto_front, sweep
+    from .dse.fold import folding_of
+    from .ir import load_ir
+
+    ir = load_ir(out)
+    family = (synth or {}).get("family", "xc7")
+    mine = folding_of(ir)
+    points = []
+    for _, folding in sweep(ir, PARETO_POINTS):
+        if folding != mine:
+            points.append(estimate_point(ir, folding, clock_mhz, family))
+    this = {**estimate_point(ir, mine, clock_mhz, family), "this_build": True}
+    if synth:
+        this["lut"] = synth["lut"]
+        this["lut_error"] = round((this["est_lut"] - synth["lut"]) / max(synth["lut"], 1), 3)
+    points.append(this)
+    points.sort(key=lambda p: p["ii_cycles"])
+    return {
+        "model": out.name,
+        "board": (synth or {}).get("board", "-"),
+        "family": family,
+        "clock_mhz": clock_mhz,
+        "capacity_lut": (synth or {}).get("capacity", {}).get("lut"),
+        "points": [{k: v for k, v in p.items() if k != "est_lut_layers"} for p in points],
+        "pareto_estimated": pareto_front(points, "est_lut"),
+        "pareto_synthesized": [],
+    }
 
 
 def _svg(fig) -> str:
@@ -110,7 +154,8 @@ def _svg(fig) -> str:
 
 
 def plots(report: dict) -> dict[str, str]:
-    """Inline SVG plots: cycles per layer, and resources per layer when synthesized."""
+    """Inline SVG plots: cycles per layer, resources per layer when synthesized, and this
+    build among the balanced foldings (the Pareto front of the estimates)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -141,6 +186,11 @@ def plots(report: dict) -> dict[str, str]:
         ax.legend()
         ax.set_title("Resources per layer (Yosys)")
         out["resources"] = _svg(fig)
+    if report.get("pareto"):
+        from .dse.explore import pareto_figure
+
+        fig = pareto_figure(report["pareto"], title="This build among the balanced foldings")
+        out["pareto"] = _svg(fig)
     return out
 
 

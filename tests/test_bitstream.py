@@ -16,6 +16,7 @@ from gatemill.flow.bitstream import ecp5, protocol
 from gatemill.flow.bitstream.host import BoardLink, main, run_on_board
 from gatemill.flow.boards import load_board
 from gatemill.flow.build import BuildConfig, run_build
+from gatemill.flow.cli import main as cli_main
 from gatemill.flow.errors import GatemillError, ToolError
 from gatemill.flow.ir import load_ir
 from gatemill.flow.packing import pack, unpack
@@ -198,6 +199,39 @@ def test_a_failing_tool_names_itself_and_its_log(small, tmp_path, monkeypatch):
         ecp5.run_ecp5_bitstream(out, load_board("ulx3s-85f"), verify=False)
     assert e.value.tool == "yosys" and str(e.value.log).endswith("top.rpt")
     assert (out / "bitstream" / "bridge.json").exists()
+
+
+def test_a_design_that_does_not_fit_is_refused_up_front(small, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "b"
+    shutil.copytree(small, out, ignore=shutil.ignore_patterns("bitstream"))
+    synth = {
+        "board": "ulx3s-85f",
+        "fits": False,
+        "over": [{"resource": "dsp", "used": 276, "capacity": 156, "pct": 176.92}],
+        "suggestion": {"text": "...", "file": "synth/suggested_folding.json"},
+    }
+    (out / "synth.json").write_text(json.dumps(synth))
+
+    def no_tools():
+        raise AssertionError("the tools ran")
+
+    monkeypatch.setattr(ecp5, "yowasp_env", no_tools)
+    # refused before the bridge's simulation and the tools, through the CLI: exit 2
+    code = cli_main(["bitstream", str(out), "--board", "ulx3s-85f"])
+    text = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in text
+    assert "276 MULT18X18D multipliers of 156 (120 too many)" in text
+    assert str(out / "synth" / "suggested_folding.json") in text
+    assert not (out / "bitstream").exists()
+    # a synth.json for another board, or older than the RTL, says nothing about this build
+    for edit in ("board", "stale"):
+        if edit == "board":
+            (out / "synth.json").write_text(json.dumps({**synth, "board": "orangecrab-25f"}))
+        else:
+            (out / "synth.json").write_text(json.dumps(synth))
+            os.utime(out / "synth.json", (0, 0))
+        with pytest.raises(AssertionError, match="the tools ran"):
+            ecp5.run_ecp5_bitstream(out, load_board("ulx3s-85f"), verify=False)
 
 
 @pytest.mark.slow

@@ -136,3 +136,14 @@ def test_waves_are_written_as_fst(small_mlp, tmp_path):
     assert r["waves"].endswith(".fst")
     with open(r["waves"], "rb") as f:
         assert len(f.read()) > 1000
+
+
+def test_max_lut_on_the_command_line(small_mlp, tmp_path, capsys):
+    code = main(["build", small_mlp, "--out", str(tmp_path / "a"), "--max-lut", "5"])
+    assert code == 2
+    assert "--max-lut 5: even the slowest folding" in capsys.readouterr().err
+    code = main(["build", small_mlp, "--out", str(tmp_path / "b"), "--max-lut", "600"])
+    assert code == 0
+    fold = json.loads((tmp_path / "b" / "folding.json").read_text())
+    assert fold["max_lut"] == 600 and fold["rule"].startswith("fastest within 600 LUTs")
+    assert json.loads((tmp_path / "b" / "sim.json").read_text())["mismatches"] == 0

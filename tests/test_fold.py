@@ -87,3 +87,31 @@ def test_impossible_rate_names_the_best_reachable(cnn_ir):
     with pytest.raises(GatemillError, match=r"at most [\d,]+ samples/s") as e:
         folding_for_rate(cnn_ir, 1e9, 100.0)
     assert "conv0" in str(e.value) or "window" in str(e.value)
+
+
+@pytest.fixture(scope="module")
+def mlp_ir(tmp_path_factory):
+    path = export(mlp([64, 64, 64, 10], seed=2), (64,), tmp_path_factory.mktemp("r") / "m.onnx")
+    return import_qonnx(path).ir
+
+
+@pytest.mark.parametrize("max_lut", [3_000, 10_000, 40_000])
+def test_max_lut_picks_the_fastest_folding_within_it(mlp_ir, max_lut):
+    from gatemill.flow.dse.explore import estimate_point
+    from gatemill.flow.dse.fold import candidate_iis, fastest_within
+
+    folding, est = fastest_within(mlp_ir, max_lut, 100.0)
+    assert est["est_lut"] <= max_lut
+    assert estimate_point(mlp_ir, folding, 100.0)["ii_cycles"] == est["ii_cycles"]
+    # every faster balanced folding is over the budget
+    for target in (t for t in candidate_iis(mlp_ir) if t < est["ii_cycles"]):
+        assert estimate_point(mlp_ir, fold_for_ii(mlp_ir, target), 100.0)["est_lut"] > max_lut
+
+
+def test_max_lut_too_small_for_the_target_names_what_fits(mlp_ir):
+    from gatemill.flow.dse import folding_for_rate
+
+    with pytest.raises(GatemillError, match=r"more than --max-lut 5000.*samples/s"):
+        folding_for_rate(mlp_ir, 1e7, 100.0, max_lut=5000)
+    with pytest.raises(GatemillError, match="even the slowest folding"):
+        folding_for_rate(mlp_ir, 1e3, 100.0, max_lut=10)

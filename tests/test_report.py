@@ -27,6 +27,12 @@ def test_report_json_gathers_the_steps(built):
     assert r["performance"]["ii_cycles"] == r["performance"]["est_ii_cycles"]
     assert [layer["kind"] for layer in r["layers"]] == ["MatrixVector", "MatrixVector"]
     assert all("cycles" in layer and "pe" in layer for layer in r["layers"])
+    # this build among the other balanced foldings, every one estimated
+    points = r["pareto"]["points"]
+    this = [p for p in points if p.get("this_build")]
+    assert len(this) == 1 and len(points) > 3
+    assert this[0]["ii_cycles"] == r["performance"]["ii_cycles"]
+    assert r["pareto"]["pareto_estimated"]
 
 
 def test_report_html_is_self_contained(built):
@@ -59,7 +65,7 @@ def test_report_opens_in_headless_chromium(built, tmp_path):
     ).stdout
     for table in ("accuracy", "performance", "layers"):
         assert f'id="{table}"' in dom
-    assert 'id="plot-cycles"' in dom and "<svg" in dom
+    assert 'id="plot-cycles"' in dom and 'id="plot-pareto"' in dom and "<svg" in dom
     subprocess.run(
         [chromium, *flags, f"--screenshot={png}", (built / "report.html").as_uri()],
         capture_output=True,

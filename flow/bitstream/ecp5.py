@@ -1,6 +1,7 @@
 """``gatemill bitstream DIR --board <ECP5 board>``: the UART-bridged accelerator as a bitstream.
 
-Steps, each leaving its files in ``DIR/bitstream/``:
+A design that ``DIR/synth.json`` says does not fit the board is refused first (nextpnr would
+fail after minutes). Then the steps, each leaving its files in ``DIR/bitstream/``:
 
 1. **bridge**: :class:`~gatemill.hdl.uart_bridge.UartBridge` around the accelerator of
    ``DIR/ir.json``; ``bridge.json`` holds what a host needs (ports, baud, window, design id).
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from ..boards import Board
 from ..errors import GatemillError, ToolError, VerificationError
+from ..synth.fmax import check_synth_fits
 from ..tools import tool_env, which
 from . import protocol
 
@@ -340,7 +342,9 @@ def run_ecp5_bitstream(
     Raises
     ------
     GatemillError
-        For a board without ECP5 or UART, or a build folder without RTL.
+        For a board without ECP5 or UART, a build folder without RTL, or a design that
+        ``DIR/synth.json`` (for this board, not older than the RTL) says does not fit: nextpnr
+        would fail after minutes.
     VerificationError
         If the bridge does not match the golden model in simulation.
     ToolError
@@ -349,6 +353,7 @@ def run_ecp5_bitstream(
     out = Path(out_dir)
     _check_board(board)
     ir, manifest = _inputs(out)
+    check_synth_fits(out, board)
     report = {"verify": None}
     if verify:
         report["verify"] = verify_bridge(

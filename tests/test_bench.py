@@ -1,0 +1,68 @@
+"""bench/run.py: one design through every column, and the README's table = results.json."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from brevitas_models import export, mlp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_one_design_fills_every_column(bench, tmp_path):
+    def make(d):
+        return export(mlp([16, 8, 4], wbits=4, abits=4, seed=3), (16,), d / "m.onnx")
+
+    row = bench.bench_one("tiny mlp", make, {"ii": 8}, fmax=True, hls=True, work=tmp_path / "work")
+    assert row["errors"] == {}
+    assert row["mismatches"] == 0 and row["golden_vs_qonnx_mismatches"] == 0
+    assert row["ii"] == row["est_ii"] <= 8 and row["latency"] == row["est_latency"]
+    assert row["samples_per_s"] == round(100e6 / row["ii"])
+    assert row["lut"] > 0 and row["ff"] > 0
+    assert row["fmax_mhz"] > 0
+    assert row["hls4ml_exact"].split("/")[0] == row["hls4ml_exact"].split("/")[1]
+    for key, _ in bench.COLUMNS:
+        assert key in row, key
+
+
+def test_readme_table_is_the_committed_results(bench):
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split(bench.README_BEGIN, 1)[1].split(bench.README_END, 1)[0]
+    path = ROOT / "bench" / "results.json"
+    if not path.exists():  # no run committed: no table either
+        assert table.strip() == ""
+        return
+    results = json.loads(path.read_text())
+    assert results["mode"] == "full"
+    assert table.strip() == bench.markdown_table(results).strip()
+
+
+def test_update_readme_replaces_only_the_table(bench, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n{bench.README_BEGIN}\nold\n{bench.README_END}\nafter\n")
+    results = {
+        "mode": "full",
+        "seconds": 1.0,
+        "machine": "m",
+        "xilinx_board": "pynq-z2",
+        "ecp5_board": None,
+        "rows": [{"design": "a", "lut": 12345, "errors": {"sim": "boom"}}],
+        "anchors": [],
+        "notes": [],
+    }
+    bench.update_readme(results, readme)
+    bench.update_readme(results, readme)  # idempotent
+    text = readme.read_text()
+    assert text.startswith("# x\n\nbefore\n") and text.endswith("\nafter\n")
+    assert "old" not in text and "| a |" in text and "12,345" in text and "a, sim: boom" in text

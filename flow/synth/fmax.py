@@ -70,10 +70,14 @@ _PACKAGES = {
 }
 _PART = re.compile(r"^(LFE5UM5G-\d+F|LFE5UM-\d+F|LFE5U-\d+F)-([678])([A-Z]{2}\d+)[CI]$")
 
-# Place-and-route options beyond device, clock and seed, chosen by measurement on the digits
-# MLP (see the module's tests and the README): the router and placer that give the same
-# Fmax (within seed noise) in the least time.
-PNR_OPTIONS = ("--router", "router2")
+# Placer and router: nextpnr's defaults, written out so the record says what ran, and what
+# the bitstream flow uses, so the two Fmax figures compare. Measured on the ULX3S (CPU s of
+# nextpnr, Fmax): router2 routes a congested design faster (binarized MLP, 35k LUT4s: 344 s
+# against 648 s) but its Fmax is 10-19 % lower on every design tried (digits MLP 31.2 against
+# 34.0 MHz, LUT network 65.8 against 77.8 MHz); the static placer is faster on some designs
+# and slower on others (183/548/226 s against 244/648/176 s) at about the same Fmax; --threads
+# changes nothing (the WebAssembly build runs on one thread).
+PNR_OPTIONS = ("--placer", "heap", "--router", "router1")
 
 # resource key of a synth report -> what an ECP5 user calls it
 _NAMES = {

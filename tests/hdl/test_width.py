@@ -67,8 +67,12 @@ def check(dtype, n_in, n_out, per_sample, samples=3, seed=0):
 @pytest.mark.parametrize(
     ("n_in", "n_out", "per_sample"),
     [
-        (1, 4, 8),  # widen by a multiple
-        (4, 1, 8),  # narrow by a multiple
+        (1, 4, 8),  # widen by a multiple (gather)
+        (4, 1, 8),  # narrow by a multiple (scatter)
+        (2, 4, 8),
+        (4, 2, 8),
+        (3, 12, 24),
+        (12, 3, 24),
         (4, 6, 12),  # general ratios, both ways
         (6, 4, 24),
         (3, 5, 15),

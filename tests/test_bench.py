@@ -66,3 +66,36 @@ def test_update_readme_replaces_only_the_table(bench, tmp_path):
     text = readme.read_text()
     assert text.startswith("# x\n\nbefore\n") and text.endswith("\nafter\n")
     assert "old" not in text and "| a |" in text and "12,345" in text and "a, sim: boom" in text
+
+
+def test_run_first_names_designs(bench):
+    assert set(bench.RUN_FIRST) <= set(bench.DESIGNS)
+
+
+def test_ecp5_build_folds_for_the_multipliers(bench, tmp_path, monkeypatch):
+    from gatemill.flow.boards import load_board
+    from gatemill.flow.dse.cost import design_estimate
+    from gatemill.flow.dse.fold import apply_folding, fold_for_ii
+    from gatemill.flow.import_step import run_import
+    from gatemill.flow.ir import load_ir, save_ir
+    from gatemill.flow.rtl_step import run_rtl
+
+    model = export(mlp([16, 8, 4], wbits=8, abits=8, seed=3), (16,), tmp_path / "m.onnx")
+    out = tmp_path / "build"
+    run_import(model, out, None, seed=0)
+    ir = apply_folding(load_ir(out), fold_for_ii(load_ir(out), 1), "test")
+    save_ir(ir, out)
+    run_rtl(ir, out)
+    dsp = design_estimate(ir, "ecp5")["dsp"]
+    assert dsp >= 8
+
+    monkeypatch.setattr(bench, "ECP5_DSP_SHARE", 1.0)  # within the whole ECP5: as it is
+    assert bench.ecp5_build(out) == (out, 1)
+
+    mult18 = load_board(bench.ECP5_BOARD).capacity["dsp"]
+    monkeypatch.setattr(bench, "ECP5_DSP_SHARE", dsp / 4 / mult18)
+    build, ii = bench.ecp5_build(out)
+    folded = load_ir(build)
+    assert build == tmp_path / "ecp5" and ii > 1
+    assert design_estimate(folded, "ecp5")["dsp"] <= dsp / 4
+    assert (build / "rtl" / "manifest.json").is_file()

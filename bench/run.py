@@ -345,7 +345,7 @@ README_END = "<!-- end of bench table -->"
 def _cell(value) -> str:
     if value is None:
         return "-"
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000:
         return f"{value:,}"
     return str(value)
 
@@ -435,7 +435,16 @@ def main(argv=None) -> int:
     p.add_argument("--only", action="append", help="run only designs containing this text")
     p.add_argument("--results", type=Path, default=HERE / "results.json", help="JSON written")
     p.add_argument("--update-readme", action="store_true", help="write the table into README.md")
+    p.add_argument(
+        "--readme-only",
+        action="store_true",
+        help="write the README table from the existing --results file, run nothing",
+    )
     args = p.parse_args(argv)
+    if args.readme_only:
+        update_readme(json.loads(args.results.read_text()))
+        print(f"updated {README} from {args.results}")
+        return 0
     fmax = not (args.quick or args.no_fmax)
     notes = []
     if not fmax:

@@ -1,13 +1,15 @@
 """The benchmark: a fixed set of reference designs built end to end, one table.
 
-``python bench/run.py [--quick] [--no-fmax] [--no-hls4ml]`` trains (digits, embedded) or makes
-(random weights, for the shapes the anchors publish) each model, then times every step:
-import, RTL, cocotb simulation (Verilator, bit-exact against the golden model), Yosys
-synthesis for the pynq-z2 part (xc7z020, ``synth_xilinx``), optionally an ECP5 place and
-route (ulx3s-85f, nextpnr-ecp5: Fmax of the UART-bridged design), and hls4ml's ``compile()``
-+ ``predict()`` on the same QONNX model with its bit agreement. It prints one Rich table of
-ours and one of the anchors' published figures (REFERENCES.md), and writes
-``bench/results.json``. The designs are seeded: a rerun gives the same figures (times aside).
+``python bench/run.py [--quick] [--no-fmax] [--no-hls4ml] [--update-readme]`` trains
+(digits, embedded) or makes (random weights, for the shapes the anchors publish) each model,
+then times every step: import, RTL, cocotb simulation (Verilator, bit-exact against the
+golden model), Yosys synthesis for the pynq-z2 part (xc7z020, ``synth_xilinx``), and hls4ml's
+``compile()`` + ``predict()`` on the same QONNX model with its bit agreement. Unless
+``--quick`` or ``--no-fmax``, each core is also placed and routed out of context on the
+ulx3s-85f's ECP5 with nextpnr (:func:`fmax_cells`, beside the next designs' builds). It
+prints one Rich table of ours and one of the anchors' published figures (REFERENCES.md), and
+writes ``bench/results.json`` (``--readme-only`` renders the README table from it). The
+designs are seeded: a rerun gives the same figures (times aside).
 """
 
 from __future__ import annotations

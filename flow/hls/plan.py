@@ -326,91 +326,36 @@ class _Builder:
             pixels=int(np.prod(layer.shape[:-1], dtype=np.int64)),
         )
 
-    def sliding_window(self, layer) -> None:
+    def _window_kernel(self, layer, func: str, what: str, lanes: int, types, own: dict) -> None:
+        """A kernel over a window (sliding window, max-pool) taking *lanes* elements a beat:
+        its config holds *own* constants and the window's geometry."""
         name = ident(layer.name)
         (ih, iw, c), (kh, kw), (sh, sw) = layer.ifm, layer.kernel, layer.stride
-        pt, pl, _, _ = layer.pad
         oh, ow, _ = layer.out_shape
         bits = layer.dtype.bitwidth()
         cfg = f"{name}_config"
+        geometry = {"IH": ih, "IW": iw, "C": c, "CF": c // lanes, "KH": kh, "KW": kw}
+        geometry.update(SH=sh, SW=sw, OH=oh, OW=ow)
         self.plan.configs.append(
             Config(
                 cfg,
-                f"{name}: SlidingWindow {kh}x{kw} stride {sh}x{sw} over {ih}x{iw}x{c}",
-                (),
-                tuple(
-                    _i(k, v)
-                    for k, v in (
-                        ("BITS", bits),
-                        ("IH", ih),
-                        ("IW", iw),
-                        ("C", c),
-                        ("SIMD", layer.simd),
-                        ("CF", c // layer.simd),
-                        ("KH", kh),
-                        ("KW", kw),
-                        ("SH", sh),
-                        ("SW", sw),
-                        ("PT", pt),
-                        ("PL", pl),
-                        ("OH", oh),
-                        ("OW", ow),
-                    )
-                ),
+                f"{name}: {what} {kh}x{kw} stride {sh}x{sw} over {ih}x{iw}x{c}",
+                types,
+                tuple(_i(k, v) for k, v in {**own, **geometry}.items()),
             )
         )
-        src = self.feed(layer.simd, bits)
-        self.kernel(
-            "gm::sliding_window",
-            cfg,
-            (),
-            src,
-            layer.simd,
-            bits,
-            f"{name}: SlidingWindow",
-            int(np.prod(layer.out_shape)),
-        )
+        src = self.feed(lanes, bits)
+        elems = int(np.prod(layer.out_shape))
+        self.kernel(func, cfg, (), src, lanes, bits, f"{name}: {what}", elems)
+
+    def sliding_window(self, layer) -> None:
+        pt, pl, _, _ = layer.pad
+        own = {"BITS": layer.dtype.bitwidth(), "SIMD": layer.simd, "PT": pt, "PL": pl}
+        self._window_kernel(layer, "gm::sliding_window", "SlidingWindow", layer.simd, (), own)
 
     def maxpool(self, layer) -> None:
-        name = ident(layer.name)
-        (ih, iw, c), (kh, kw), (sh, sw) = layer.ifm, layer.kernel, layer.stride
-        oh, ow, _ = layer.out_shape
-        bits = layer.dtype.bitwidth()
-        cfg = f"{name}_config"
-        self.plan.configs.append(
-            Config(
-                cfg,
-                f"{name}: MaxPool {kh}x{kw} stride {sh}x{sw} over {ih}x{iw}x{c}, pe {layer.pe}",
-                (("elem_t", ctype(layer.dtype)),),
-                tuple(
-                    _i(k, v)
-                    for k, v in (
-                        ("IH", ih),
-                        ("IW", iw),
-                        ("C", c),
-                        ("PE", layer.pe),
-                        ("CF", c // layer.pe),
-                        ("KH", kh),
-                        ("KW", kw),
-                        ("SH", sh),
-                        ("SW", sw),
-                        ("OH", oh),
-                        ("OW", ow),
-                    )
-                ),
-            )
-        )
-        src = self.feed(layer.pe, bits)
-        self.kernel(
-            "gm::maxpool",
-            cfg,
-            (),
-            src,
-            layer.pe,
-            bits,
-            f"{name}: MaxPool",
-            int(np.prod(layer.out_shape)),
-        )
+        types = (("elem_t", ctype(layer.dtype)),)
+        self._window_kernel(layer, "gm::maxpool", "MaxPool", layer.pe, types, {"PE": layer.pe})
 
     def lut_layer(self, layer) -> None:
         name = ident(layer.name)

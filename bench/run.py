@@ -33,9 +33,6 @@ CLOCK_MHZ = 100.0  # the clock of the throughput column (the Zynq boards' fabric
 # nextpnr is single-threaded (WebAssembly): two place-and-route jobs run beside the builds
 FMAX_JOBS = 2
 FMAX_TIMEOUT = 600.0  # seconds of Yosys + nextpnr per design; a design past it gets "timeout"
-# the share of the ECP5's multipliers a design may use before the bench folds it for the ECP5
-# (measured: the jet MLP with 85 % of them was still routing after 20 min of nextpnr)
-ECP5_DSP_SHARE = 0.6
 
 # the anchors' published figures (REFERENCES.md); Vivado counts, not Yosys
 ANCHORS = [
@@ -182,32 +179,34 @@ def design_folder(name: str, work: Path = WORK) -> Path:
 def ecp5_build(out: Path) -> tuple[Path, int]:
     """The build to place and route on the ECP5, and its cycles per sample.
 
-    *out* itself when its multipliers (exact in the estimate) take at most
-    :data:`ECP5_DSP_SHARE` of the ECP5's; otherwise a copy folded to the fastest balanced
-    folding within that share, in ``ecp5/`` next to *out*. A design folded for the xc7020's
-    220 DSP48s often needs more MULT18s than the LFE5U-85F's 156, and one near them routes
-    for more than half an hour. Without such a folding, *out* (and Yosys's refusal).
+    *out* itself when the ECP5's multipliers suffice for its folding; otherwise a copy folded
+    by :func:`gatemill.flow.dse.fold.fit_multipliers` (what ``gatemill build --board
+    ulx3s-85f`` would choose), in ``ecp5/`` next to *out*: the rows are folded for the
+    xc7020's 220 DSP48s, the LFE5U-85F has 156 MULT18s. Without such a folding, *out* (and
+    Yosys's refusal).
     """
     from gatemill.flow.boards import load_board
-    from gatemill.flow.dse.cost import design_estimate
-    from gatemill.flow.dse.fold import apply_folding, candidate_iis, fold_for_ii
+    from gatemill.flow.dse.fold import apply_folding, fit_multipliers, folding_of
+    from gatemill.flow.errors import GatemillError
     from gatemill.flow.ir import load_ir, save_ir
     from gatemill.flow.rtl_step import run_rtl
 
     ir = load_ir(out)
-    limit = ECP5_DSP_SHARE * load_board(ECP5_BOARD).capacity["dsp"]
+    board = load_board(ECP5_BOARD)
     ii = json.loads((out / "rtl" / "manifest.json").read_text())["estimates"]["ii_cycles"]
-    if design_estimate(ir, "ecp5")["dsp"] <= limit:
+    folding = folding_of(ir)
+    try:
+        fitted, _, _ = fit_multipliers(ir, folding, board.capacity, board.family)
+    except GatemillError:
         return out, ii
-    for target in (t for t in candidate_iis(ir) if t > ii):
-        folded = apply_folding(ir, fold_for_ii(ir, target), f"bench: ECP5 multipliers, ii {target}")
-        if design_estimate(folded, "ecp5")["dsp"] <= limit:
-            dst = out.parent / "ecp5"
-            shutil.rmtree(dst, ignore_errors=True)
-            dst.mkdir()
-            save_ir(folded, dst)
-            return dst, run_rtl(folded, dst)["estimates"]["ii_cycles"]
-    return out, ii
+    if fitted is folding:
+        return out, ii
+    folded = apply_folding(ir, fitted, "bench: the ECP5's multipliers")
+    dst = out.parent / "ecp5"
+    shutil.rmtree(dst, ignore_errors=True)
+    dst.mkdir()
+    save_ir(folded, dst)
+    return dst, run_rtl(folded, dst)["estimates"]["ii_cycles"]
 
 
 def fmax_cells(out: Path, timeout: float = FMAX_TIMEOUT) -> dict:

@@ -11,7 +11,9 @@ import numpy as np
 
 from .boards import load_board
 from .dse import apply_folding, default_folding, folding_for_rate, folding_of, load_folding
-from .dse.fold import fastest_within
+from .dse.cost import design_estimate
+from .dse.explore import estimate_point
+from .dse.fold import fastest_within, fit_multipliers
 from .errors import GatemillError, VerificationError
 from .frontend.lut import LUT_BITS
 from .import_step import run_import
@@ -50,7 +52,8 @@ class BuildConfig:
         Probability of an idle input cycle / a backpressure cycle in the stress pass.
     target_fps, clock_mhz : float
         Fold for this many samples per second at this clock (instead of the default rule);
-        ``--folding`` entries still override single layers.
+        ``--folding`` entries still override single layers. The clock defaults to the
+        board's, or 100 MHz without a board.
     lut_bits : int
         Sparse neurons of at most this many input bits become truth tables (0: none).
     board : str, optional
@@ -72,7 +75,7 @@ class BuildConfig:
     idle: float = 0.3
     stall: float = 0.3
     target_fps: float | None = None
-    clock_mhz: float = 100.0
+    clock_mhz: float | None = None
     lut_bits: int = LUT_BITS
     board: str | None = None
     max_lut: int | None = None
@@ -88,6 +91,29 @@ class BuildConfig:
             raise GatemillError(f"--max-lut {self.max_lut}: a positive LUT count is needed.")
 
 
+def _fit_board(
+    ir, folding: dict, rule: str, board, cfg: BuildConfig, clock_mhz: float
+) -> tuple[dict, str]:
+    """*folding* and *rule*, folded further when the board has too few multipliers for it.
+
+    A ``--target-fps`` the board cannot reach is an error naming the fastest rate it can.
+    """
+    fitted, dsp, limit = fit_multipliers(ir, folding, board.capacity, board.family)
+    if fitted is folding:
+        return folding, rule
+    if cfg.target_fps is not None:
+        est = estimate_point(ir, fitted, clock_mhz, board.family)
+        need = design_estimate(apply_folding(ir, folding), board.family)["dsp"]
+        raise GatemillError(
+            f"--target-fps {cfg.target_fps:g} at {clock_mhz:g} MHz needs {need} "
+            f"multipliers (DSP blocks), more than the {limit} a folding may use on the "
+            f"{board.name} ({board.capacity['dsp']} in all); within them the fastest folding "
+            f"takes {est['ii_cycles']} cycles per sample, i.e. {est['samples_per_s']:,.0f} "
+            "samples/s. Lower the target, or choose a board with more DSP blocks."
+        )
+    return fitted, f"{rule}, folded to {dsp} of the {board.name}'s {limit} usable multipliers"
+
+
 def run_build(cfg: BuildConfig, step: Callable[[str], None] | None = None) -> dict:
     """Run the steps up to ``cfg.until``; returns ``{step: report}``.
 
@@ -100,16 +126,19 @@ def run_build(cfg: BuildConfig, step: Callable[[str], None] | None = None) -> di
     reports = {"import": run_import(cfg.model, out, cfg.vectors, cfg.seed, cfg.lut_bits)}
     ir = load_ir(out)
     family = board.family if board else "xc7"
+    clock = cfg.clock_mhz if cfg.clock_mhz is not None else board.clock_mhz if board else 100.0
     if cfg.target_fps is not None:
-        folding, _ = folding_for_rate(ir, cfg.target_fps, cfg.clock_mhz, cfg.max_lut, family)
-        rule = f"{cfg.target_fps:g} samples/s at {cfg.clock_mhz:g} MHz"
+        folding, _ = folding_for_rate(ir, cfg.target_fps, clock, cfg.max_lut, family)
+        rule = f"{cfg.target_fps:g} samples/s at {clock:g} MHz"
         if cfg.max_lut is not None:
             rule += f" within {cfg.max_lut} LUTs (estimate)"
     elif cfg.max_lut is not None:
-        folding, _ = fastest_within(ir, cfg.max_lut, cfg.clock_mhz, family)
+        folding, _ = fastest_within(ir, cfg.max_lut, clock, family)
         rule = f"fastest within {cfg.max_lut} LUTs (estimate, {family})"
     else:
         folding, rule = default_folding(ir), "default rule (gatemill.flow.dse.fold)"
+    if board is not None and cfg.folding is None:
+        folding, rule = _fit_board(ir, folding, rule, board, cfg, clock)
     ir = apply_folding(ir, folding, rule)
     if cfg.folding is not None:
         ir = apply_folding(ir, load_folding(cfg.folding), str(cfg.folding))
@@ -117,7 +146,7 @@ def run_build(cfg: BuildConfig, step: Callable[[str], None] | None = None) -> di
     save_ir(ir, out)
     fold = {"rule": rule, "layers": folding_of(ir)}
     if cfg.target_fps is not None:
-        fold.update(target_fps=cfg.target_fps, clock_mhz=cfg.clock_mhz)
+        fold.update(target_fps=cfg.target_fps, clock_mhz=clock)
     if cfg.max_lut is not None:
         fold["max_lut"] = cfg.max_lut
     (out / "folding.json").write_text(json.dumps(fold, indent=1) + "\n")

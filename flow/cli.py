@@ -87,7 +87,10 @@ def build(
     target_fps: Annotated[
         float | None, typer.Option(help="Fold for this many samples/s (balanced, cheapest).")
     ] = None,
-    clock_mhz: Annotated[float, typer.Option(help="Clock for --target-fps, in MHz.")] = 100.0,
+    clock_mhz: Annotated[
+        float | None,
+        typer.Option(help="Clock for --target-fps, in MHz (default: the board's, else 100)."),
+    ] = None,
     max_lut: Annotated[
         int | None,
         typer.Option(

@@ -75,7 +75,7 @@ def test_run_first_names_designs(bench):
 def test_ecp5_build_folds_for_the_multipliers(bench, tmp_path, monkeypatch):
     from gatemill.flow.boards import load_board
     from gatemill.flow.dse.cost import design_estimate
-    from gatemill.flow.dse.fold import apply_folding, fold_for_ii
+    from gatemill.flow.dse.fold import DSP_SHARE, apply_folding, fold_for_ii
     from gatemill.flow.import_step import run_import
     from gatemill.flow.ir import load_ir, save_ir
     from gatemill.flow.rtl_step import run_rtl
@@ -89,11 +89,11 @@ def test_ecp5_build_folds_for_the_multipliers(bench, tmp_path, monkeypatch):
     dsp = design_estimate(ir, "ecp5")["dsp"]
     assert dsp >= 8
 
-    monkeypatch.setattr(bench, "ECP5_DSP_SHARE", 1.0)  # within the whole ECP5: as it is
+    monkeypatch.setitem(DSP_SHARE, "ecp5", 1.0)  # within the whole ECP5: as it is
     assert bench.ecp5_build(out) == (out, 1)
 
     mult18 = load_board(bench.ECP5_BOARD).capacity["dsp"]
-    monkeypatch.setattr(bench, "ECP5_DSP_SHARE", dsp / 4 / mult18)
+    monkeypatch.setitem(DSP_SHARE, "ecp5", dsp / 4 / mult18)
     build, ii = bench.ecp5_build(out)
     folded = load_ir(build)
     assert build == tmp_path / "ecp5" and ii > 1

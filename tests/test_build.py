@@ -147,3 +147,16 @@ def test_max_lut_on_the_command_line(small_mlp, tmp_path, capsys):
     fold = json.loads((tmp_path / "b" / "folding.json").read_text())
     assert fold["max_lut"] == 600 and fold["rule"].startswith("fastest within 600 LUTs")
     assert json.loads((tmp_path / "b" / "sim.json").read_text())["mismatches"] == 0
+
+
+def test_board_multipliers_fold_the_build(tmp_path, capsys):
+    model = export(mlp([64, 64, 10], wbits=4, abits=4, seed=2), (64,), tmp_path / "m.onnx")
+    args = ["build", str(model), "--board", "ulx3s-85f", "--until", "rtl"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    fold = json.loads((tmp_path / "a" / "folding.json").read_text())
+    assert "of the ulx3s-85f's 93 usable multipliers" in fold["rule"]
+
+    assert main([*args, "--out", str(tmp_path / "b"), "--target-fps", "1e6"]) == 2
+    err = capsys.readouterr().err
+    assert "--target-fps 1e+06 at 25 MHz needs 288 multipliers" in err and "Traceback" not in err
+    assert "more than the 93 a folding may use on the ulx3s-85f" in err

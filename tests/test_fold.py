@@ -115,3 +115,40 @@ def test_max_lut_too_small_for_the_target_names_what_fits(mlp_ir):
         folding_for_rate(mlp_ir, 1e7, 100.0, max_lut=5000)
     with pytest.raises(GatemillError, match="even the slowest folding"):
         folding_for_rate(mlp_ir, 1e3, 100.0, max_lut=10)
+
+
+@pytest.fixture(scope="module")
+def dsp_mlp_ir(tmp_path_factory):
+    """8-bit inputs times 4-bit weights: every product of the first layer is a DSP block."""
+    path = export(
+        mlp([64, 64, 10], wbits=4, abits=4, seed=2), (64,), tmp_path_factory.mktemp("d") / "m.onnx"
+    )
+    return import_qonnx(path).ir
+
+
+def test_fit_multipliers_folds_to_the_fastest_that_fits(dsp_mlp_ir):
+    from gatemill.flow.boards import load_board
+    from gatemill.flow.dse.cost import design_estimate
+    from gatemill.flow.dse.fold import candidate_iis, fit_multipliers, multiplier_limit
+
+    ir = dsp_mlp_ir
+    board = load_board("ulx3s-85f")
+    limit = multiplier_limit(board.capacity, "ecp5")
+    assert limit == int(0.6 * board.capacity["dsp"])
+    start = default_folding(ir)
+    assert design_estimate(apply_folding(ir, start), "ecp5")["dsp"] > limit
+
+    folding, dsp, got_limit = fit_multipliers(ir, start, board.capacity, "ecp5")
+    assert got_limit == limit and 0 < dsp <= limit
+    assert design_estimate(apply_folding(ir, folding), "ecp5")["dsp"] == dsp
+    ii = estimates(plan(apply_folding(ir, folding)))["ii_cycles"]
+    start_ii = estimates(plan(apply_folding(ir, start)))["ii_cycles"]
+    for faster in (t for t in candidate_iis(ir) if start_ii < t < ii):
+        assert design_estimate(apply_folding(ir, fold_for_ii(ir, faster)), "ecp5")["dsp"] > limit
+
+    # within the xc7020's DSP48s the folding is left as it is
+    small = fold_for_ii(ir, 64)
+    assert fit_multipliers(ir, small, load_board("pynq-z2").capacity, "xc7")[0] is small
+
+    with pytest.raises(GatemillError, match="even the slowest folding of this model needs"):
+        fit_multipliers(ir, start, {"dsp": 0}, "ecp5")

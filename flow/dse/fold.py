@@ -288,3 +288,49 @@ def folding_for_rate(
         f"{best['ii_cycles']} cycles ({best['bottleneck']} is the bottleneck), i.e. at most "
         f"{best_fps:,.0f} samples/s. Lower the target or raise the clock."
     )
+
+
+# The share of a board's multipliers a folding may use. An ECP5 design using most of its
+# MULT18s routes for half an hour or more (nextpnr, measured: the 6-bit jet MLP with 85 % of
+# them was still routing after 20 min; folded to 43 %, it routed in 6 min), while the xc7
+# DSP48 columns route at full use.
+DSP_SHARE = {"ecp5": 0.6}
+
+
+def multiplier_limit(capacity: dict, family: str) -> int:
+    """How many DSP blocks (DSP48 / MULT18) a folding may use on a board (:data:`DSP_SHARE`)."""
+    return int(DSP_SHARE.get(family, 1.0) * capacity["dsp"])
+
+
+def fit_multipliers(
+    ir: IRGraph, folding: dict, capacity: dict, family: str
+) -> tuple[dict[str, dict[str, int]], int, int]:
+    """*folding*, or the fastest balanced folding at least as slow that fits the board's
+    multipliers (:func:`multiplier_limit`; the estimate counts them exactly).
+
+    Returns ``(folding, dsp, limit)``: the folding, its DSP blocks and the limit.
+
+    Raises
+    ------
+    GatemillError
+        If even the slowest folding needs more than the limit.
+    """
+    from ...hdl.top import estimates, plan
+    from .cost import design_estimate
+
+    limit = multiplier_limit(capacity, family)
+    folded = apply_folding(ir, folding)
+    dsp = design_estimate(folded, family)["dsp"]
+    if dsp <= limit:
+        return folding, dsp, limit
+    now = estimates(plan(folded))["ii_cycles"]
+    for target in (t for t in candidate_iis(ir) if t > now):
+        slower = fold_for_ii(ir, target)
+        dsp = design_estimate(apply_folding(ir, slower), family)["dsp"]
+        if dsp <= limit:
+            return slower, dsp, limit
+    raise GatemillError(
+        f"even the slowest folding of this model needs {dsp} multipliers (DSP blocks), more "
+        f"than the {limit} a folding may use of the board's {capacity['dsp']}: quantize the "
+        "weights or activations to fewer bits, or choose a bigger board."
+    )

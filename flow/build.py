@@ -41,7 +41,8 @@ class BuildConfig:
     folding : path, optional
         ``folding.json`` overriding the default rule per layer.
     until : str
-        Last step: ``rtl`` or ``sim``.
+        ``rtl`` skips the simulation, ``sim`` runs it; synthesis follows either way when a
+        *board* is given (a resource check without waiting for the simulator).
     simulator : str
         ``verilator`` or ``icarus``.
     waves : bool

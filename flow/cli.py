@@ -78,7 +78,13 @@ def build(
     folding: Annotated[
         Path | None, typer.Option(help="folding.json with PE/SIMD per layer (overrides).")
     ] = None,
-    until: Annotated[str, typer.Option(help="Last step: rtl or sim.")] = "sim",
+    until: Annotated[
+        str,
+        typer.Option(
+            help="Last verification step: rtl (no simulation) or sim. With --board, Yosys runs "
+            "either way."
+        ),
+    ] = "sim",
     sim: Annotated[str, typer.Option("--sim", help="Simulator: verilator or icarus.")] = (
         "verilator"
     ),

@@ -38,7 +38,7 @@ from pathlib import Path
 from ..errors import GatemillError
 from ..ir import IRGraph
 from .cost import design_estimate, estimate, unit_features
-from .fold import apply_folding, fold_for_ii, folding_of
+from .fold import apply_folding, fold_for_ii, folding_of, multiplier_limit
 
 SYNTH_KEYS = ("lut", "ff", "bram", "dsp")
 
@@ -259,12 +259,12 @@ def run_explore(cfg: ExploreConfig, progress: Callable[[str], None] | None = Non
     t_est = time.perf_counter() - t0
     say(f"{len(points)} foldings estimated in {t_est:.2f} s")
 
-    # only points the estimate puts within the board are worth a synthesis
+    # only points the estimate puts within the board are worth a synthesis (the multipliers
+    # within what gatemill build would use of them)
     cap = board.capacity
+    dsp_limit = multiplier_limit(cap, board.family) if "dsp" in cap else 0
     fits = [
-        i
-        for i, p in enumerate(points)
-        if p["est_lut"] <= cap["lut"] and p["est_dsp"] <= cap.get("dsp", 0)
+        i for i, p in enumerate(points) if p["est_lut"] <= cap["lut"] and p["est_dsp"] <= dsp_limit
     ]
     for i, p in enumerate(points):
         p["est_fits"] = i in fits

@@ -262,7 +262,7 @@ def run_explore(cfg: ExploreConfig, progress: Callable[[str], None] | None = Non
     # only points the estimate puts within the board are worth a synthesis (the multipliers
     # within what gatemill build would use of them)
     cap = board.capacity
-    dsp_limit = multiplier_limit(cap, board.family) if "dsp" in cap else 0
+    dsp_limit = multiplier_limit(cap, board.family)
     fits = [
         i for i, p in enumerate(points) if p["est_lut"] <= cap["lut"] and p["est_dsp"] <= dsp_limit
     ]

@@ -309,7 +309,7 @@ def _fifo_features(stage) -> Features:
     return Features("Fifo", lut, ff, mems)
 
 
-def _width_features(stage, family: str) -> Features:
+def _width_features(stage) -> Features:
     # the three structures of gatemill.hdl.width.WidthConverter
     bits = _width(stage.layer.in_dtype)
     n_in, n_out = stage.in_lanes, stage.out_lanes
@@ -387,7 +387,7 @@ def stage_features(stage, family: str = "xc7") -> Features:
     if stage.kind == "Fifo":
         return _fifo_features(stage)
     if stage.kind == "WidthConverter":
-        return _width_features(stage, family)
+        return _width_features(stage)
     return unit_features(stage.layer, family)
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from ..errors import GatemillError
 from ..ir import IRGraph
 from .cost import design_estimate, estimate, unit_features
-from .fold import apply_folding, fold_for_ii, folding_of, multiplier_limit
+from .fold import apply_folding, balanced_foldings, fold_for_ii, folding_of, multiplier_limit
 
 SYNTH_KEYS = ("lut", "ff", "bram", "dsp")
 
@@ -135,14 +135,7 @@ def sweep(ir: IRGraph, points: int) -> list[tuple[int, dict]]:
     else:
         ratio = (slow / fast) ** (1 / (points - 1))
         targets = sorted({max(fast, round(fast * ratio**i)) for i in range(points)})
-    seen, out = set(), []
-    for t in targets:
-        folding = fold_for_ii(ir, t)
-        key = json.dumps(folding, sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            out.append((t, folding))
-    return out
+    return list(balanced_foldings(ir, targets))
 
 
 def spread(n: int, k: int) -> list[int]:

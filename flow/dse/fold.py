@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +208,18 @@ def candidate_iis(ir: IRGraph) -> list[int]:
     return sorted(out) or [1]
 
 
+def balanced_foldings(ir: IRGraph, targets: Iterable[int]) -> Iterator[tuple[int, dict]]:
+    """``(target, fold_for_ii(ir, target))`` for each of *targets* in order, each distinct
+    folding once (neighbouring targets often give the same one)."""
+    seen = set()
+    for target in targets:
+        folding = fold_for_ii(ir, target)
+        key = json.dumps(folding, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            yield target, folding
+
+
 def fastest_within(
     ir: IRGraph, max_lut: int, clock_mhz: float, family: str = "xc7"
 ) -> tuple[dict[str, dict[str, int]], dict]:
@@ -219,14 +232,8 @@ def fastest_within(
     GatemillError
         If even the slowest folding is estimated above *max_lut*.
     """
-    seen = set()
     slowest = None
-    for target in candidate_iis(ir):
-        folding = fold_for_ii(ir, target)
-        key = json.dumps(folding, sort_keys=True)
-        if key in seen:
-            continue
-        seen.add(key)
+    for _, folding in balanced_foldings(ir, candidate_iis(ir)):
         est = _estimate(ir, folding, clock_mhz, family)
         if est["est_lut"] <= max_lut:
             return folding, est
@@ -324,8 +331,7 @@ def fit_multipliers(
     if dsp <= limit:
         return folding, dsp, limit
     now = estimates(plan(folded))["ii_cycles"]
-    for target in (t for t in candidate_iis(ir) if t > now):
-        slower = fold_for_ii(ir, target)
+    for _, slower in balanced_foldings(ir, (t for t in candidate_iis(ir) if t > now)):
         dsp = design_estimate(apply_folding(ir, slower), family)["dsp"]
         if dsp <= limit:
             return slower, dsp, limit

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .bitstream.cli import bitstream
 from .boards import boards_command
@@ -15,6 +16,7 @@ from .dse.cli import explore
 from .errors import GatemillError
 from .hls.cli import hls
 from .synth.cli import synth
+from .usage_error import ClickException, NoArgsIsHelpError, UsageError, error_message, usage_text
 from .zoo.cli import train
 
 app = typer.Typer(
@@ -24,6 +26,7 @@ app = typer.Typer(
     help="Quantized neural networks to verified FPGA hardware.",
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+PROG = "gatemill"  # in usage lines, however the CLI was started (pytest, python -m)
 
 
 app.command("train")(train)
@@ -148,24 +151,32 @@ def demo(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors print one paragraph and exit with code 2."""
+    """Run the CLI; user errors print one paragraph and exit with code 2.
+
+    A command line click cannot parse (unknown option or command, missing argument, bad value)
+    prints the command's usage line and the error with its close matches, exit code 2.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name=PROG, standalone_mode=False)
     except GatemillError as e:
         err.print(f"[bold red]error:[/] {e}", markup=True)
         return e.exit_code
     except typer.Exit as e:
         return e.exit_code
-    except (typer.BadParameter, typer.Abort) as e:  # pragma: no cover - click prints these
-        err.print(f"error: {e}")
-        return 2
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            return 2
-        raise
+    except NoArgsIsHelpError:  # `gatemill` alone: Typer has printed the help
+        return 0
+    except UsageError as e:
+        root = typer.Context(typer.main.get_command(app), info_name=PROG)
+        args = sys.argv[1:] if argv is None else argv
+        err.print(usage_text(e, root, args), markup=False, emoji=False)
+        err.print(f"[bold red]error:[/] {escape(error_message(e))}", markup=True, emoji=False)
+        return e.exit_code
+    except ClickException as e:
+        err.print(f"[bold red]error:[/] {escape(e.format_message())}", markup=True, emoji=False)
+        return e.exit_code
+    except typer.Abort:
+        err.print("error: aborted")
+        return 1
     return 0
 
 

@@ -16,7 +16,8 @@ from gatemill.flow.errors import GatemillError
 from gatemill.flow.zoo.cli import parse_widths
 from gatemill.flow.zoo.cli import train as train_command
 from gatemill.flow.zoo.data import load_digits, load_npz, prepare
-from gatemill.flow.zoo.models import MODELS, input_scale
+from gatemill.flow.zoo.models import MODELS
+from gatemill.flow.zoo.parts import input_scale
 from gatemill.flow.zoo.train import FILES, MARKER, load_trained, train
 
 TINY = {"mlp": {"hidden": (8,)}, "cnn": {"channels": (4,), "hidden": (8,)}}

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import GatemillError
+from .parts import check_classes, check_widths, layer_parts
 
 
 def connectivity(n_in: int, n_out: int, fanin: int, rng: np.random.Generator) -> np.ndarray:
@@ -107,9 +108,7 @@ def build_lutnet(
     GatemillError
         For an argument out of range; the message shows the value.
     """
-    from .models import _check_classes, _check_widths, _parts
-
-    parts = _parts(
+    parts = layer_parts(
         quant=quant,
         wbits=wbits,
         abits=abits,
@@ -118,9 +117,9 @@ def build_lutnet(
         in_bits=in_bits,
         in_range=in_range,
     )
-    hidden = _check_widths("hidden", hidden)
-    shape = _check_widths("in_shape", in_shape)
-    _check_classes(n_classes)
+    hidden = check_widths("hidden", hidden)
+    shape = check_widths("in_shape", in_shape)
+    check_classes(n_classes)
     if wbits == 1:
         raise GatemillError(
             "A lutnet needs weights of 2 bits or more (wbits >= 2): bipolar weights cannot "

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import GatemillError
+from .parts import check_classes, check_widths, layer_parts
 
 HEADS = ("trees", "linear")
 
@@ -284,9 +285,7 @@ def build_poetbin(
     from brevitas.nn import QuantIdentity
     from brevitas.quant import SignedBinaryActPerTensorConst
 
-    from .models import _check_classes, _check_widths, _parts
-
-    parts = _parts(
+    parts = layer_parts(
         quant=quant,
         wbits=wbits,
         abits=abits,
@@ -297,9 +296,9 @@ def build_poetbin(
     )
     if abits != 1:
         raise GatemillError(f"A poetbin's features are binary: abits must be 1, not {abits!r}.")
-    hidden = _check_widths("hidden", hidden)
-    shape = _check_widths("in_shape", in_shape)
-    _check_classes(n_classes)
+    hidden = check_widths("hidden", hidden)
+    shape = check_widths("in_shape", in_shape)
+    check_classes(n_classes)
     _check_positive("depth", depth, min(12, hidden[-1]))
     _check_positive("trees", trees, 12)
     _check_positive("vote_bits", vote_bits, 8)

@@ -28,7 +28,8 @@ from torch import nn
 
 from ..errors import GatemillError
 from .data import Dataset, load_dataset, prepare
-from .models import MODELS, input_scale
+from .models import MODELS
+from .parts import input_scale
 
 MARKER = ".gatemill"
 FILES = ("model.onnx", "model.pt", "vectors.npz", "train.json")

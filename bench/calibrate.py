@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import shutil
 import sys
@@ -152,9 +151,7 @@ def _dtype(dt) -> dict:
 
 
 def layer_record(layer) -> dict:
-    """Kind, shape, bit widths, folding and ``resources()`` of one IR layer."""
-    from gatemill.hdl.top import unit_module
-
+    """Kind, shape, bit widths and folding of one IR layer."""
     rec: dict = {"kind": layer.kind, "in_shape": list(layer.in_shape)}
     rec["out_shape"] = list(layer.out_shape)
     for attr in ("in_dtype", "out_dtype", "w_dtype", "acc_dtype", "dtype"):
@@ -166,12 +163,11 @@ def layer_record(layer) -> dict:
             rec[attr] = list(v) if isinstance(v, tuple) else v
     if getattr(layer, "thresholds", None) is not None:
         rec["levels"] = int(layer.thresholds.shape[1])
-    rec["resources"] = {k: int(v) for k, v in unit_module(layer).resources(layer).items()}
     return rec
 
 
 def stage_record(stage) -> dict:
-    """The parameters of one stage of :func:`gatemill.hdl.top.plan`."""
+    """The parameters of one stage of :func:`gatemill.hdl.plan.plan`."""
     rec = {"name": stage.name, "kind": stage.kind}
     if stage.kind == "Fifo":
         rec.update(depth=stage.depth, lanes=stage.in_lanes, bits=int(stage.dtype.bitwidth()))
@@ -212,7 +208,7 @@ def measure_point(model_ir: str, target: int, out_dir: str, reuse: bool = False)
     already synthesized for the same folding is read instead."""
     from gatemill.flow.boards import load_board
     from gatemill.flow.dse.fold import apply_folding, fold_for_ii
-    from gatemill.flow.ir import load_ir, save_ir
+    from gatemill.flow.kinds import load_ir, save_ir
     from gatemill.flow.outdir import prepare_out_dir
     from gatemill.flow.rtl_step import run_rtl
     from gatemill.flow.synth import run_synth
@@ -235,9 +231,8 @@ def measure_point(model_ir: str, target: int, out_dir: str, reuse: bool = False)
 def point_record(out: Path, target: int, rtl_s: float | None) -> dict:
     """The record of one synthesized point folder (IR, manifest, ``synth.json``, logs)."""
     from gatemill.flow.dse.fold import folding_of
-    from gatemill.flow.ir import load_ir
-    from gatemill.flow.synth.step import layer_of_stages
-    from gatemill.hdl.top import plan
+    from gatemill.flow.kinds import load_ir
+    from gatemill.hdl.plan import layer_of_stages, plan
 
     ir = load_ir(out)
     man = json.loads((out / "rtl" / "manifest.json").read_text())
@@ -306,59 +301,11 @@ def measure(names: list[str], workers: int, say, reuse: bool = False) -> list[di
     return sorted(points, key=lambda p: (order[p["design"]], p["target_ii"]))
 
 
-# The estimate before this calibration (flow/dse/explore.py up to 2026-11), kept to report
-# how far it was from Yosys.
-OLD_LUT_PER_ROM_BITS, OLD_LUT_PER_COMPARATOR_BIT, OLD_LUT_PER_REGISTER_BIT = 64, 0.5, 0.25
-OLD_LUT_PER_UNIT, OLD_DSP_MIN_BITS = 50, 12
-
-
-def old_estimate(ir) -> dict:
-    """``{"lut", "dsp"}`` of the whole design by the estimate this calibration replaced."""
-    from gatemill.hdl.top import unit_module
-
-    lut_total = dsp_total = 0.0
-    for layer in ir.layers:
-        if layer.kind == "Flatten":
-            continue
-        r = unit_module(layer).resources(layer)
-        if layer.kind == "LutLayer":
-            lut_total += r["lut6"]
-            continue
-        lut, dsp = float(OLD_LUT_PER_UNIT), 0
-        for k in ("threshold_bits", "table_bits"):
-            lut += r.get(k, 0) / OLD_LUT_PER_ROM_BITS
-        lut += r.get("buffer_bits", 0) * OLD_LUT_PER_REGISTER_BIT
-        if layer.kind == "MatrixVector":
-            wb, ab = int(layer.w_dtype.bitwidth()), int(layer.in_dtype.bitwidth())
-            acc = r["accumulator_bits"]
-            depth = (layer.mh // layer.pe) * (layer.mw // layer.simd)
-            if depth == 1:
-                lut += r["multipliers"] * ab
-            else:
-                lut += layer.pe * layer.simd * wb * math.ceil(depth / OLD_LUT_PER_ROM_BITS)
-                if wb + ab >= OLD_DSP_MIN_BITS:
-                    dsp += r["multipliers"]
-                    lut += r["multipliers"] * 2 * acc
-                else:
-                    lut += r["multipliers"] * (4 * wb * ab + wb + ab)
-            lut += r["sign_lanes"] * (max(wb, ab) + 1)
-            lut += r["xnor_lanes"] * 1.5
-            lut += r["accumulators"] * acc * (1 + OLD_LUT_PER_REGISTER_BIT)
-            lut += r["comparators"] * acc * OLD_LUT_PER_COMPARATOR_BIT
-        else:
-            dtype = getattr(layer, "in_dtype", None) or getattr(layer, "dtype", None)
-            width = int(dtype.bitwidth()) if dtype is not None else 1
-            lut += r.get("comparators", 0) * width * OLD_LUT_PER_COMPARATOR_BIT
-        lut_total += lut
-        dsp_total += dsp
-    return {"lut": round(lut_total), "dsp": round(dsp_total)}
-
-
 def stage_rows(points: list[dict]) -> list[dict]:
     """Every measured stage with its features, from the folded IR kept in its point folder."""
     from gatemill.flow.dse.cost import glue_estimate, stage_features
-    from gatemill.flow.ir import load_ir
-    from gatemill.hdl.top import plan
+    from gatemill.flow.kinds import load_ir
+    from gatemill.hdl.plan import plan
 
     rows = []
     for p in points:
@@ -393,10 +340,10 @@ def fit(rows: list[dict]) -> dict:
     from scipy.optimize import nnls
 
     coef: dict = {"lut": {}, "ff": {}}
-    kinds = sorted({r["features"].kind for r in rows})
+    kinds = sorted({r["features"].coefficient_kind for r in rows})
     for res in ("lut", "ff"):
         for kind in kinds:
-            sel = [r for r in rows if r["features"].kind == kind]
+            sel = [r for r in rows if r["features"].coefficient_kind == kind]
             terms = sorted({t for r in sel for t in getattr(r["features"], res)})
             x = np.array([[getattr(r["features"], res).get(t, 0) for t in terms] for r in sel])
             y = np.array(
@@ -461,9 +408,7 @@ def _err(est: float, real: float) -> float:
 
 def evaluate(points: list[dict], rows: list[dict]) -> tuple[dict, list[dict]]:
     """Fit on everything, and once per design on the other designs (held out); the
-    coefficients and one row per point with the old, fitted and held-out estimates."""
-    from gatemill.flow.ir import load_ir
-
+    coefficients and one row per point with the fitted and held-out estimates."""
     coef = fit(rows)
     fitted = totals(rows, coef)
     held: dict = {}
@@ -471,8 +416,9 @@ def evaluate(points: list[dict], rows: list[dict]) -> tuple[dict, list[dict]]:
     for design in {r["design"] for r in rows}:
         rest = [r for r in rows if r["design"] != design]
         c = fit(rest)
-        kinds = {r["features"].kind for r in rest}
-        own[design] = sorted({r["features"].kind for r in rows if r["design"] == design} - kinds)
+        kinds = {r["features"].coefficient_kind for r in rest}
+        mine = {r["features"].coefficient_kind for r in rows if r["design"] == design}
+        own[design] = sorted(mine - kinds)
         for res in ("lut", "ff"):
             for k in own[design]:
                 c[res][k] = coef[res].get(k, {})
@@ -483,11 +429,9 @@ def evaluate(points: list[dict], rows: list[dict]) -> tuple[dict, list[dict]]:
         if key not in fitted:
             continue
         glue = p["glue"]
-        old = old_estimate(load_ir(HERE / p["dir"]))
         y = p["yosys"]
         row = {"design": p["design"], "ii": p["ii_cycles"], "target_ii": p["target_ii"]}
         row["yosys"] = {k: y[k] for k in ("lut", "ff", "bram", "dsp")}
-        row["old"] = old
         row["fitted"] = {k: round(v, 1) for k, v in fitted[key].items()}
         row["held_out"] = {k: round(v, 1) for k, v in held[key].items()}
         row["glue_lut"] = glue["lut"]
@@ -495,7 +439,6 @@ def evaluate(points: list[dict], rows: list[dict]) -> tuple[dict, list[dict]]:
         if own[p["design"]]:
             row["held_out_own_kinds"] = own[p["design"]]
         row["lut_error"] = {
-            "old": round(_err(old["lut"], y["lut"]), 3),
             "fitted": round(_err(fitted[key]["lut"], y["lut"]), 3),
             "held_out": round(_err(held[key]["lut"], y["lut"]), 3),
         }
@@ -510,7 +453,7 @@ def evaluate(points: list[dict], rows: list[dict]) -> tuple[dict, list[dict]]:
 def summary(table: list[dict]) -> dict:
     """Mean and largest absolute relative error of the total LUTs (and FFs), per estimate."""
     out = {}
-    for res, keys in (("lut", ("old", "fitted", "held_out")), ("ff", ("fitted", "held_out"))):
+    for res, keys in (("lut", ("fitted", "held_out")), ("ff", ("fitted", "held_out"))):
         for k in keys:
             e = [abs(r[f"{res}_error"][k]) for r in table]
             out[f"{res}_{k}"] = {
@@ -544,7 +487,6 @@ def print_table(table: list[dict], summ: dict, coef: dict, mem: dict) -> None:
         "design",
         "ii",
         "LUT",
-        "old",
         "fitted",
         "held out",
         "FF",
@@ -562,7 +504,6 @@ def print_table(table: list[dict], summ: dict, coef: dict, mem: dict) -> None:
             r["design"],
             str(r["ii"]),
             str(y["lut"]),
-            f"{r['old']['lut']} ({e['old']:+.0%})",
             f"{f['lut']:.0f} ({e['fitted']:+.0%})",
             f"{h['lut']:.0f} ({e['held_out']:+.0%})" + ("*" if r.get("held_out_own_kinds") else ""),
             str(y["ff"]),
@@ -590,7 +531,7 @@ def print_table(table: list[dict], summ: dict, coef: dict, mem: dict) -> None:
     s = Table(title="absolute relative error of the total (mean / max)", title_justify="left")
     for c in ("estimate", "LUT mean", "LUT max", "FF mean", "FF max"):
         s.add_column(c)
-    for k in ("old", "fitted", "held_out"):
+    for k in ("fitted", "held_out"):
         lut = summ[f"lut_{k}"]
         ff = summ.get(f"ff_{k}", {"mean_abs": None, "max_abs": None})
         s.add_row(

@@ -153,12 +153,8 @@ RUN_FIRST = ("hls4ml jet MLP 6-bit (random)", "digits lutnet", "FINN TFC w1a1 (r
 
 def fold_design(ir, fold: dict | None):
     """*ir* under the bench's folding spec (see :data:`DESIGNS`)."""
-    from gatemill.flow.dse.fold import (
-        apply_folding,
-        default_folding,
-        fold_for_ii,
-        folding_for_rate,
-    )
+    from gatemill.flow.dse.budget import folding_for_rate
+    from gatemill.flow.dse.fold import apply_folding, default_folding, fold_for_ii
 
     if fold is None:
         return apply_folding(ir, default_folding(ir), "default rule")
@@ -186,9 +182,10 @@ def ecp5_build(out: Path) -> tuple[Path, int]:
     Yosys's refusal).
     """
     from gatemill.flow.boards import load_board
-    from gatemill.flow.dse.fold import apply_folding, fit_multipliers, folding_of
+    from gatemill.flow.dse.budget import fit_multipliers
+    from gatemill.flow.dse.fold import apply_folding, folding_of
     from gatemill.flow.errors import GatemillError
-    from gatemill.flow.ir import load_ir, save_ir
+    from gatemill.flow.kinds import load_ir, save_ir
     from gatemill.flow.rtl_step import run_rtl
 
     ir = load_ir(out)
@@ -254,7 +251,7 @@ def bench_one(name: str, make, fold, *, fmax: bool, hls: bool, work: Path = WORK
     from gatemill.flow.build import BuildConfig, run_sim_step
     from gatemill.flow.dse.fold import folding_of
     from gatemill.flow.import_step import run_import
-    from gatemill.flow.ir import load_ir, save_ir
+    from gatemill.flow.kinds import load_ir, save_ir
     from gatemill.flow.rtl_step import run_rtl
     from gatemill.flow.synth import run_synth
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +12,13 @@ import numpy as np
 
 from .boards import load_board
 from .dse import apply_folding, default_folding, folding_for_rate, folding_of, load_folding
+from .dse.budget import fastest_within, fit_multipliers
 from .dse.cost import design_estimate
-from .dse.explore import estimate_point
-from .dse.fold import fastest_within, fit_multipliers
+from .dse.estimate import estimate_point
 from .errors import GatemillError, VerificationError
 from .frontend.lut import LUT_BITS
 from .import_step import run_import
-from .ir import load_ir, save_ir
+from .kinds import load_ir, save_ir
 from .outdir import prepare_out_dir
 from .report import write_report
 from .rtl_step import TOP, run_rtl
@@ -154,7 +155,7 @@ def run_build(cfg: BuildConfig, step: Callable[[str], None] | None = None) -> di
     reports["fold"] = fold
     step("RTL")
     reports["rtl"] = run_rtl(ir, out)
-    if any(layer.kind == "LutLayer" for layer in ir.layers):
+    if any(layer.exhaustive for layer in ir.layers):
         step("truth tables, every address")
         reports["lut_check"] = run_lut_check(ir, out)
     if cfg.until == "sim":
@@ -169,11 +170,20 @@ def run_build(cfg: BuildConfig, step: Callable[[str], None] | None = None) -> di
 
 
 def run_lut_check(ir, out: Path) -> dict:
-    """Every truth-table neuron's generated logic against its table, for every address;
-    writes ``out/lut_check.json``."""
-    from ..hdl.lut_layer import check_graph
-
-    report = check_graph(ir)
+    """The exhaustive check of every layer that has one (truth tables: every neuron's generated
+    logic against its table, for every address); writes ``out/lut_check.json``."""
+    t0 = time.perf_counter()
+    per_layer = [
+        {"layer": layer.name, **layer.check_unit()} for layer in ir.layers if layer.exhaustive
+    ]
+    report = {
+        "layers": len(per_layer),
+        "neurons": sum(r["neurons"] for r in per_layer),
+        "entries_checked": sum(r["entries_checked"] for r in per_layer),
+        "mismatches": sum(r["mismatches"] for r in per_layer),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "per_layer": per_layer,
+    }
     (out / "lut_check.json").write_text(json.dumps(report, indent=1) + "\n")
     if report["mismatches"]:
         bad = [r["layer"] for r in report["per_layer"] if r["mismatches"]]

@@ -19,33 +19,6 @@ from .vectors import load_vectors, random_vectors
 RANDOM_VECTORS = 100
 
 
-def layer_summary(layer) -> dict:
-    """Kind, shapes, datatypes and the size figures of one IR layer (for reports)."""
-    d = {
-        "name": layer.name,
-        "kind": layer.kind,
-        "in_shape": list(layer.in_shape),
-        "out_shape": list(layer.out_shape),
-        "in_dtype": layer.in_dtype.name,
-        "out_dtype": layer.out_dtype.name,
-    }
-    if layer.kind == "LutLayer":
-        d.update(neurons=layer.neurons, fanin=layer.fanin, address_bits=layer.address_bits)
-    if layer.kind == "MatrixVector":
-        d.update(
-            mh=layer.mh,
-            mw=layer.mw,
-            w_dtype=layer.w_dtype.name,
-            acc_dtype=layer.acc_dtype.name,
-            binary=layer.binary,
-            pe=layer.pe,
-            simd=layer.simd,
-        )
-    if getattr(layer, "thresholds", None) is not None:
-        d["thresholds"] = int(layer.thresholds.shape[1])
-    return d
-
-
 def accuracy(logits: np.ndarray, y: np.ndarray | None) -> float | None:
     if y is None:
         return None
@@ -105,7 +78,7 @@ def run_import(
             "scale": ir.input.scale,
             "layout": ir.input.layout,
         },
-        "layers": [layer_summary(layer) for layer in ir.layers],
+        "layers": [layer.summary() for layer in ir.layers],
         "vectors": len(x),
         "vectors_source": str(vectors) if vectors is not None else f"random (seed {seed})",
         "lut_bits": lut_bits,

@@ -52,8 +52,7 @@ def collect(out: Path) -> dict:
             "kind": layer["kind"],
             "in_shape": layer["in_shape"],
             "out_shape": layer["out_shape"],
-            "bits": f"{layer['in_dtype']} -> {layer['out_dtype']}"
-            + (f" (w {layer['w_dtype']})" if "w_dtype" in layer else ""),
+            "describe": layer["describe"],
             **fold["layers"].get(name, {}),
         }
         if name in stages:
@@ -114,9 +113,10 @@ def pareto(out: Path, clock_mhz: float, synth: dict | None) -> dict:
     The layout is ``explore.json``'s, so :func:`~gatemill.flow.dse.explore.pareto_figure`
     draws it.
     """
-    from .dse.explore import estimate_point, pareto_front, sweep
+    from .dse.estimate import estimate_point
+    from .dse.explore import pareto_front, sweep
     from .dse.fold import folding_of
-    from .ir import load_ir
+    from .kinds import load_ir
 
     ir = load_ir(out)
     family = (synth or {}).get("family", "xc7")

@@ -20,21 +20,12 @@ def print_import(report: dict, out: Path) -> None:
     for col in ("layer", "kind", "in", "out", "types"):
         table.add_column(col)
     for layer in report["layers"]:
-        types = f"{layer['in_dtype']} -> {layer['out_dtype']}"
-        if layer["kind"] == "MatrixVector":
-            types = (
-                f"{layer['in_dtype']} x {layer['w_dtype']} -> {layer['acc_dtype']}"
-                + (" (xnor)" if layer["binary"] else "")
-                + (f" -> {layer['out_dtype']}" if "thresholds" in layer else "")
-            )
-        if layer["kind"] == "LutLayer":
-            types += f" (fan-in {layer['fanin']}, {layer['address_bits']}-bit tables)"
         table.add_row(
             layer["name"],
             layer["kind"],
             str(tuple(layer["in_shape"])),
             str(tuple(layer["out_shape"])),
-            types,
+            layer["describe"],
         )
     console.print(table)
     g, e = report["golden_vs_qonnx"], report["end_to_end"]

@@ -19,7 +19,8 @@ def run_rtl(ir: IRGraph, out: Path, top: str = TOP) -> dict:
     """
     from amaranth.back import verilog
 
-    from ..hdl.top import AxiStreamTop, estimates
+    from ..hdl.plan import estimates
+    from ..hdl.top import AxiStreamTop
 
     t0 = time.perf_counter()
     design = AxiStreamTop(ir)

@@ -36,11 +36,18 @@ def stream_of(dtype, n: int) -> stream.Signature:
     return stream.Signature(lanes(dtype, n))
 
 
+def check_kind(layer, kind: str):
+    """*layer* if it is an IR layer of kind *kind* (a unit's constructor argument)."""
+    if getattr(layer, "kind", None) != kind:
+        raise TypeError(f"layer must be a {kind} layer, not {layer!r}")
+    return layer
+
+
 def pipelined_times(avail, latency: int) -> list[int]:
     """Output beat cycles of a unit taking one beat per cycle with a fixed *latency*.
 
     *avail* holds the cycle at which each input beat becomes available; the output is never
-    blocked. Used by the units' ``beat_times`` estimates.
+    blocked. Used by the timing models (:meth:`gatemill.flow.kinds.base.Layer.beat_times`).
     """
     out, t = [], None
     for a in avail:

@@ -1,10 +1,10 @@
 """LUT layer: sparse neurons as explicit truth tables, one sample per clock.
 
-Golden model: :meth:`gatemill.flow.ir.LutLayer.execute`.
+The layer kind, its golden model, timing and cost: :mod:`gatemill.flow.kinds.lut_layer`.
 
 Each output bit of each neuron is one constant truth table indexed by the neuron's address
-(its inputs' codes side by side, see :mod:`gatemill.flow.ir.lut`); synthesis maps a table of
-up to six address bits to one FPGA LUT. There are no multipliers and no weight memory.
+(its inputs' codes side by side, see :mod:`gatemill.flow.kinds.lut_layer`); synthesis maps a
+table of up to six address bits to one FPGA LUT. There are no multipliers and no weight memory.
 
 :func:`check_tables` simulates the generated tables for every address of every neuron (the
 build's exhaustive check); the cocotb run then checks the whole network.
@@ -21,48 +21,17 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from ..flow.ir.datatypes import encode
-from ..flow.ir.lut import LutLayer
-from .common import pipelined_times, stream_of
+from .common import check_kind, stream_of
 
-__all__ = [
-    "LUT_INPUTS",
-    "LutLayerUnit",
-    "LutNeuron",
-    "LutTables",
-    "beat_times",
-    "check_graph",
-    "check_tables",
-    "cycles_per_sample",
-    "latency_cycles",
-    "resources",
-]
+__all__ = ["LutLayerUnit", "LutNeuron", "LutTables", "check_tables"]
 
-LUT_INPUTS = 6
-"""Inputs of the FPGA LUT counted by :func:`resources`; also where a pipelined table is cut."""
 ROM_ATTRS = {"rom_style": "logic", "ram_style": "logic"}
 """Synthesis attributes of the table ROMs: build them from logic (LUTs), not RAM blocks."""
 
 
-def _codes(layer: LutLayer) -> np.ndarray:
-    """Output codes of every neuron for every address, ``[neuron, address]`` (uint64)."""
-    return encode(layer.tables, layer.out_dtype)
-
-
-def _table_bits(layer: LutLayer) -> np.ndarray:
-    """Truth tables as bits: ``[neuron, output bit, address]`` (uint8)."""
-    shifts = np.arange(layer.out_dtype.bitwidth(), dtype=np.uint64)
-    return ((_codes(layer)[:, None, :] >> shifts[None, :, None]) & np.uint64(1)).astype(np.uint8)
-
-
-def _split(layer: LutLayer) -> int:
-    """Low address bits that select a row of a neuron's table: the first LUT level."""
-    return min(layer.address_bits, LUT_INPUTS)
-
-
-def _rows(codes: np.ndarray, address_bits: int, out_bits: int) -> list[int]:
+def _rows(codes: np.ndarray, address_bits: int, out_bits: int, low: int) -> list[int]:
     """One neuron's table as ``2 ** low`` rows: row ``lo`` holds, for every upper address
     ``hi``, the output code at address ``hi << low | lo`` (at bits ``hi * out_bits``)."""
-    low = min(address_bits, LUT_INPUTS)
     cols = codes.reshape(1 << (address_bits - low), 1 << low).T  # [lo, hi]
     shifts = [h * out_bits for h in range(cols.shape[1])]
     return [sum(int(c) << sh for c, sh in zip(row, shifts, strict=True)) for row in cols]
@@ -71,9 +40,10 @@ def _rows(codes: np.ndarray, address_bits: int, out_bits: int) -> list[int]:
 class LutNeuron(wiring.Component):
     """One neuron's truth tables: one table per output bit, read at the neuron's address.
 
-    The tables are stored together as a small ROM of ``2 ** L`` rows, ``L = min(A,
-    LUT_INPUTS)``: the low address bits read a row holding the outputs for every value of the
-    upper address bits, which then select one column (a Shannon expansion on the upper bits).
+    The tables are stored together as a small ROM of ``2 ** split`` rows (the layer's
+    ``split``, one FPGA LUT's inputs at most): the low address bits read a row holding the
+    outputs for every value of the upper address bits, which then select one column (a Shannon
+    expansion on the upper bits).
     The ROM is marked ``rom_style = "logic"`` so synthesis builds it from LUTs and may minimise
     it; the ROM form keeps the Verilog compact and fast to simulate (a wide constant shifted by
     the address costs Icarus its whole width at every evaluation).
@@ -87,6 +57,8 @@ class LutNeuron(wiring.Component):
     codes : ndarray of int, shape (2 ** address_bits,)
         Output code for every address.
     address_bits, out_bits : int
+    split : int
+        Low address bits of a row (at most ``address_bits``).
     pipeline : bool
 
     Members
@@ -97,11 +69,15 @@ class LutNeuron(wiring.Component):
     value : ``Out(out_bits)``
     """
 
-    def __init__(self, *, codes, address_bits: int, out_bits: int, pipeline: bool = False):
+    def __init__(
+        self, *, codes, address_bits: int, out_bits: int, split: int, pipeline: bool = False
+    ):
         codes = np.asarray(codes, np.uint64)
         if codes.shape != (1 << address_bits,):
             raise ValueError(f"codes must have 2 ** {address_bits} entries, not {codes.shape}")
-        self._codes, self._a_bits, self._o_bits = codes, address_bits, out_bits
+        if not 0 < split <= address_bits:
+            raise ValueError(f"split must be in [1, {address_bits}], not {split!r}")
+        self._codes, self._a_bits, self._o_bits, self._low = codes, address_bits, out_bits, split
         self._pipeline = bool(pipeline)
         super().__init__({"addr": In(address_bits), "en": In(1), "value": Out(out_bits)})
 
@@ -111,10 +87,10 @@ class LutNeuron(wiring.Component):
             m.d.comb += self.value.eq(int(codes[0]))
             return m
         a_bits, o_bits = self._a_bits, self._o_bits
-        low = min(a_bits, LUT_INPUTS)
+        low = self._low
         width = o_bits << (a_bits - low)
         m.submodules.rom = rom = memory.Memory(
-            shape=width, depth=1 << low, init=_rows(codes, a_bits, o_bits), attrs=ROM_ATTRS
+            shape=width, depth=1 << low, init=_rows(codes, a_bits, o_bits, low), attrs=ROM_ATTRS
         )
         port = rom.read_port(domain="comb")
         m.d.comb += port.addr.eq(self.addr[:low])
@@ -127,13 +103,17 @@ class LutNeuron(wiring.Component):
         return m
 
 
-def _neurons(layer: LutLayer) -> list[LutNeuron]:
+def _neurons(layer) -> list[LutNeuron]:
     o_bits = layer.out_dtype.bitwidth()
     return [
         LutNeuron(
-            codes=c, address_bits=layer.address_bits, out_bits=o_bits, pipeline=layer.pipeline
+            codes=c,
+            address_bits=layer.address_bits,
+            out_bits=o_bits,
+            split=layer.split,
+            pipeline=layer.pipeline,
         )
-        for c in _codes(layer)
+        for c in layer.codes()
     ]
 
 
@@ -142,7 +122,7 @@ class LutTables(wiring.Component):
 
     Parameters
     ----------
-    layer : LutLayer
+    layer : :class:`~gatemill.flow.kinds.lut_layer.LutLayer`
 
     Members
     -------
@@ -155,9 +135,7 @@ class LutTables(wiring.Component):
     """
 
     def __init__(self, *, layer):
-        if not isinstance(layer, LutLayer):
-            raise TypeError(f"layer must be a LutLayer, not {layer!r}")
-        self._layer = layer
+        self._layer = check_kind(layer, "LutLayer")
         super().__init__(
             {
                 "addr": In(data.ArrayLayout(unsigned(layer.address_bits), layer.neurons)),
@@ -192,7 +170,7 @@ class LutLayerUnit(wiring.Component):
 
     Parameters
     ----------
-    layer : LutLayer
+    layer : :class:`~gatemill.flow.kinds.lut_layer.LutLayer`
 
     Members
     -------
@@ -201,9 +179,7 @@ class LutLayerUnit(wiring.Component):
     """
 
     def __init__(self, *, layer):
-        if not isinstance(layer, LutLayer):
-            raise TypeError(f"layer must be a LutLayer, not {layer!r}")
-        self._layer = layer
+        self._layer = check_kind(layer, "LutLayer")
         super().__init__(
             {
                 "i": In(stream_of(layer.in_dtype, layer.in_features)),
@@ -212,7 +188,7 @@ class LutLayerUnit(wiring.Component):
         )
 
     @property
-    def layer(self) -> LutLayer:
+    def layer(self):
         return self._layer
 
     def elaborate(self, platform):
@@ -241,55 +217,7 @@ class LutLayerUnit(wiring.Component):
         return m
 
 
-def cycles_per_sample(layer: LutLayer) -> int:
-    """Initiation interval in cycles: one sample per beat, one beat per cycle."""
-    return 1
-
-
-def latency_cycles(layer: LutLayer) -> int:
-    """Clock edges from accepting a sample to passing it on at full rate: the output register,
-    plus the pipeline register when ``layer.pipeline``."""
-    return 1 + int(layer.pipeline)
-
-
-def beat_times(layer: LutLayer, avail) -> list[int]:
-    """Cycle of the output beat of one sample, given when its input beat is available."""
-    return pipelined_times(avail, latency_cycles(layer))
-
-
-def _lut6(address_bits: int) -> int:
-    """LUT6s of one table: the leaves, then a tree of 4:1 multiplexers (one LUT6 each)."""
-    leaves = 1 << max(address_bits - LUT_INPUTS, 0)
-    total = leaves
-    while leaves > 1:
-        leaves = -(-leaves // 4)
-        total += leaves
-    return total
-
-
-def resources(layer: LutLayer) -> dict[str, int]:
-    """A rough estimate, for comparing designs, not a synthesis result.
-
-    ``tables`` counts the non-constant truth tables (neuron output bits), ``table_bits`` their
-    entries, ``lut6`` an upper bound of 6-input LUTs (synthesis shares logic and drops unused
-    inputs), ``registers`` the flip-flops of the output and pipeline registers.
-    """
-    bits = _table_bits(layer).reshape(-1, 1 << layer.address_bits)
-    live = int(np.count_nonzero(bits.any(axis=1) & ~bits.all(axis=1)))
-    out_bits = layer.neurons * layer.out_dtype.bitwidth()
-    registers = out_bits + 1
-    if layer.pipeline:
-        upper = layer.address_bits - _split(layer)
-        registers += out_bits * (1 << upper) + layer.neurons * upper + 1
-    return {
-        "tables": live,
-        "table_bits": live << layer.address_bits,
-        "lut6": live * _lut6(layer.address_bits),
-        "registers": registers,
-    }
-
-
-def check_tables(layer: LutLayer) -> dict:
+def check_tables(layer) -> dict:
     """Simulate the generated tables for every address and compare with ``layer.tables``.
 
     All neurons are driven with the same address at once (each table reads only its own
@@ -334,29 +262,4 @@ def check_tables(layer: LutLayer) -> dict:
         "mismatches": int(np.count_nonzero(bad)),
         "bad_neurons": bad_neurons[:10].tolist(),
         "seconds": round(time.perf_counter() - t0, 3),
-    }
-
-
-def check_graph(ir) -> dict:
-    """:func:`check_tables` for every ``LutLayer`` of the IR graph *ir*.
-
-    Returns
-    -------
-    dict
-        Totals (``layers``, ``neurons``, ``entries_checked``, ``mismatches``, ``seconds``) and
-        the per-layer results under ``per_layer``.
-    """
-    t0 = time.perf_counter()
-    per_layer = [
-        {"layer": layer.name, **check_tables(layer)}
-        for layer in ir.layers
-        if isinstance(layer, LutLayer)
-    ]
-    return {
-        "layers": len(per_layer),
-        "neurons": sum(r["neurons"] for r in per_layer),
-        "entries_checked": sum(r["entries_checked"] for r in per_layer),
-        "mismatches": sum(r["mismatches"] for r in per_layer),
-        "seconds": round(time.perf_counter() - t0, 3),
-        "per_layer": per_layer,
     }

@@ -1,32 +1,19 @@
 """Matrix-vector unit (MVU): dense layers and lowered convolutions, FINN-style folding.
 
-Golden model: :meth:`gatemill.flow.ir.layers.MatrixVector.execute`.
+The layer kind, its golden model and timing: :mod:`gatemill.flow.kinds.matrix_vector`.
 """
 
 from __future__ import annotations
-
-import math
 
 from amaranth.hdl import Const, Module, Mux, Shape, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..flow.ir.datatypes import BIPOLAR, encode
-from ..flow.ir.layers import MatrixVector
-from .common import elem_shape, lanes, stream_of
-from .threshold import FoldedThresholds, table_bits, tree_sum
+from .common import check_kind, elem_shape, lanes, stream_of
+from .threshold import FoldedThresholds, tree_sum
 
-__all__ = ["MatrixVectorUnit", "cycles_per_sample", "latency_cycles", "resources"]
-
-
-def _folds(layer: MatrixVector) -> tuple[int, int]:
-    """``(NF, SF)``: neuron folds (output beats) and synapse folds (input beats) per vector."""
-    return layer.mh // layer.pe, layer.mw // layer.simd
-
-
-def _acc_range(layer: MatrixVector) -> tuple[int, int]:
-    """Range of the accumulator register (the thresholds are clamped to it)."""
-    return int(layer.acc_dtype.min()), int(layer.acc_dtype.max())
+__all__ = ["MatrixVectorUnit"]
 
 
 class MatrixVectorUnit(wiring.Component):
@@ -57,7 +44,7 @@ class MatrixVectorUnit(wiring.Component):
 
     Parameters
     ----------
-    layer : MatrixVector
+    layer : :class:`~gatemill.flow.kinds.matrix_vector.MatrixVector`
 
     Members
     -------
@@ -66,9 +53,7 @@ class MatrixVectorUnit(wiring.Component):
     """
 
     def __init__(self, *, layer):
-        if not isinstance(layer, MatrixVector):
-            raise TypeError(f"layer must be a MatrixVector, not {layer!r}")
-        self._layer = layer
+        self._layer = check_kind(layer, "MatrixVector")
         super().__init__(
             {
                 "i": In(stream_of(layer.in_dtype, layer.simd)),
@@ -77,7 +62,7 @@ class MatrixVectorUnit(wiring.Component):
         )
 
     @property
-    def layer(self) -> MatrixVector:
+    def layer(self):
         return self._layer
 
     @property
@@ -87,14 +72,11 @@ class MatrixVectorUnit(wiring.Component):
         return data.ArrayLayout(data.ArrayLayout(elem_shape(layer.w_dtype), layer.simd), layer.pe)
 
     def weight_words(self) -> list[int]:
-        """The folded weight memory's contents, word ``nf * SF + sf``."""
+        """The folded weight memory's contents, word ``nf * SF + sf``, lane ``p * SIMD + s``."""
         layer = self._layer
-        nf_count, sf_count = _folds(layer)
         bits = elem_shape(layer.w_dtype).width
-        # (NF, PE, SF, SIMD) -> (NF, SF, PE, SIMD): one word per (nf, sf), lane p*SIMD+s
-        codes = encode(layer.weights, layer.w_dtype).astype(object)
-        codes = codes.reshape(nf_count, layer.pe, sf_count, layer.simd).transpose(0, 2, 1, 3)
-        codes = codes.reshape(nf_count * sf_count, layer.pe * layer.simd)
+        folded = layer.folded_weights()  # [NF, SF, PE, SIMD]
+        codes = encode(folded.reshape(-1, layer.pe * layer.simd), layer.w_dtype).astype(object)
         return [sum(int(c) << (k * bits) for k, c in enumerate(word)) for word in codes.tolist()]
 
     def _product(self, x, w):
@@ -109,7 +91,7 @@ class MatrixVectorUnit(wiring.Component):
 
     def elaborate(self, platform):
         layer, m = self._layer, Module()
-        nf_count, sf_count = _folds(layer)
+        nf_count, sf_count = layer.folds
         steps = nf_count * sf_count
         in_layout = lanes(layer.in_dtype, layer.simd)
         advance = ~self.o.valid | self.o.ready
@@ -197,13 +179,14 @@ class MatrixVectorUnit(wiring.Component):
                 m.d.sync += [self.o.payload[p].eq(n) for p, n in enumerate(acc_next)]
             return m
 
+        thresholds, direction = layer.folded_thresholds()
         m.submodules.thresholds = thr = FoldedThresholds(
-            thresholds=layer.thresholds,
-            direction=layer.direction,
-            value_range=_acc_range(layer),
+            thresholds=thresholds,
+            direction=direction,
+            # the accumulator register's range (the thresholds are clamped to it)
+            value_range=(int(layer.acc_dtype.min()), int(layer.acc_dtype.max())),
             out_dtype=layer.out_dtype,
             out_base=layer.out_base,
-            pe=layer.pe,
         )
         s3_valid = Signal()
         m.d.comb += [thr.fold.eq(s2.nf), thr.en.eq(advance)]
@@ -215,67 +198,3 @@ class MatrixVectorUnit(wiring.Component):
                 self.o.payload.eq(thr.result),
             ]
         return m
-
-
-def cycles_per_sample(layer: MatrixVector) -> int:
-    """Initiation interval of the layer alone: ``prod(spatial) * NF * SF`` cycles."""
-    nf_count, sf_count = _folds(layer)
-    return math.prod(layer.spatial) * nf_count * sf_count
-
-
-def latency_cycles(layer: MatrixVector) -> int:
-    """Clock edges from accepting the first input beat to passing on the first output beat,
-    at full rate: ``SF - 1`` more beats complete the first fold, then one edge per pipeline
-    register (issue, product, output, and accumulate when there are thresholds)."""
-    _, sf_count = _folds(layer)
-    return sf_count - 1 + 3 + (layer.thresholds is not None)
-
-
-def beat_times(layer: MatrixVector, avail) -> list[int]:
-    """Cycle of every output beat of one sample, given when each input beat is available.
-
-    The schedule of :class:`MatrixVectorUnit` at full output rate: steps ``(vector, nf, sf)``
-    issue one per cycle; a step of fold 0 waits for its input beat; the output beat of fold
-    ``nf`` passes ``latency_cycles - (SF - 1)`` edges after the fold's last step.
-    """
-    nf_count, sf_count = _folds(layer)
-    tail = latency_cycles(layer) - (sf_count - 1)
-    out, t, k = [], None, 0
-    for _ in range(math.prod(layer.spatial)):
-        for nf in range(nf_count):
-            for sf in range(sf_count):
-                t = (avail[k] if t is None else max(t + 1, avail[k])) if nf == 0 else t + 1
-                k += nf == 0
-                if sf == sf_count - 1:
-                    out.append(t + tail)
-    return out
-
-
-def resources(layer: MatrixVector) -> dict[str, int]:
-    """A rough estimate, for comparing foldings, not a synthesis result.
-
-    ``weight_bits`` and ``threshold_bits`` are the stored table sizes (thresholds are stored one
-    bit wider than the accumulator, plus a flip bit per channel when directions are mixed);
-    ``buffer_bits`` the input buffer; the ``pe * simd`` product lanes are counted as
-    ``xnor_lanes`` (binary), ``sign_lanes`` (one operand BIPOLAR: a conditional negation) or
-    ``multipliers``; ``accumulators`` are ``pe`` registers of ``accumulator_bits`` each;
-    ``comparators`` are the ``pe * T`` threshold comparators.
-    """
-    nf_count, _ = _folds(layer)
-    lanes_ = layer.pe * layer.simd
-    one_bipolar = (layer.in_dtype == BIPOLAR) != (layer.w_dtype == BIPOLAR)
-    levels = 0 if layer.thresholds is None else layer.thresholds.shape[1]
-    threshold_bits = 0
-    if levels:
-        threshold_bits = table_bits(layer.thresholds, layer.direction, _acc_range(layer))
-    return {
-        "weight_bits": layer.mh * layer.mw * elem_shape(layer.w_dtype).width,
-        "threshold_bits": threshold_bits,
-        "buffer_bits": layer.mw * elem_shape(layer.in_dtype).width if nf_count > 1 else 0,
-        "xnor_lanes": lanes_ if layer.binary else 0,
-        "sign_lanes": lanes_ if one_bipolar else 0,
-        "multipliers": 0 if layer.binary or one_bipolar else lanes_,
-        "accumulators": layer.pe,
-        "accumulator_bits": elem_shape(layer.acc_dtype).width,
-        "comparators": layer.pe * levels,
-    }

@@ -1,33 +1,17 @@
 """Max-pooling unit: any kernel and stride, one input beat per cycle.
 
-Golden model: :meth:`gatemill.flow.ir.layers.MaxPool.execute`.
+The layer kind, its golden model and timing: :mod:`gatemill.flow.kinds.maxpool`.
 """
 
 from __future__ import annotations
-
-import math
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..flow.ir.layers import MaxPool
-from .common import elem_shape, lanes, pipelined_times, stream_of
+from .common import check_kind, lanes, stream_of
 
-__all__ = ["MaxPoolUnit", "cycles_per_sample", "latency_cycles", "resources"]
-
-
-def _check(layer) -> MaxPool:
-    if not isinstance(layer, MaxPool):
-        raise TypeError(f"layer must be a MaxPool, not {layer!r}")
-    return layer
-
-
-def _banks(layer: MaxPool) -> tuple[int, int]:
-    """``(NH, NV)``: windows open at once along a row and along a column."""
-    (kh, kw), (sh, sw) = layer.kernel, layer.stride
-    oh, ow, _ = layer.out_shape
-    return min(math.ceil(kw / sw), ow), min(math.ceil(kh / sh), oh)
+__all__ = ["MaxPoolUnit"]
 
 
 def _spans(size: int, kernel: int, stride: int, count: int, banks: int):
@@ -47,56 +31,6 @@ def _spans(size: int, kernel: int, stride: int, count: int, banks: int):
                     ends = o
         table.append((active, first, last, ends))
     return table
-
-
-def cycles_per_sample(layer: MaxPool) -> int:
-    """Initiation interval at full rate: one input beat per cycle, ``H * W * C / PE``."""
-    h, w, c = _check(layer).ifm
-    return h * w * (c // layer.pe)
-
-
-def latency_cycles(layer: MaxPool) -> int:
-    """First input beat accepted -> first output beat valid, at full rate.
-
-    The first window completes with input beat ``((KH - 1) * W + KW - 1) * C / PE`` (counting
-    from 0); the output register adds one: ``((KH - 1) * W + KW - 1) * C / PE + 1``.
-    """
-    (kh, kw), (_, w, c) = _check(layer).kernel, layer.ifm
-    return ((kh - 1) * w + kw - 1) * (c // layer.pe) + 1
-
-
-def beat_times(layer: MaxPool, avail) -> list[int]:
-    """Cycle of every output beat of one sample, given when each input beat is available:
-    a window's beat leaves one cycle after the input beat that completes it."""
-    (kh, kw), (sh, sw), (_, w, c) = _check(layer).kernel, layer.stride, layer.ifm
-    oh, ow, _ = layer.out_shape
-    cf = c // layer.pe
-    taken = pipelined_times(avail, 0)
-    return [
-        taken[((oy * sh + kh - 1) * w + ox * sw + kw - 1) * cf + f] + 1
-        for oy in range(oh)
-        for ox in range(ow)
-        for f in range(cf)
-    ]
-
-
-def resources(layer: MaxPool) -> dict[str, int]:
-    """Partial-maximum storage, for comparing foldings.
-
-    ``NH = min(ceil(KW / SW), OW)`` row partials of ``C`` elements and ``NV = min(ceil(KH /
-    SH), OH)`` column partials of ``OW * C`` elements (``buffer_bits`` in total), plus the
-    position tables (``table_bits``: ``W`` entries of ``3 * NH + 1 + bits(OW)``, ``H`` of
-    ``3 * NV + 1``) and ``comparators = (NH + NV) * PE`` element comparators.
-    """
-    nh, nv = _banks(_check(layer))
-    h, w, c = layer.ifm
-    _, ow, _ = layer.out_shape
-    bits = elem_shape(layer.dtype).width
-    return {
-        "buffer_bits": (nh + nv * ow) * c * bits,
-        "table_bits": w * (3 * nh + 1 + (ow - 1).bit_length()) + h * (3 * nv + 1),
-        "comparators": (nh + nv) * layer.pe,
-    }
 
 
 class MaxPoolUnit(wiring.Component):
@@ -123,7 +57,7 @@ class MaxPoolUnit(wiring.Component):
 
     Parameters
     ----------
-    layer : MaxPool
+    layer : :class:`~gatemill.flow.kinds.maxpool.MaxPool`
 
     Members
     -------
@@ -133,16 +67,16 @@ class MaxPoolUnit(wiring.Component):
     Raises
     ------
     TypeError
-        If ``layer`` is not a :class:`MaxPool`.
+        If ``layer`` is not a ``MaxPool``.
     """
 
     def __init__(self, *, layer):
-        self._layer = _check(layer)
+        self._layer = check_kind(layer, "MaxPool")
         sig = stream_of(layer.dtype, layer.pe)
         super().__init__({"i": In(sig), "o": Out(sig)})
 
     @property
-    def layer(self) -> MaxPool:
+    def layer(self):
         return self._layer
 
     def _max(self, a, b):
@@ -155,7 +89,7 @@ class MaxPoolUnit(wiring.Component):
         (kh, kw), (sh, sw) = layer.kernel, layer.stride
         oh, ow, _ = layer.out_shape
         cf = c // layer.pe
-        nh, nv = _banks(layer)
+        nh, nv = layer.banks
         layout = lanes(layer.dtype, layer.pe)
 
         x_row = data.StructLayout(

@@ -1,7 +1,7 @@
 """Sliding-window unit (SWU): the convolution input generator (im2col) in front of a
 matrix-vector unit.
 
-Golden model: :meth:`gatemill.flow.ir.layers.SlidingWindow.execute`.
+The layer kind, its golden model, schedule and timing: :mod:`gatemill.flow.kinds.sliding_window`.
 """
 
 from __future__ import annotations
@@ -10,117 +10,9 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..flow.ir.layers import SlidingWindow
-from .common import elem_shape, lanes, pipelined_times, stream_of
+from .common import check_kind, lanes, stream_of
 
-__all__ = ["SlidingWindowUnit", "cycles_per_sample", "latency_cycles", "resources"]
-
-
-class _Plan:
-    """The schedule's constants, shared by the hardware and the estimates.
-
-    Output row ``k`` reads input rows ``first(k) .. need(k)``; the input row beat counts are
-    ``irow = W * CF`` and the output row beat counts ``orow = OW * KH * KW * CF``.
-    """
-
-    def __init__(self, layer: SlidingWindow):
-        self.h, self.w, c = layer.ifm
-        self.kh, self.kw = layer.kernel
-        self.sh, self.sw = layer.stride
-        self.pt, self.pl, self.pb, self.pr = layer.pad
-        self.oh, self.ow, _ = layer.out_shape
-        self.cf = c // layer.simd
-        self.irow = self.w * self.cf
-        self.orow = self.ow * self.kh * self.kw * self.cf
-        # Rows written while output row k is emitted: those output row k + 1 needs, and for
-        # the last row the rest of the sample plus what the next sample's row 0 needs.
-        self.rows_in = [self.need(k + 1) - self.need(k) for k in range(self.oh - 1)]
-        self.rows_in.append(self.h - 1 - self.need(self.oh - 1) + self.need(0) + 1)
-        live = [self.need(k + 1) - self.first(k) + 1 for k in range(self.oh - 1)]
-        live.append(self.h - self.first(self.oh - 1) + self.need(0) + 1)
-        self.rows = max(live)
-
-    def need(self, k: int) -> int:
-        return min(k * self.sh - self.pt + self.kh - 1, self.h - 1)
-
-    def first(self, k: int) -> int:
-        return max(k * self.sh - self.pt, 0)
-
-
-def _plan(layer) -> _Plan:
-    if not isinstance(layer, SlidingWindow):
-        raise TypeError(f"layer must be a SlidingWindow, not {layer!r}")
-    pt, _, pb, _ = layer.pad
-    if pt >= layer.kernel[0] or pb >= layer.kernel[0]:
-        raise ValueError(
-            f"{layer.name}: top/bottom padding must be smaller than the kernel height "
-            f"{layer.kernel[0]} (an output row of padding only), not {layer.pad!r}"
-        )
-    return _Plan(layer)
-
-
-def cycles_per_sample(layer: SlidingWindow) -> int:
-    """Initiation interval at full rate.
-
-    Output row ``k`` takes ``orow`` cycles while, in parallel, the input rows that output row
-    ``k + 1`` needs arrive (``rows_in[k] * irow`` cycles); the next row starts when both are
-    done: ``sum_k max(orow, rows_in[k] * irow)`` over the ``OH`` output rows, where
-    ``rows_in[k] = need(k + 1) - need(k)`` and, for the last row,
-    ``rows_in[OH - 1] = H - need(OH - 1) + need(0)`` (the unused bottom rows and the rows the
-    next sample's first output row needs), with ``need(k) = min(k*SH - PT + KH - 1, H - 1)``.
-    It is at least ``max(H*W*CF, OH*OW*KH*KW*CF)`` and equal to it when the same side is the
-    slower one in every row (e.g. 3x3 "same", valid or strided, 1x1 with a stride); it exceeds
-    it only when some rows are input-bound and others output-bound (e.g. ``H = 8``, ``KH = 3``,
-    ``SH = 2``, ``KW = 1``: ``10 * W * CF`` instead of ``9 * W * CF``).
-    """
-    p = _plan(layer)
-    return sum(max(p.orow, n * p.irow) for n in p.rows_in)
-
-
-def latency_cycles(layer: SlidingWindow) -> int:
-    """First input beat accepted -> first output beat valid, at full rate.
-
-    The first output row waits for its input rows ``0 .. need(0)`` (``(need(0) + 1) * W * CF``
-    beats), then one cycle of synchronous memory read: ``(need(0) + 1) * W * CF + 1``.
-    """
-    p = _plan(layer)
-    return (p.need(0) + 1) * p.irow + 1
-
-
-def beat_times(layer: SlidingWindow, avail) -> list[int]:
-    """Cycle of every output beat of one sample, given when each input beat is available.
-
-    Output row ``k`` starts two cycles after its last needed input beat (``need(k)``) is
-    accepted, and not before the previous row has ended; input is taken one beat per cycle
-    (the line buffer is assumed not to block within a sample).
-    """
-    p = _plan(layer)
-    taken = pipelined_times(avail, 0)
-    out, end = [], None
-    for k in range(p.oh):
-        ready = taken[(p.need(k) + 1) * p.irow - 1] + 2
-        start = ready if end is None else max(ready, end + 1)
-        out.extend(range(start, start + p.orow))
-        end = start + p.orow - 1
-    return out
-
-
-def resources(layer: SlidingWindow) -> dict[str, int]:
-    """The line buffer: ``buffer_rows`` rows of ``W * C`` elements.
-
-    ``buffer_rows = max_k (need(k + 1) - first(k) + 1)`` (the rows output row ``k`` reads plus
-    those written meanwhile), the last row counting the rest of the sample and the next
-    sample's first rows: ``H - first(OH - 1) + need(0) + 1``. A kernel as tall as the input
-    needs two frames (``2 * H`` rows): the next sample arrives while the last one is read.
-    """
-    p = _plan(layer)
-    bits = elem_shape(layer.dtype).width
-    return {
-        "buffer_rows": p.rows,
-        "buffer_words": p.rows * p.irow,
-        "buffer_word_bits": layer.simd * bits,
-        "buffer_bits": p.rows * p.irow * layer.simd * bits,
-    }
+__all__ = ["SlidingWindowUnit"]
 
 
 def _add_mod(value, step, modulus: int):
@@ -137,7 +29,7 @@ class SlidingWindowUnit(wiring.Component):
     is, for every output pixel in raster order, its window in ``(ky, kx, c)`` order,
     ``KH * KW * CF`` beats. Padding is generated (a zero beat), never stored.
 
-    Buffering: a circular line buffer of ``R`` input rows (see :func:`resources`) in one
+    Buffering: a circular line buffer of ``R`` input rows (the schedule's ``rows``) in one
     inferred memory of ``R * W * CF`` words of ``simd`` lanes; global input row ``r`` lives in
     slot ``r mod R``, so a sample continues where the previous one left off.
 
@@ -150,13 +42,13 @@ class SlidingWindowUnit(wiring.Component):
       window are written like the others and never read.
 
     So input and output overlap, samples follow back to back, and at full rate the timing is
-    exactly :func:`cycles_per_sample` and :func:`latency_cycles`. The output is one stage: the
+    exactly the kind's timing model. The output is one stage: the
     issued address is read synchronously (``en`` stalls the port while the output is held)
     and a registered flag selects zero for padding.
 
     Parameters
     ----------
-    layer : SlidingWindow
+    layer : :class:`~gatemill.flow.kinds.sliding_window.SlidingWindow`
         Top and bottom padding smaller than the kernel height.
 
     Members
@@ -167,19 +59,19 @@ class SlidingWindowUnit(wiring.Component):
     Raises
     ------
     TypeError
-        If ``layer`` is not a :class:`SlidingWindow`.
+        If ``layer`` is not a ``SlidingWindow``.
     ValueError
         If a whole output row would be padding.
     """
 
     def __init__(self, *, layer):
-        self._plan = _plan(layer)
+        self._plan = check_kind(layer, "SlidingWindow").schedule()
         self._layer = layer
         sig = stream_of(layer.dtype, layer.simd)
         super().__init__({"i": In(sig), "o": Out(sig)})
 
     @property
-    def layer(self) -> SlidingWindow:
+    def layer(self):
         return self._layer
 
     def elaborate(self, platform):

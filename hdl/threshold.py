@@ -8,26 +8,15 @@ each lane's value passes. :class:`ThresholdUnit` (the IR's stand-alone ``Thresho
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from amaranth.hdl import Const, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..flow.ir.datatypes import BIPOLAR
-from ..flow.ir.layers import Threshold
-from .common import lanes, pipelined_times, stream_of
+from .common import check_kind, lanes, stream_of
 
-__all__ = [
-    "FoldedThresholds",
-    "ThresholdUnit",
-    "cycles_per_sample",
-    "latency_cycles",
-    "resources",
-    "table_bits",
-    "tree_sum",
-]
+__all__ = ["FoldedThresholds", "ThresholdUnit", "table_bits", "tree_sum"]
 
 
 def tree_sum(values):
@@ -59,9 +48,9 @@ def table_bits(thresholds, direction, value_range) -> int:
 
 
 class FoldedThresholds(wiring.Component):
-    """Threshold memory and comparators for *pe* channels per fold.
+    """Threshold memory and comparators for ``PE`` channels per fold.
 
-    Channel ``c`` of fold ``nf`` is lane ``c - nf * pe``. A lane's result is ``out_base + count``
+    A lane's result is ``out_base + count``
     (the count bit itself for a BIPOLAR output), where ``count`` is the number of thresholds
     ``t`` with ``value >= T[c, t]`` (direction +1) or ``value <= T[c, t]`` (direction -1).
 
@@ -71,18 +60,19 @@ class FoldedThresholds(wiring.Component):
 
     Parameters
     ----------
-    thresholds : ndarray of int, shape (C, T)
-    direction : ndarray of int, shape (C,)
+    thresholds : ndarray of int, shape (NF, PE, T)
+        Lane ``p`` of fold ``nf`` compares with ``thresholds[nf, p]`` (the layer kind's folded
+        layout, e.g. :meth:`MatrixVector.folded_thresholds
+        <gatemill.flow.kinds.matrix_vector.MatrixVector.folded_thresholds>`).
+    direction : ndarray of int, shape (NF, PE)
     value_range : tuple of int
         ``(lo, hi)``: every compared value lies in this range (bounds are clamped to it).
     out_dtype : DataType
     out_base : int
-    pe : int
-        Lanes per fold (divides C).
 
     Members
     -------
-    fold : ``In(range(C // pe))``
+    fold : ``In(range(NF))``
         Fold whose thresholds are loaded at the next clock edge where ``en`` is high.
     en : ``In(1)``
         Load enable (the memory's read enable; ignored with a single fold).
@@ -92,25 +82,25 @@ class FoldedThresholds(wiring.Component):
         Combinational result for ``value``.
     """
 
-    def __init__(self, *, thresholds, direction, value_range, out_dtype, out_base, pe):
+    def __init__(self, *, thresholds, direction, value_range, out_dtype, out_base):
         t = np.asarray(thresholds, dtype=np.int64)
         d = np.asarray(direction, dtype=np.int64)
-        if t.ndim != 2 or t.shape[1] < 1 or d.shape != (t.shape[0],):
+        if t.ndim != 3 or t.shape[2] < 1 or d.shape != t.shape[:2]:
             raise ValueError(
-                f"thresholds must be [C, T>=1] with C directions, not {t.shape} and {d.shape}"
+                "thresholds must be [NF, PE, T>=1] with [NF, PE] directions, not "
+                f"{t.shape} and {d.shape}"
             )
-        if not isinstance(pe, int) or pe < 1 or t.shape[0] % pe:
-            raise ValueError(f"pe must be a positive divisor of {t.shape[0]}, not {pe!r}")
         lo, hi = (int(v) for v in value_range)
         if lo > hi:
             raise ValueError(f"value_range must be (lo, hi) with lo <= hi, not {value_range!r}")
-        if out_dtype == BIPOLAR and t.shape[1] != 1:
-            raise ValueError(f"a BIPOLAR output needs exactly 1 threshold, not {t.shape[1]}")
-        self._pe, self._folds, self._levels = pe, t.shape[0] // pe, t.shape[1]
+        if out_dtype == BIPOLAR and t.shape[2] != 1:
+            raise ValueError(f"a BIPOLAR output needs exactly 1 threshold, not {t.shape[2]}")
+        self._folds, pe, self._levels = t.shape
+        self._pe = pe
         self._out_dtype, self._out_base = out_dtype, int(out_base)
         self._value_shape = Shape.cast(range(lo, hi + 1))
         self._bound_shape = _bound_shape(lo, hi)
-        self._bounds = np.clip(t + (d < 0)[:, None], lo, hi + 1)
+        self._bounds = np.clip(t + (d < 0)[..., None], lo, hi + 1)
         self._flip = d < 0
         # A shared direction needs no per-channel flip bit in memory.
         self._mixed = _mixed(d)
@@ -146,10 +136,9 @@ class FoldedThresholds(wiring.Component):
         for nf in range(self._folds):
             lanes_init = []
             for p in range(self._pe):
-                c = nf * self._pe + p
-                lane = {"bound": [int(b) for b in self._bounds[c]]}
+                lane = {"bound": [int(b) for b in self._bounds[nf, p]]}
                 if self._mixed:
-                    lane["flip"] = int(self._flip[c])
+                    lane["flip"] = int(self._flip[nf, p])
                 lanes_init.append(lane)
             words.append(layout.const(lanes_init).as_value().value)
         return words
@@ -169,7 +158,7 @@ class FoldedThresholds(wiring.Component):
             word = layout(port.data)
         for p in range(self._pe):
             value, lane = self.value[p], word[p]
-            flip = lane.flip if self._mixed else Const(int(self._flip[0]), 1)
+            flip = lane.flip if self._mixed else Const(int(self._flip.flat[0]), 1)
             passed = [(value >= lane.bound[t]) ^ flip for t in range(self._levels)]
             count = Signal(range(self._levels + 1), name=f"count{p}")
             m.d.comb += count.eq(tree_sum(passed))
@@ -185,7 +174,7 @@ def _value_range(dtype) -> tuple[int, int]:
 
 
 class ThresholdUnit(wiring.Component):
-    """Stand-alone multi-threshold layer (golden model: :meth:`Threshold.execute`).
+    """Stand-alone multi-threshold layer (:class:`gatemill.flow.kinds.threshold.Threshold`).
 
     Beat ``k`` of a sample carries channels ``(k % NF) * pe ..`` of pixel ``k // NF``, with
     ``NF = C / pe``. Two register stages: the input beat (while the fold's thresholds are read)
@@ -202,9 +191,7 @@ class ThresholdUnit(wiring.Component):
     """
 
     def __init__(self, *, layer):
-        if not isinstance(layer, Threshold):
-            raise TypeError(f"layer must be a Threshold, not {layer!r}")
-        self._layer = layer
+        self._layer = check_kind(layer, "Threshold")
         super().__init__(
             {
                 "i": In(stream_of(layer.in_dtype, layer.pe)),
@@ -213,18 +200,18 @@ class ThresholdUnit(wiring.Component):
         )
 
     @property
-    def layer(self) -> Threshold:
+    def layer(self):
         return self._layer
 
     def elaborate(self, platform):
         layer, m = self._layer, Module()
+        thresholds, direction = layer.folded_thresholds()
         m.submodules.thresholds = thr = FoldedThresholds(
-            thresholds=layer.thresholds,
-            direction=layer.direction,
+            thresholds=thresholds,
+            direction=direction,
             value_range=_value_range(layer.in_dtype),
             out_dtype=layer.out_dtype,
             out_base=layer.out_base,
-            pe=layer.pe,
         )
         advance = ~self.o.valid | self.o.ready
         fold = Signal(range(thr.folds))
@@ -243,32 +230,3 @@ class ThresholdUnit(wiring.Component):
                 lane = Mux(lane, 1, -1)
             m.d.comb += thr.value[p].eq(lane)
         return m
-
-
-def cycles_per_sample(layer: Threshold) -> int:
-    """Initiation interval in cycles: one beat of ``pe`` channels per cycle."""
-    return math.prod(layer.shape) // layer.pe
-
-
-def latency_cycles(layer: Threshold) -> int:
-    """Clock edges from accepting the first input beat to passing on the first output beat,
-    at full rate (input register + output register)."""
-    return 2
-
-
-def beat_times(layer: Threshold, avail) -> list[int]:
-    """Cycle of every output beat of one sample, given when each input beat is available."""
-    return pipelined_times(avail, latency_cycles(layer))
-
-
-def resources(layer: Threshold) -> dict[str, int]:
-    """A rough estimate, for comparing foldings, not a synthesis result.
-
-    ``threshold_bits`` counts the stored bounds (one bit wider than the input, plus a flip bit
-    per channel when directions are mixed); ``comparators`` is ``pe * T`` magnitude comparators.
-    """
-    bits = table_bits(layer.thresholds, layer.direction, _value_range(layer.in_dtype))
-    return {
-        "threshold_bits": bits,
-        "comparators": layer.pe * layer.thresholds.shape[1],
-    }

@@ -1,16 +1,14 @@
 """The accelerator: the IR's layers chained by streams, and its AXI4-Stream top level.
 
-:class:`Accelerator` instantiates one unit per IR layer (``Flatten`` is free: the stream is
-already in channels-last order), re-chunks lanes between units whose folds differ, and puts a
-FIFO after every unit. :class:`AxiStreamTop` is the only place that speaks AXI4-Stream: plain
+:class:`Accelerator` builds the chain of :func:`gatemill.hdl.plan.plan`: each layer's unit
+(:meth:`~gatemill.flow.kinds.base.Layer.unit`; a layer without hardware, such as a flatten, is
+skipped), width converters where folds differ, and FIFOs. :class:`AxiStreamTop` is the only
+place that speaks AXI4-Stream: plain
 ``aclk``/``aresetn``, ``s_axis_*`` and ``m_axis_*`` ports (``tlast`` on the last beat of
 every output sample) so Vivado and cocotbext-axi bind to it by name.
 """
 
 from __future__ import annotations
-
-import importlib
-from dataclasses import dataclass
 
 import numpy as np
 from amaranth.hdl import ClockDomain, ClockSignal, Module, Mux, ResetSignal, Signal
@@ -19,146 +17,10 @@ from amaranth.lib.wiring import In, Out
 
 from ..flow.ir import IRGraph
 from ..flow.packing import tdata_bits
-from .common import stream_of
-
-# kind -> (module, unit class, attribute holding the input fold, attribute of the output fold)
-UNITS = {
-    "MatrixVector": ("matrix_vector", "MatrixVectorUnit", "simd", "pe"),
-    "Threshold": ("threshold", "ThresholdUnit", "pe", "pe"),
-    "SlidingWindow": ("sliding_window", "SlidingWindowUnit", "simd", "simd"),
-    "MaxPool": ("maxpool", "MaxPoolUnit", "pe", "pe"),
-    "LutLayer": ("lut_layer", "LutLayerUnit", "in_features", "neurons"),
-}
-
-
-def unit_module(layer):
-    """The template module of *layer* (its unit class and estimate functions)."""
-    return importlib.import_module(f"{__package__}.{UNITS[layer.kind][0]}")
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One element of the hardware chain, with its stream widths and estimates."""
-
-    name: str
-    kind: str  # a layer kind, "WidthConverter" or "Fifo"
-    in_lanes: int
-    out_lanes: int
-    ii: int  # cycles per sample at full rate
-    latency: int  # first input beat to first output beat at full rate
-    layer: object = None
-    dtype: object = None  # FIFOs: the datatype they carry
-    depth: int = 0  # FIFOs
-    per_sample: int = 0  # width converters: elements per sample
-
-    def beat_times(self, avail) -> list[int]:
-        """Cycle of each output beat of one sample given when each input beat is available."""
-        from . import fifo, width
-
-        if self.kind == "Fifo":
-            return fifo.beat_times(self.depth, avail)
-        if self.kind == "WidthConverter":
-            return width.beat_times(
-                self.layer.in_dtype, self.in_lanes, self.out_lanes, self.per_sample, avail
-            )
-        return unit_module(self.layer).beat_times(self.layer, avail)
-
-
-def plan(ir: IRGraph, fifo_depths: dict[str, int] | None = None) -> list[Stage]:
-    """The chain of units, width converters and FIFOs for *ir* (no hardware built).
-
-    Every unit after the first is fed by a FIFO holding whole beats of its own input width
-    (after the width converter, if the folds differ), one sample plus one beat deep by
-    default, so a producer can run a sample ahead of a consumer that takes its input in
-    bursts; a last FIFO decouples the output port. *fifo_depths* overrides the depth in front
-    of (and, for the last layer, after) a layer, by layer name.
-    """
-    from . import fifo
-
-    depths = fifo_depths or {}
-    stages: list[Stage] = []
-    lanes = None
-    units = [layer for layer in ir.layers if layer.kind != "Flatten"]
-    if not units:
-        raise ValueError("the IR has no layer that needs hardware")
-
-    def add_fifo(layer, dtype, n: int, beats: int, key: str) -> None:
-        depth = depths.get(key, beats + 1)
-        if depth:
-            stages.append(
-                Stage(
-                    f"{key}_fifo",
-                    "Fifo",
-                    n,
-                    n,
-                    beats,
-                    fifo.latency_cycles(depth),
-                    layer,
-                    dtype=dtype,
-                    depth=depth,
-                )
-            )
-
-    for layer in units:
-        mod = unit_module(layer)
-        _, _, fin, fout = UNITS[layer.kind]
-        n_in, n_out = getattr(layer, fin), getattr(layer, fout)
-        per_sample = int(np.prod(layer.in_shape))
-        if lanes is not None:
-            if lanes != n_in:
-                from . import width
-
-                stages.append(
-                    Stage(
-                        f"{layer.name}_width",
-                        "WidthConverter",
-                        lanes,
-                        n_in,
-                        width.cycles_per_sample(layer.in_dtype, lanes, n_in, per_sample),
-                        width.latency_cycles(layer.in_dtype, lanes, n_in, per_sample),
-                        layer,
-                        per_sample=per_sample,
-                    )
-                )
-            add_fifo(layer, layer.in_dtype, n_in, per_sample // n_in, layer.name)
-        stages.append(
-            Stage(
-                layer.name,
-                layer.kind,
-                n_in,
-                n_out,
-                mod.cycles_per_sample(layer),
-                mod.latency_cycles(layer),
-                layer,
-            )
-        )
-        lanes = n_out
-    last = units[-1]
-    add_fifo(last, last.out_dtype, lanes, int(np.prod(last.out_shape)) // lanes, f"{last.name}_out")
-    return stages
-
-
-def estimates(stages: list[Stage]) -> dict:
-    """Initiation interval (the slowest stage) and latency of the chain at full rate.
-
-    The latency follows one sample's beats through every stage's timing model (each unit's
-    ``beat_times``): the input beats are all available at cycle 0, and the estimate is the
-    cycle of the first output beat. Summing the units' latencies would undercount: a folded
-    unit spaces its output beats, and its consumer may need several of them.
-    """
-    first = stages[0]
-    avail = [0] * (int(np.prod(first.layer.in_shape)) // first.in_lanes)
-    for stage in stages:
-        avail = stage.beat_times(avail)
-    return {
-        "ii_cycles": max(s.ii for s in stages),
-        "latency_cycles": int(avail[0]) + IO_LATENCY,
-        "bottleneck": max(stages, key=lambda s: s.ii).name,
-    }
-
-
-# AxiStreamTop adds no register between the AXI ports and the chain.
-IO_LATENCY = 0
+from .common import lanes, stream_of
+from .fifo import StreamFifo
+from .plan import Stage, plan
+from .width import WidthConverter
 
 
 class Accelerator(wiring.Component):
@@ -187,14 +49,9 @@ class Accelerator(wiring.Component):
         return list(self._stages)
 
     def _build(self, stage: Stage):
-        from .common import lanes
-        from .fifo import StreamFifo
-
         if stage.kind == "Fifo":
             return StreamFifo(shape=lanes(stage.dtype, stage.in_lanes), depth=stage.depth)
         if stage.kind == "WidthConverter":
-            from .width import WidthConverter
-
             nxt = self._stages[self._stages.index(stage) + 1].layer
             return WidthConverter(
                 dtype=nxt.in_dtype,
@@ -202,7 +59,7 @@ class Accelerator(wiring.Component):
                 n_out=stage.out_lanes,
                 per_sample=int(np.prod(nxt.in_shape)),
             )
-        return getattr(unit_module(stage.layer), UNITS[stage.kind][1])(layer=stage.layer)
+        return stage.layer.unit()
 
     def elaborate(self, platform):
         m = Module()

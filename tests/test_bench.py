@@ -74,10 +74,11 @@ def test_run_first_names_designs(bench):
 
 def test_ecp5_build_folds_for_the_multipliers(bench, tmp_path, monkeypatch):
     from gatemill.flow.boards import load_board
+    from gatemill.flow.dse.budget import DSP_SHARE
     from gatemill.flow.dse.cost import design_estimate
-    from gatemill.flow.dse.fold import DSP_SHARE, apply_folding, fold_for_ii
+    from gatemill.flow.dse.fold import apply_folding, fold_for_ii
     from gatemill.flow.import_step import run_import
-    from gatemill.flow.ir import load_ir, save_ir
+    from gatemill.flow.kinds import load_ir, save_ir
     from gatemill.flow.rtl_step import run_rtl
 
     model = export(mlp([16, 8, 4], wbits=8, abits=8, seed=3), (16,), tmp_path / "m.onnx")

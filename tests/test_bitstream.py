@@ -18,7 +18,7 @@ from gatemill.flow.boards import load_board
 from gatemill.flow.build import BuildConfig, run_build
 from gatemill.flow.cli import main as cli_main
 from gatemill.flow.errors import GatemillError, ToolError
-from gatemill.flow.ir import load_ir
+from gatemill.flow.kinds import load_ir
 from gatemill.flow.packing import pack, unpack
 
 

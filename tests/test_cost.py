@@ -21,16 +21,12 @@ import pytest
 from brevitas_models import export, mlp
 
 from gatemill.flow.boards import load_board
-from gatemill.flow.dse.cost import (
-    constant_products,
-    design_estimate,
-    dsp_product,
-    map_memory,
-)
-from gatemill.flow.dse.explore import estimate_point, lut_estimate
+from gatemill.flow.dse.cost import design_estimate
+from gatemill.flow.dse.estimate import estimate_point, lut_estimate
 from gatemill.flow.dse.fold import apply_folding, divisors, fold_for_ii, folding_of
 from gatemill.flow.import_step import run_import
-from gatemill.flow.ir import load_ir, save_ir
+from gatemill.flow.kinds import load_ir, save_ir
+from gatemill.flow.kinds.resources import constant_products, dsp_product, map_memory
 from gatemill.flow.outdir import prepare_out_dir
 from gatemill.flow.rtl_step import run_rtl
 from gatemill.flow.synth import run_synth
@@ -153,7 +149,7 @@ def test_standalone_threshold_uses_the_matrix_vector_terms():
     threshold memory are the MatrixVector unit's (the same FoldedThresholds component)."""
     from qonnx.core.datatype import DataType
 
-    from gatemill.flow.ir.layers import Threshold
+    from gatemill.flow.kinds import Threshold
 
     rng = np.random.default_rng(0)
     t = np.sort(rng.integers(-100, 100, (16, 3)), axis=1)

@@ -18,7 +18,7 @@ from gatemill.flow.dse.explore import (
 )
 from gatemill.flow.errors import GatemillError
 from gatemill.flow.import_step import run_import
-from gatemill.flow.ir import load_ir
+from gatemill.flow.kinds import load_ir
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ units' own cycle estimates."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from brevitas_models import cnn, export, mlp
@@ -12,7 +13,7 @@ from gatemill.flow.dse import apply_folding, default_folding, load_folding
 from gatemill.flow.dse.fold import fold_for_ii
 from gatemill.flow.errors import GatemillError
 from gatemill.flow.frontend import import_qonnx
-from gatemill.hdl.top import estimates, plan
+from gatemill.hdl.plan import estimates, plan
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +61,26 @@ def test_folding_file_errors(tmp_path, cnn_ir):
     bad.write_text("{not json")
     with pytest.raises(GatemillError, match="not valid JSON"):
         load_folding(bad)
-    bad.write_text(json.dumps({"conv0": 4}))
-    with pytest.raises(GatemillError, match="must hold"):
-        load_folding(bad)
+    looks_like = r'A folding file looks like \{"layers": \{"fc0": \{"pe": 4, "simd": 8\}\}\}'
+    for doc, what in (
+        ({"conv0": 4}, 'it has no "layers" object at the top'),
+        ([1, 2], 'it has no "layers" object at the top'),
+        ({"layers": [1]}, '"layers" is a list, not an object'),
+        ({"layers": {"conv0": 4}}, "\"layers\" -> 'conv0' is 4, not an object of options"),
+    ):
+        bad.write_text(json.dumps(doc))
+        with pytest.raises(GatemillError) as info:
+            load_folding(bad)
+        assert what in str(info.value) and "}}}}" not in str(info.value)
+        assert re.search(looks_like, str(info.value))
     conv = next(layer for layer in cnn_ir.layers if layer.kind == "MatrixVector")
     with pytest.raises(GatemillError, match="simd must divide 1"):
         apply_folding(cnn_ir, {conv.name: {"simd": 3}})
     with pytest.raises(GatemillError, match="no option"):
         apply_folding(cnn_ir, {conv.name: {"depth": 3}})
+    for value in ("4", 2.5, None):
+        with pytest.raises(GatemillError, match=f"option pe must be an integer, not {value!r}"):
+            apply_folding(cnn_ir, {conv.name: {"pe": value}})
 
 
 @pytest.mark.parametrize("fps", [1e6, 1e7, 1e8])
@@ -97,8 +110,9 @@ def mlp_ir(tmp_path_factory):
 
 @pytest.mark.parametrize("max_lut", [3_000, 10_000, 40_000])
 def test_max_lut_picks_the_fastest_folding_within_it(mlp_ir, max_lut):
-    from gatemill.flow.dse.explore import estimate_point
-    from gatemill.flow.dse.fold import candidate_iis, fastest_within
+    from gatemill.flow.dse.budget import fastest_within
+    from gatemill.flow.dse.estimate import estimate_point
+    from gatemill.flow.dse.fold import candidate_iis
 
     folding, est = fastest_within(mlp_ir, max_lut, 100.0)
     assert est["est_lut"] <= max_lut
@@ -128,8 +142,9 @@ def dsp_mlp_ir(tmp_path_factory):
 
 def test_fit_multipliers_folds_to_the_fastest_that_fits(dsp_mlp_ir):
     from gatemill.flow.boards import load_board
+    from gatemill.flow.dse.budget import fit_multipliers, multiplier_limit
     from gatemill.flow.dse.cost import design_estimate
-    from gatemill.flow.dse.fold import candidate_iis, fit_multipliers, multiplier_limit
+    from gatemill.flow.dse.fold import candidate_iis
 
     ir = dsp_mlp_ir
     board = load_board("ulx3s-85f")

@@ -165,7 +165,7 @@ def test_hostile_node_names_are_sanitized(good, tmp_path, capsys):
     code, text = run(["import", str(path), "--out", str(tmp_path / "o")], capsys)
     assert code == 0, text
     ir = (tmp_path / "o" / "ir.json").read_text()
-    from gatemill.flow.ir import load_ir
+    from gatemill.flow.kinds import load_ir
 
     for layer in load_ir(tmp_path / "o").layers:
         assert layer.name.isidentifier() and layer.name.isascii()

@@ -11,7 +11,7 @@ from gatemill.flow.frontend import exact
 from gatemill.flow.frontend.exact import Affine, Clamp, IntQuantizer
 from gatemill.flow.ir import dtype_for_range
 from gatemill.flow.ir.datatypes import BIPOLAR
-from gatemill.flow.ir.layers import apply_thresholds
+from gatemill.flow.kinds.thresholds import apply_thresholds
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from brevitas_models import cnn, export, mlp
 
 from gatemill.flow.frontend import import_qonnx
 from gatemill.flow.frontend.compare import golden_vs_qonnx, run_qonnx
-from gatemill.flow.ir.layers import apply_thresholds
+from gatemill.flow.kinds.thresholds import apply_thresholds
 from gatemill.flow.vectors import random_vectors
 
 N = 64

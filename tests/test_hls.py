@@ -18,21 +18,14 @@ from brevitas_models import export, mlp
 from gatemill.flow.build import BuildConfig, run_build
 from gatemill.flow.errors import GatemillError
 from gatemill.flow.hls.csim import run_csim
-from gatemill.flow.hls.plan import ident, plan_design
+from gatemill.flow.hls.model import ident
+from gatemill.flow.hls.plan import plan_design
 from gatemill.flow.hls.step import HlsConfig, board_settings, resolve_target, run_hls
 from gatemill.flow.hls.writer import c_initializer, tcl_word, write_hls
-from gatemill.flow.ir import LutLayer
 from gatemill.flow.ir.datatypes import BIPOLAR, dtype_from_name
 from gatemill.flow.ir.graph import InputSpec, IRGraph, OutputSpec
-from gatemill.flow.ir.layers import (
-    Flatten,
-    MatrixVector,
-    MaxPool,
-    SlidingWindow,
-    Threshold,
-    accumulator_range,
-    min_acc_dtype,
-)
+from gatemill.flow.kinds import Flatten, LutLayer, MatrixVector, MaxPool, SlidingWindow, Threshold
+from gatemill.flow.kinds.matrix_vector import accumulator_range, min_acc_dtype
 from gatemill.flow.tclcheck import VITIS_COMMANDS, check_tcl
 
 D = dtype_from_name

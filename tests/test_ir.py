@@ -7,21 +7,18 @@ import pytest
 import torch
 from qonnx.core.datatype import DataType
 
-from gatemill.flow.ir import (
+from gatemill.flow.ir import InputSpec, IRGraph, OutputSpec, dtype_for_range
+from gatemill.flow.ir.datatypes import BIPOLAR, decode, encode
+from gatemill.flow.kinds import (
     Flatten,
-    InputSpec,
-    IRGraph,
     MatrixVector,
     MaxPool,
-    OutputSpec,
     SlidingWindow,
     Threshold,
-    dtype_for_range,
     load_ir,
     save_ir,
 )
-from gatemill.flow.ir.datatypes import BIPOLAR, decode, encode
-from gatemill.flow.ir.layers import min_acc_dtype
+from gatemill.flow.kinds.matrix_vector import min_acc_dtype
 
 D = DataType
 

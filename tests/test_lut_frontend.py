@@ -16,7 +16,7 @@ from gatemill.flow.errors import GatemillError
 from gatemill.flow.frontend import import_qonnx
 from gatemill.flow.frontend.compare import golden_vs_qonnx, run_qonnx
 from gatemill.flow.frontend.lut import matrix_vector_to_lut, sparse_fanin
-from gatemill.flow.ir import MatrixVector
+from gatemill.flow.kinds import MatrixVector
 from gatemill.flow.vectors import random_vectors
 from gatemill.flow.zoo.lutnet import build_lutnet
 from gatemill.flow.zoo.poetbin import Ensemble, PoetBinHead

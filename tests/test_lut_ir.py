@@ -1,4 +1,4 @@
-"""LutLayer (flow/ir/lut.py): address convention, golden execution, validation, files."""
+"""LutLayer (flow/kinds/lut_layer.py): address convention, golden execution, validation, files."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from qonnx.core.datatype import DataType
 
-from gatemill.flow.ir import InputSpec, IRGraph, LutLayer, OutputSpec, load_ir, save_ir
+from gatemill.flow.ir import InputSpec, IRGraph, OutputSpec
 from gatemill.flow.ir.datatypes import BIPOLAR
-from gatemill.flow.ir.lut import neuron_inputs
+from gatemill.flow.kinds import LutLayer, load_ir, save_ir
+from gatemill.flow.kinds.lut_layer import neuron_inputs
 
 D = DataType
 

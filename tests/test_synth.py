@@ -13,12 +13,12 @@ from gatemill.flow.boards import load_board
 from gatemill.flow.build import BuildConfig, run_build
 from gatemill.flow.dse.fold import apply_folding, load_folding
 from gatemill.flow.errors import ToolError
-from gatemill.flow.ir import load_ir
+from gatemill.flow.kinds import load_ir
 from gatemill.flow.synth import run_synth
 from gatemill.flow.synth.cells import add, resources
 from gatemill.flow.synth.fit import fit_report, fold_options
-from gatemill.flow.synth.step import layer_of_stages
 from gatemill.flow.synth.yosys import VerilogModules, script, split, stage_modules
+from gatemill.hdl.plan import layer_of_stages
 
 KEYS = ("lut", "ff", "bram", "dsp", "carry", "lutram")
 

@@ -13,7 +13,7 @@ from amaranth.sim import Simulator
 from brevitas_models import export, mlp
 
 from gatemill.flow.bitstream import protocol
-from gatemill.flow.bitstream.ecp5 import _inputs, verify_bridge
+from gatemill.flow.bitstream.ecp5 import build_inputs, verify_bridge
 from gatemill.flow.build import BuildConfig, run_build
 from gatemill.flow.errors import VerificationError
 from gatemill.hdl.uart_bridge import UartBridge, UartRx, UartTx, uart_divisor
@@ -161,7 +161,7 @@ def small_build(tmp_path_factory):
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_bridge_ports_follow_the_manifest(small_build):
-    ir, manifest = _inputs(small_build)
+    ir, manifest = build_inputs(small_build)
     b = UartBridge(ir, divisor=8, design_id=protocol.design_id(manifest))
     for port, side in ((b.input_port, "input"), (b.output_port, "output")):
         for key in ("shape", "lanes", "tdata_bits", "beats_per_sample"):
@@ -178,7 +178,7 @@ def test_bridge_ports_follow_the_manifest(small_build):
 @pytest.mark.parametrize("sim", ["verilator", "icarus"])
 def test_bridge_matches_golden_model(small_build, sim):
     """Golden model: the IR of the small MLP (golden.npz); every result over the UART."""
-    ir, manifest = _inputs(small_build)
+    ir, manifest = build_inputs(small_build)
     assert manifest["input"]["beats_per_sample"] > 1 and manifest["output"]["beats_per_sample"] > 1
     r = verify_bridge(small_build, ir, manifest, simulator=sim, seed=3, vectors=24)
     assert r["vectors"] == 24 and r["mismatches"] == 0
@@ -197,6 +197,6 @@ def test_bridge_mismatch_is_reported(small_build, tmp_path):
     data["outputs"] = data["outputs"].copy()
     data["outputs"][2, 0] += 1
     np.savez(out / "golden.npz", **data)
-    ir, manifest = _inputs(out)
+    ir, manifest = build_inputs(out)
     with pytest.raises(VerificationError, match="1 outputs differ"):
         verify_bridge(out, ir, manifest, simulator="icarus", vectors=4)

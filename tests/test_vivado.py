@@ -18,7 +18,7 @@ from brevitas_models import export, mlp
 
 from gatemill.flow.boards import load_board
 from gatemill.flow.build import BuildConfig, run_build
-from gatemill.flow.ir import load_ir
+from gatemill.flow.kinds import load_ir
 from gatemill.flow.packing import pack, unpack
 from gatemill.flow.tclcheck import check_tcl
 from gatemill.flow.textgen import tcl_quote

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..boards import Board
 from ..errors import GatemillError, ToolError, VerificationError
-from ..synth.fmax import check_synth_fits
+from ..synth.fmax import check_synth_fits, parse_timing
 from ..tools import package_version, tool_env, which
 from . import protocol
 
@@ -81,8 +81,9 @@ def _check_board(board: Board) -> None:
         )
 
 
-def _inputs(out: Path):
-    from ..ir import load_ir
+def build_inputs(out: Path):
+    """The IR and the RTL manifest of the build folder *out* (a clear error without RTL)."""
+    from ..kinds import load_ir
 
     path = out / "rtl" / "manifest.json"
     if not path.exists():
@@ -212,35 +213,6 @@ def yowasp_env() -> dict[str, str]:
     return env
 
 
-def parse_timing(report: dict, log_text: str = "") -> dict:
-    """``fmax_mhz``, ``target_mhz`` and ``met`` of the constrained clocks in nextpnr's report.
-
-    With several clocks the slowest relative to its target is reported; every clock is listed
-    under ``clocks``. *log_text* (nextpnr's log) is the fallback when the report has no
-    ``fmax`` table.
-    """
-    import re
-
-    clocks = {}
-    for name, f in (report.get("fmax") or {}).items():
-        clocks[name] = {"fmax_mhz": float(f["achieved"]), "target_mhz": float(f["constraint"])}
-    if not clocks:
-        pat = r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((?:PASS|FAIL) at ([\d.]+)"
-        for name, achieved, target in re.findall(pat, log_text):
-            clocks[name] = {"fmax_mhz": float(achieved), "target_mhz": float(target)}
-    if not clocks:
-        raise ValueError("nextpnr reported no clock frequency")
-    worst = min(clocks, key=lambda c: clocks[c]["fmax_mhz"] / clocks[c]["target_mhz"])
-    w = clocks[worst]
-    return {
-        "clock": worst,
-        "fmax_mhz": round(w["fmax_mhz"], 2),
-        "target_mhz": round(w["target_mhz"], 2),
-        "met": w["fmax_mhz"] >= w["target_mhz"],
-        "clocks": clocks,
-    }
-
-
 def build_ecp5(out: Path, board: Board, ir, manifest: dict, *, baud: int) -> dict:
     """Place and route the bridged accelerator for *board*; returns ``timing.json``'s content.
 
@@ -346,7 +318,7 @@ def run_ecp5_bitstream(
     """
     out = Path(out_dir)
     _check_board(board)
-    ir, manifest = _inputs(out)
+    ir, manifest = build_inputs(out)
     check_synth_fits(out, board)
     report = {"verify": None}
     if verify:

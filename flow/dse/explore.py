@@ -8,7 +8,7 @@ then:
    gives the cheapest balanced folding (:func:`gatemill.flow.dse.fold.fold_for_ii`). Equal
    foldings are kept once.
 2. **Estimate.** For every folding, the cycles come from the templates' own timing models
-   (:func:`gatemill.hdl.top.estimates` of :func:`gatemill.hdl.top.plan`) and the LUTs,
+   (:func:`gatemill.hdl.plan.estimates` of :func:`gatemill.hdl.plan.plan`) and the LUTs,
    flip-flops, block RAMs and DSPs from :mod:`gatemill.flow.dse.cost` (Yosys's memory and
    DSP rules, and a few terms per stage fitted to Yosys by ``bench/calibrate.py``; about 8 %
    from Yosys's LUT count on designs it was not fitted on).
@@ -35,10 +35,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...hdl.plan import estimates, plan
 from ..errors import GatemillError
 from ..ir import IRGraph
-from .cost import design_estimate, estimate, unit_features
-from .fold import apply_folding, balanced_foldings, fold_for_ii, folding_of, multiplier_limit
+from .budget import multiplier_limit
+from .estimate import estimate_point
+from .fold import apply_folding, balanced_foldings, fold_for_ii
 
 SYNTH_KEYS = ("lut", "ff", "bram", "dsp")
 
@@ -84,46 +86,12 @@ class ExploreConfig:
             raise GatemillError(f"--synth-points {self.synth_points}: must not be negative.")
 
 
-def lut_estimate(layer, family: str = "xc7") -> dict[str, float]:
-    """The estimate of one layer's hardware unit under its folding: ``lut``, ``ff``,
-    ``bram`` (36 Kb blocks) and ``dsp``, by :mod:`gatemill.flow.dse.cost`.
-
-    The unit alone: its input FIFO and width converter are stages of their own, which
-    :func:`estimate_point` adds to the layer.
-    """
-    return estimate(unit_features(layer, family))
-
-
-def estimate_point(ir: IRGraph, folding: dict, clock_mhz: float, family: str = "xc7") -> dict:
-    """Cycles, samples/s at *clock_mhz*, and the estimated LUTs, FFs, BRAMs (36 Kb blocks)
-    and DSPs of *ir* under *folding*; ``est_lut_layers`` per layer (its unit, FIFO and width
-    converter, as ``synth.json`` attributes them)."""
-    from ...hdl.top import estimates, plan
-
-    folded = apply_folding(ir, folding, "explore")
-    est = estimates(plan(folded))
-    cost = design_estimate(folded, family)
-    return {
-        "folding": folding_of(folded),
-        "ii_cycles": int(est["ii_cycles"]),
-        "latency_cycles": int(est["latency_cycles"]),
-        "bottleneck": est["bottleneck"],
-        "samples_per_s": clock_mhz * 1e6 / est["ii_cycles"],
-        "est_lut": round(cost["lut"]),
-        "est_ff": round(cost["ff"]),
-        "est_bram": cost["bram"],
-        "est_dsp": round(cost["dsp"]),
-        "est_lut_layers": {n: round(e["lut"], 1) for n, e in cost["layers"].items()},
-    }
-
-
 def sweep(ir: IRGraph, points: int) -> list[tuple[int, dict]]:
     """``[(target ii, folding)]``: distinct foldings over a geometric range of target IIs.
 
     The range runs from the fastest folding's initiation interval to the slowest's (all
     folds 1), both estimated by the templates; ``points`` targets, fewer if foldings repeat.
     """
-    from ...hdl.top import estimates, plan
 
     def ii(folding) -> int:
         return int(estimates(plan(apply_folding(ir, folding, "explore")))["ii_cycles"])
@@ -231,7 +199,7 @@ def run_explore(cfg: ExploreConfig, progress: Callable[[str], None] | None = Non
     """
     from ..boards import load_board
     from ..import_step import run_import
-    from ..ir import load_ir
+    from ..kinds import load_ir
     from ..outdir import prepare_out_dir
 
     say = progress or (lambda _msg: None)

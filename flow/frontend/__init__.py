@@ -12,8 +12,9 @@ from ..ir import IRGraph
 from ..names import sanitize
 from .load import cleanup, read_onnx
 from .lut import LUT_BITS, check_lut_bits
-from .streamline import ClosedChain, Probe, Streamliner
+from .streamline import Streamliner
 from .support import raise_if_problems, structural_problems, unsupported_ops
+from .tensors import ClosedChain, Probe
 
 
 @dataclass

@@ -10,7 +10,7 @@ from qonnx.transformation.infer_shapes import InferShapes
 
 from ..ir import IRGraph
 from ..ir.datatypes import BIPOLAR
-from .streamline import Probe
+from .tensors import Probe
 
 BATCH = 512
 

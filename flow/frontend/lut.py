@@ -28,10 +28,12 @@ from onnx import TensorProto
 from qonnx.core.modelwrapper import ModelWrapper
 
 from ..errors import GatemillError
-from ..ir import IRGraph, LutLayer, MatrixVector, dtype_for_range
+from ..ir import IRGraph, dtype_for_range
 from ..ir.datatypes import BIPOLAR
-from ..ir.lut import MAX_ADDRESS_BITS, neuron_inputs
+from ..kinds import LutLayer, MatrixVector
+from ..kinds.lut_layer import MAX_ADDRESS_BITS, neuron_inputs
 from .graphutil import attrs, data_consumer
+from .tensors import IntTensor, Probe
 
 LUT_BITS = 12
 """Default limit on a neuron's input bits for it to become a truth table."""
@@ -223,8 +225,6 @@ def gather_layer(s, match: GatherLut, t):
     *t* is the quantized tensor the ``MatMul`` reads. Returns the quantized tensor at the
     ``Gather`` output (integers, scale 1).
     """
-    from .streamline import IntTensor, Probe
-
     node, gather = match.nodes[0], match.nodes[-1]
     if not isinstance(t, IntTensor):
         raise _err(node, "a table lookup needs quantized inputs; quantize its input first")

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GatemillError
-from ..ir import IRGraph, load_ir
+from ..ir import IRGraph
+from ..kinds import load_ir
 
 ACCUMULATING = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GatemillError, ToolError
-from ..ir import load_ir
+from ..kinds import load_ir
 from ..tools import tool_env, which
 from .writer import DEFAULT_PART, check_part, write_hls
 

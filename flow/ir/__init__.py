@@ -1,38 +1,19 @@
-"""The integer IR: one frozen params dataclass per layer kind, and the graph that chains them.
+"""The integer IR: datatypes, the graph of layers between an input quantizer and an output
+dequantizer, and its files (``ir.json`` + ``ir.npz``).
 
-Every stage after import reads these objects and nothing else: the golden model
-(:meth:`Layer.execute`), the hardware templates, the HLS configs and the estimates.
+The layers themselves are the layer kinds of :mod:`gatemill.flow.kinds`, which also reads an
+IR folder back (:func:`gatemill.flow.kinds.load_ir`).
 """
 
 from .datatypes import dtype_for_range, dtype_from_name
-from .graph import InputSpec, IRGraph, OutputSpec, load_ir, save_ir
-from .layers import (
-    LAYER_KINDS,
-    Flatten,
-    Layer,
-    MatrixVector,
-    MaxPool,
-    SlidingWindow,
-    Threshold,
-)
-from .lut import LutLayer
-
-LAYER_KINDS[LutLayer.kind] = LutLayer  # registered here: lut.py builds on layers.py
+from .graph import InputSpec, IRGraph, OutputSpec, read_ir, save_ir
 
 __all__ = [
-    "LAYER_KINDS",
-    "Flatten",
     "IRGraph",
     "InputSpec",
-    "Layer",
-    "LutLayer",
-    "MatrixVector",
-    "MaxPool",
     "OutputSpec",
-    "SlidingWindow",
-    "Threshold",
     "dtype_for_range",
     "dtype_from_name",
-    "load_ir",
+    "read_ir",
     "save_ir",
 ]

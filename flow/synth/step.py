@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from ...hdl.plan import layer_of_stages
 from ..boards import Board
 from ..errors import GatemillError
 from ..tools import package_version
@@ -26,31 +27,12 @@ def default_jobs() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def layer_of_stages(stages: list[dict]) -> dict[str, str]:
-    """``{stage: layer}``: a FIFO or width converter belongs to the unit it feeds.
-
-    The chain is ``unit, [width, fifo, unit]..., fifo`` (see :func:`gatemill.hdl.top.plan`);
-    the last FIFO, which feeds the output port, belongs to the last unit.
-    """
-    owner, pending, last = {}, [], None
-    for s in stages:
-        if s["kind"] in ("Fifo", "WidthConverter"):
-            pending.append(s["name"])
-            continue
-        for p in pending:
-            owner[p] = s["name"]
-        owner[s["name"]] = last = s["name"]
-        pending = []
-    for p in pending:
-        owner[p] = last
-    return owner
-
-
 def _figures(r: dict, family: str) -> dict:
     return {k: r[k] for k in resource_keys(family)}
 
 
-def _load_manifest(out: Path) -> dict:
+def load_manifest(out: Path) -> dict:
+    """``out/rtl/manifest.json``, or a clear error when the RTL has not been generated."""
     path = out / "rtl" / "manifest.json"
     try:
         return json.loads(path.read_text())
@@ -81,7 +63,7 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
         If Yosys fails (naming the command and the log).
     """
     out = Path(out_dir)
-    manifest = _load_manifest(out)
+    manifest = load_manifest(out)
     top = manifest["top"]
     verilog = [f"rtl/{v}" for v in manifest["verilog"]]
     text = "".join((out / v).read_text() for v in verilog)
@@ -116,7 +98,7 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
     layer_figs = {n: _figures(r, family) for n, r in layers.items()}
     glue_figs = _figures(glue, family)
     try:
-        from ..ir import load_ir
+        from ..kinds import load_ir
 
         ir = load_ir(out)
     except (OSError, ValueError, KeyError, GatemillError):

@@ -47,7 +47,7 @@ SYNTH = {
     "ecp5": "synth_ecp5 -noabc9 -run :check",
 }
 
-_SAFE = re.compile(r"^[A-Za-z0-9_.]+$")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_.]+$")
 _MODULE = re.compile(r"^module\s+\\?(\S+)\s*[(;]", re.MULTILINE)
 
 
@@ -81,7 +81,7 @@ def stage_modules(modules: VerilogModules, top: str, stages: list[str]) -> dict[
     found = {}
     for name in modules.lines:
         parts = name.split(".")
-        if len(parts) == 3 and parts[0] == top and parts[2] in stages and _SAFE.match(name):
+        if len(parts) == 3 and parts[0] == top and parts[2] in stages and SAFE_NAME.match(name):
             found[parts[2]] = name
     return found
 
@@ -101,7 +101,7 @@ def script(
 ) -> str:
     """The Yosys script synthesizing *top* with *keep* as boundaries and *blackbox* removed."""
     for name in [top, *keep, *blackbox, *verilog, stat]:
-        if not _SAFE.match(name.replace("/", "")):
+        if not SAFE_NAME.match(name.replace("/", "")):
             raise ValueError(f"unsafe name in a Yosys script: {name!r}")
     lines = [f"read_verilog -defer {v}" for v in verilog]
     lines.append(f"hierarchy -top {top}")

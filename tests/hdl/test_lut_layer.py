@@ -1,6 +1,6 @@
-"""LutLayerUnit against the golden model ``LutLayer.execute``: bit-exact under random idle
-input and backpressure, one sample per clock with the estimated latency, with and without the
-pipeline register; and every table checked exhaustively by ``check_tables``."""
+"""LutLayerUnit against the golden model ``LutLayer.execute`` and the kind's timing model
+(:func:`harness.check_unit`: one sample per clock), with and without the pipeline register;
+and every table checked exhaustively by ``check_tables``."""
 
 from __future__ import annotations
 
@@ -10,34 +10,20 @@ import warnings
 import numpy as np
 import pytest
 from amaranth.hdl import UnusedElaboratable
+from harness import check_unit, random_values
 from qonnx.core.datatype import DataType
-from streams import from_beats, run_stream, to_beats
 
-from gatemill.flow.ir import LutLayer
 from gatemill.flow.ir.datatypes import BIPOLAR
-from gatemill.hdl.lut_layer import (
-    LutLayerUnit,
-    LutTables,
-    beat_times,
-    check_tables,
-    cycles_per_sample,
-    latency_cycles,
-    resources,
-)
+from gatemill.flow.kinds.lut_layer import LutLayer
+from gatemill.hdl.lut_layer import LutLayerUnit, LutTables, check_tables
 
 D = DataType
-
-
-def values(rng, dtype, shape):
-    if dtype == BIPOLAR:
-        return rng.choice([-1, 1], size=shape)
-    return rng.integers(int(dtype.min()), int(dtype.max()) + 1, size=shape)
 
 
 def make_layer(rng, *, in_features, neurons, fanin, in_dtype, out_dtype, pipeline=False):
     """Random distinct indices and random tables, with one constant neuron of each kind."""
     idx = np.array([rng.choice(in_features, fanin, replace=False) for _ in range(neurons)])
-    tables = values(rng, out_dtype, (neurons, 1 << (fanin * in_dtype.bitwidth())))
+    tables = random_values(rng, out_dtype, (neurons, 1 << (fanin * in_dtype.bitwidth())))
     tables[0] = int(out_dtype.min()) if out_dtype != BIPOLAR else -1
     tables[-1] = int(out_dtype.max())
     return LutLayer(
@@ -49,22 +35,6 @@ def make_layer(rng, *, in_features, neurons, fanin, in_dtype, out_dtype, pipelin
         out_dtype=out_dtype,
         pipeline=pipeline,
     )
-
-
-def check(layer, x, seed=0):
-    """Random idle/stall run bit-exact with ``layer.execute``; a full-rate run at one sample
-    per cycle whose latency equals the estimate."""
-    expected = layer.execute(x)
-    beats = to_beats(x, layer.in_dtype, layer.in_features)
-    out, _ = run_stream(LutLayerUnit(layer=layer), beats, len(x), seed=seed, idle=0.3, stall=0.3)
-    got = from_beats(out, layer.out_dtype, layer.neurons, layer.out_shape)
-    assert np.array_equal(got, expected), f"{np.count_nonzero(got != expected)} mismatches"
-
-    out, stats = run_stream(LutLayerUnit(layer=layer), beats, len(x))
-    got = from_beats(out, layer.out_dtype, layer.neurons, layer.out_shape)
-    assert np.array_equal(got, expected)
-    assert np.diff(stats["out_cycles"]).tolist() == [cycles_per_sample(layer)] * (len(x) - 1)
-    assert stats["first_out"] - stats["first_in"] == latency_cycles(layer)
 
 
 CASES = {
@@ -86,7 +56,7 @@ CASES = {
 def test_matches_golden(name, pipeline):
     rng = np.random.default_rng(sorted(CASES).index(name))
     layer = make_layer(rng, **CASES[name], pipeline=pipeline)
-    check(layer, values(rng, layer.in_dtype, (12, layer.in_features)))
+    check_unit(layer, random_values(rng, layer.in_dtype, (12, layer.in_features)))
 
 
 @pytest.mark.parametrize("pipeline", [False, True], ids=["comb", "pipelined"])
@@ -101,39 +71,36 @@ def test_every_table_entry(name, pipeline):
 
 def test_check_tables_finds_a_wrong_table(monkeypatch):
     """The exhaustive check is not vacuous: a unit built from other tables fails it."""
-    from gatemill.hdl import lut_layer
-
     rng = np.random.default_rng(3)
     layer = make_layer(rng, **CASES["uint2_fanin3"])
     tampered = layer.tables.copy()
     tampered[2, 5] = (tampered[2, 5] + 1) % 4
     other = LutLayer(**{**layer.params(), "tables": tampered})
-    real = lut_layer._codes
-    monkeypatch.setattr(lut_layer, "_codes", lambda _: real(other))
+    monkeypatch.setattr(LutLayer, "codes", lambda self: other.tables.astype(np.uint64))
     r = check_tables(layer)
     assert r["mismatches"] == 1 and r["bad_neurons"] == [2]
 
 
-def test_estimates():
+def test_timing_and_cost():
     rng = np.random.default_rng(5)
     layer = make_layer(rng, **CASES["wide_9_bits"])
-    assert cycles_per_sample(layer) == 1 and latency_cycles(layer) == 1
-    assert beat_times(layer, [3]) == [4]
-    r = resources(layer)
+    assert layer.cycles() == 1 and layer.latency() == 1
+    assert layer.beat_times([3]) == [4]
+    f = layer.features()
     # neurons 0 and 3 are constant; 2 live neurons x 3 output bits of 9-bit tables, each
     # 8 LUT6 leaves + 2 + 1 mux LUTs (an upper bound)
-    assert r["tables"] == 6 and r["table_bits"] == 6 * 512 and r["lut6"] == 6 * 11
-    assert r["registers"] == 4 * 3 + 1
+    assert f.lut == {"lut6": 6 * 11}
+    assert f.ff == {"registers": 4 * 3 + 1}
     piped = LutLayer(**{**layer.params(), "pipeline": True})
-    assert latency_cycles(piped) == 2 and beat_times(piped, [0]) == [2]
-    assert resources(piped)["registers"] == 13 + 4 * 3 * 8 + 4 * 3 + 1
+    assert piped.latency() == 2 and piped.beat_times([0]) == [2]
+    assert piped.features().ff["registers"] == 13 + 4 * 3 * 8 + 4 * 3 + 1
 
 
 def test_rejects_bad_arguments():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnusedElaboratable)
-        with pytest.raises(TypeError, match="must be a LutLayer, not 'x'"):
+        with pytest.raises(TypeError, match="must be a LutLayer layer, not 'x'"):
             LutLayerUnit(layer="x")
-        with pytest.raises(TypeError, match="must be a LutLayer, not 3"):
+        with pytest.raises(TypeError, match="must be a LutLayer layer, not 3"):
             LutTables(layer=3)
         gc.collect()

@@ -1,36 +1,24 @@
-"""MatrixVectorUnit against the golden model ``MatrixVector.execute``: bit-exact under random
-idle input and backpressure, and measured II / latency equal to the estimates."""
+"""MatrixVectorUnit against the golden model ``MatrixVector.execute`` and the kind's timing
+model (:func:`harness.check_unit`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import gc
-import re
 import warnings
 
 import numpy as np
 import pytest
 from amaranth.back import verilog
 from amaranth.hdl import UnusedElaboratable
+from harness import check_unit, random_values, verilog_arrays
 from qonnx.core.datatype import DataType
-from streams import from_beats, run_stream, to_beats
 
 from gatemill.flow.ir.datatypes import BIPOLAR
-from gatemill.flow.ir.layers import MatrixVector, min_acc_dtype
-from gatemill.hdl.matrix_vector import (
-    MatrixVectorUnit,
-    cycles_per_sample,
-    latency_cycles,
-    resources,
-)
+from gatemill.flow.kinds.matrix_vector import MatrixVector, min_acc_dtype
+from gatemill.hdl.matrix_vector import MatrixVectorUnit
 
 D = DataType
-
-
-def random_values(rng, dtype, shape):
-    if dtype == BIPOLAR:
-        return rng.choice([-1, 1], size=shape)
-    return rng.integers(int(dtype.min()), int(dtype.max()) + 1, size=shape)
 
 
 def random_thresholds(rng, acc, levels, direction, lo, hi):
@@ -95,25 +83,6 @@ def make_layer(
     return layer, x
 
 
-def check(layer, x, seed=0):
-    """Random idle/stall run bit-exact with ``layer.execute``; a full-rate run with measured II
-    (between consecutive samples' first output beats) and latency equal to the estimates."""
-    expected = layer.execute(x)
-    beats = to_beats(x, layer.in_dtype, layer.simd)
-    n_out = expected.size // layer.pe
-    out, _ = run_stream(MatrixVectorUnit(layer=layer), beats, n_out, seed=seed, idle=0.3, stall=0.3)
-    got = from_beats(out, layer.out_dtype, layer.pe, layer.out_shape)
-    assert np.array_equal(got, expected), f"{np.count_nonzero(got != expected)} mismatches"
-
-    out, stats = run_stream(MatrixVectorUnit(layer=layer), beats, n_out)
-    got = from_beats(out, layer.out_dtype, layer.pe, layer.out_shape)
-    assert np.array_equal(got, expected), f"{np.count_nonzero(got != expected)} mismatches"
-    per_sample = n_out // len(x)
-    firsts = stats["out_cycles"][::per_sample]
-    assert np.diff(firsts).tolist() == [cycles_per_sample(layer)] * (len(x) - 1)
-    assert stats["first_out"] - stats["first_in"] == latency_cycles(layer)
-
-
 CASES = {
     # name: make_layer arguments
     "pe1_simd1": dict(mh=4, mw=6, pe=1, simd=1, in_dtype=D["INT4"], w_dtype=D["INT3"],
@@ -152,7 +121,7 @@ CASES = {
 @pytest.mark.parametrize("name", CASES)
 def test_matches_golden(name):
     rng = np.random.default_rng(sorted(CASES).index(name))
-    check(*make_layer(rng, **CASES[name]))
+    check_unit(*make_layer(rng, **CASES[name]))
 
 
 @pytest.mark.parametrize("bits", range(1, 9))
@@ -172,39 +141,42 @@ def test_input_widths(sign, bits):
         out_dtype=D["UINT2"] if bits % 2 else None,
         direction="mixed",
     )
-    check(layer, x, seed=bits)
+    check_unit(layer, x, seed=bits)
 
 
 def test_refolding_keeps_results():
-    """Every folding of one layer gives the same outputs (``dataclasses.replace`` refolds)."""
+    """Every folding of one layer gives the same outputs."""
     rng = np.random.default_rng(7)
     layer, x = make_layer(
         rng, mh=4, mw=6, pe=1, simd=1, in_dtype=D["INT3"], w_dtype=D["INT2"], samples=2,
         out_dtype=D["UINT2"], direction="mixed",
     )  # fmt: skip
     for pe, simd in [(2, 3), (4, 2), (1, 6)]:
-        check(dataclasses.replace(layer, pe=pe, simd=simd), x, seed=pe)
+        check_unit(layer.refold(pe=pe, simd=simd), x, seed=pe)
 
 
-def test_estimates():
+def test_timing_model():
+    """The documented formulas on a hand-worked layer: ``prod(spatial) * NF * SF`` cycles, and
+    ``SF - 1`` more input beats then four registers (issue, product, accumulate, output)."""
     rng = np.random.default_rng(8)
     layer, _ = make_layer(
         rng, mh=6, mw=8, pe=2, simd=4, in_dtype=D["INT4"], w_dtype=D["INT3"], spatial=(2, 2),
         out_dtype=D["UINT2"], direction="mixed",
     )  # fmt: skip
-    assert cycles_per_sample(layer) == 4 * 3 * 2
-    assert latency_cycles(layer) == (2 - 1) + 3 + 1
-    r = resources(layer)
-    assert r["weight_bits"] == 6 * 8 * 3
-    assert r["threshold_bits"] == 6 * (3 * (layer.acc_dtype.bitwidth() + 1) + 1)
-    assert r["buffer_bits"] == 8 * 4
-    assert (r["multipliers"], r["xnor_lanes"], r["sign_lanes"]) == (8, 0, 0)
-    assert (r["accumulators"], r["comparators"]) == (2, 6)
-    binary, _ = make_layer(rng, mh=4, mw=8, pe=4, simd=8, in_dtype=BIPOLAR, w_dtype=BIPOLAR)
-    r = resources(binary)
-    assert (r["multipliers"], r["xnor_lanes"], r["threshold_bits"], r["buffer_bits"]) == (
-        0, 32, 0, 0,
-    )  # fmt: skip
+    assert layer.cycles() == 4 * 3 * 2
+    assert layer.latency() == (2 - 1) + 3 + 1
+    raw = dataclasses.replace(layer, thresholds=None, direction=None, out_dtype=None)
+    assert raw.latency() == (2 - 1) + 3
+
+
+def test_folded_layout():
+    """Step ``(nf, sf)`` multiplies lane ``(p, s)`` by ``W[nf * PE + p, sf * SIMD + s]``."""
+    rng = np.random.default_rng(10)
+    layer, _ = make_layer(rng, mh=6, mw=8, pe=3, simd=2, in_dtype=D["INT4"], w_dtype=D["INT3"])
+    w = layer.folded_weights()
+    assert w.shape == (2, 4, 3, 2)
+    for nf, sf, p, s in np.ndindex(*w.shape):
+        assert w[nf, sf, p, s] == layer.weights[nf * 3 + p, sf * 2 + s]
 
 
 def test_memories_are_inferred():
@@ -214,11 +186,7 @@ def test_memories_are_inferred():
         rng, mh=6, mw=8, pe=2, simd=2, in_dtype=D["INT4"], w_dtype=D["INT2"],
         out_dtype=D["UINT2"],
     )  # fmt: skip
-    text = verilog.convert(MatrixVectorUnit(layer=layer), name="mvu")
-    arrays = {
-        name: (int(msb) + 1, int(last) + 1)
-        for msb, name, last in re.findall(r"reg \[(\d+):0\] (\w+) \[(\d+):0\];", text)
-    }
+    arrays = verilog_arrays(verilog.convert(MatrixVectorUnit(layer=layer), name="mvu"))
     assert arrays["weights"] == (2 * 2 * 2, 3 * 4)  # PE x SIMD x INT2 bits, NF x SF words
     assert arrays["buffer"] == (2 * 4, 4)  # SIMD x INT4 bits, SF words
 
@@ -227,7 +195,7 @@ def test_rejects_non_layer():
     with warnings.catch_warnings():
         # the half-built component is never elaborated, by design
         warnings.simplefilter("ignore", UnusedElaboratable)
-        with pytest.raises(TypeError, match="must be a MatrixVector, not 3") as info:
+        with pytest.raises(TypeError, match="must be a MatrixVector layer, not 3") as info:
             MatrixVectorUnit(layer=3)
         del info
         gc.collect()

@@ -1,57 +1,23 @@
-"""SlidingWindowUnit against the golden model ``SlidingWindow.execute``: bit-exact under random
-idle input and backpressure, and measured II / latency / buffer equal to the estimates."""
+"""SlidingWindowUnit against the golden model ``SlidingWindow.execute`` and the kind's timing
+model (:func:`harness.check_unit`), and its line buffer against the schedule."""
 
 from __future__ import annotations
 
-import dataclasses
 import gc
-import re
 import warnings
 
 import numpy as np
 import pytest
 from amaranth.back import verilog
 from amaranth.hdl import UnusedElaboratable
+from harness import check_unit, random_values, verilog_arrays
 from qonnx.core.datatype import DataType
-from streams import from_beats, run_stream, to_beats
 
 from gatemill.flow.ir.datatypes import BIPOLAR
-from gatemill.flow.ir.layers import SlidingWindow
-from gatemill.hdl.sliding_window import (
-    SlidingWindowUnit,
-    cycles_per_sample,
-    latency_cycles,
-    resources,
-)
+from gatemill.flow.kinds.sliding_window import SlidingWindow
+from gatemill.hdl.sliding_window import SlidingWindowUnit
 
 D = DataType
-
-
-def random_input(rng, dtype, shape):
-    if dtype == BIPOLAR:
-        return rng.choice([-1, 1], size=shape)
-    return rng.integers(int(dtype.min()), int(dtype.max()) + 1, size=shape)
-
-
-def check(layer, x, seed=0):
-    """Random idle/stall run bit-exact with ``layer.execute``; a full-rate run with measured II
-    (between consecutive samples' first output beats) and latency equal to the estimates."""
-    expected = layer.execute(x)
-    beats = to_beats(x, layer.dtype, layer.simd)
-    n_out = expected.size // layer.simd
-    out, _ = run_stream(
-        SlidingWindowUnit(layer=layer), beats, n_out, seed=seed, idle=0.3, stall=0.3
-    )
-    got = from_beats(out, layer.dtype, layer.simd, layer.out_shape)
-    assert np.array_equal(got, expected), f"{np.count_nonzero(got != expected)} mismatches"
-
-    out, stats = run_stream(SlidingWindowUnit(layer=layer), beats, n_out)
-    got = from_beats(out, layer.dtype, layer.simd, layer.out_shape)
-    assert np.array_equal(got, expected), f"{np.count_nonzero(got != expected)} mismatches"
-    per_sample = n_out // len(x)
-    firsts = stats["out_cycles"][::per_sample]
-    assert np.diff(firsts).tolist() == [cycles_per_sample(layer)] * (len(x) - 1)
-    assert stats["first_out"] - stats["first_in"] == latency_cycles(layer)
 
 
 CASES = {
@@ -84,72 +50,64 @@ CASES = {
 def test_matches_golden(name):
     rng = np.random.default_rng(sorted(CASES).index(name))
     layer = SlidingWindow(name="swu", **CASES[name])
-    check(layer, random_input(rng, layer.dtype, (3, *layer.in_shape)), seed=len(name))
+    check_unit(layer, random_values(rng, layer.dtype, (3, *layer.in_shape)), seed=len(name))
 
 
 def test_refolding_keeps_results():
-    """Every SIMD of one layer gives the same windows (``dataclasses.replace`` refolds)."""
+    """Every SIMD of one layer gives the same windows."""
     rng = np.random.default_rng(20)
     layer = SlidingWindow(name="swu", ifm=(4, 4, 6), kernel=(3, 3), stride=(1, 2),
                           pad=(1, 1, 1, 1), dtype=D["INT4"])  # fmt: skip
-    x = random_input(rng, layer.dtype, (2, *layer.in_shape))
+    x = random_values(rng, layer.dtype, (2, *layer.in_shape))
     for simd in (1, 2, 3, 6):
-        check(dataclasses.replace(layer, simd=simd), x, seed=simd)
+        check_unit(layer.refold(simd=simd), x, seed=simd)
 
 
-def test_estimates():
+def test_timing_model():
     """The documented formulas on hand-worked layers."""
     same = SlidingWindow(name="swu", ifm=(8, 8, 4), kernel=(3, 3), pad=(1, 1, 1, 1),
                          dtype=D["INT4"], simd=2)  # fmt: skip
     # output-bound: 8 rows of 8 windows of 9 * 2 beats; first row needs input rows 0..1
-    assert cycles_per_sample(same) == 8 * 8 * 9 * 2
-    assert latency_cycles(same) == 2 * 8 * 2 + 1
-    # output row k reads rows k-1..k+1 while row k+2 arrives: 4 rows
-    assert resources(same) == {
-        "buffer_rows": 4,
-        "buffer_words": 4 * 8 * 2,
-        "buffer_word_bits": 2 * 4,
-        "buffer_bits": 4 * 8 * 4 * 4,
-    }
+    assert same.cycles() == 8 * 8 * 9 * 2
+    assert same.latency() == 2 * 8 * 2 + 1
+    # output row k reads rows k-1..k+1 while row k+2 arrives: 4 rows of 8 * 2 words
+    assert (same.schedule().rows, same.schedule().irow) == (4, 8 * 2)
     down = SlidingWindow(name="swu", ifm=(6, 6, 2), kernel=(1, 1), stride=(2, 2),
                          dtype=D["UINT2"], simd=2)  # fmt: skip
     # input-bound: 2 input rows of 6 beats per output row of 3 beats
-    assert cycles_per_sample(down) == 6 * 6
-    assert latency_cycles(down) == 6 + 1
-    assert resources(down)["buffer_rows"] == 3
+    assert down.cycles() == 6 * 6
+    assert down.latency() == 6 + 1
+    assert down.schedule().rows == 3
     whole = SlidingWindow(name="swu", ifm=(3, 3, 1), kernel=(3, 3), dtype=D["INT2"])
     # one window: the next sample fills a second frame while the window is read
-    assert (cycles_per_sample(whole), latency_cycles(whole)) == (9, 9 + 1)
-    assert resources(whole)["buffer_rows"] == 2 * 3
+    assert (whole.cycles(), whole.latency()) == (9, 9 + 1)
+    assert whole.schedule().rows == 2 * 3
     mixed = SlidingWindow(name="swu", **CASES["mixed_bound_rows"])
     # rows 0, 1 output-bound (15 beats out, 5 in); the last takes 4 input rows (20 beats)
-    assert cycles_per_sample(mixed) == 15 + 15 + 20
+    assert mixed.cycles() == 15 + 15 + 20
 
 
 @pytest.mark.parametrize("name", ["3x3_pad1_stride2", "kernel_is_input", "1x1_stride2"])
-def test_line_buffer_is_inferred(name):
-    """The line buffer reaches Verilog as one memory of the estimated size."""
+def test_line_buffer_is_what_the_cost_model_counts(name):
+    """The line buffer reaches Verilog as one memory of the schedule's size, the one the cost
+    model maps."""
     layer = SlidingWindow(name="swu", **CASES[name])
-    text = verilog.convert(SlidingWindowUnit(layer=layer), name="swu")
-    arrays = {
-        name: (int(msb) + 1, int(last) + 1)
-        for msb, name, last in re.findall(r"reg \[(\d+):0\] (\w+) \[(\d+):0\];", text)
-    }
-    r = resources(layer)
-    assert arrays == {"lines": (r["buffer_word_bits"], r["buffer_words"])}
-    assert r["buffer_bits"] == r["buffer_word_bits"] * r["buffer_words"]
+    arrays = verilog_arrays(verilog.convert(SlidingWindowUnit(layer=layer), name="swu"))
+    p = layer.schedule()
+    assert arrays == {"lines": (layer.simd * layer.dtype.bitwidth(), p.rows * p.irow)}
+    assert set(layer.features().memories) == {"lines"}
 
 
 def test_rejects_bad_layers():
     with warnings.catch_warnings():
         # the half-built component is never elaborated, by design
         warnings.simplefilter("ignore", UnusedElaboratable)
-        with pytest.raises(TypeError, match="must be a SlidingWindow, not 3"):
+        with pytest.raises(TypeError, match="must be a SlidingWindow layer, not 3"):
             SlidingWindowUnit(layer=3)
         row_of_pad = SlidingWindow(name="swu", ifm=(3, 3, 1), kernel=(2, 2), pad=(2, 0, 0, 0),
                                    dtype=D["INT2"])  # fmt: skip
         with pytest.raises(ValueError, match=r"smaller than the kernel height 2.*\(2, 0, 0, 0\)"):
             SlidingWindowUnit(layer=row_of_pad)
         with pytest.raises(ValueError, match="smaller than the kernel"):
-            cycles_per_sample(row_of_pad)
+            row_of_pad.cycles()
         gc.collect()

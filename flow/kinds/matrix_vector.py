@@ -1,0 +1,397 @@
+"""``MatrixVector``: dense layers and lowered convolutions (the matrix-vector unit, MVU).
+
+Golden model, FINN-style folding (``pe`` output rows and ``simd`` input columns a cycle), the
+unit's timing, the folded weight and threshold layout shared by the RTL
+(:mod:`gatemill.hdl.matrix_vector`) and the HLS kernel (``gm_matrix_vector.h``), and what the
+unit costs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..hls.model import Array, Config, bconst, ctype, ident, uconst
+from ..ir.datatypes import BIPOLAR, check_values, dtype_for_range
+from ..ir.fields import check_divisor, divisors, freeze, int_tuple
+from . import resources as rs
+from .base import Layer
+from .thresholds import apply_thresholds, check_thresholds, fold_channels
+
+
+def accumulator_range(weights: np.ndarray, in_dtype, binary: bool):
+    """Per-row ``(lo, hi)`` of the accumulator of ``weights @ x`` for x of ``in_dtype``."""
+    w = np.asarray(weights, dtype=np.int64)
+    if binary:
+        mw = w.shape[1]
+        return np.zeros(w.shape[0], np.int64), np.full(w.shape[0], mw, np.int64)
+    xmin, xmax = int(in_dtype.min()), int(in_dtype.max())
+    if in_dtype == BIPOLAR:
+        # -1/+1 only; the extremes are still at the ends of the range
+        xmin, xmax = -1, 1
+    a, b = w * xmin, w * xmax
+    return np.minimum(a, b).sum(axis=1), np.maximum(a, b).sum(axis=1)
+
+
+def min_acc_dtype(weights, in_dtype, binary: bool):
+    """Smallest accumulator datatype for every row of *weights* (the IR's minimal width)."""
+    lo, hi = accumulator_range(weights, in_dtype, binary)
+    return dtype_for_range(min(int(lo.min()), 0), max(int(hi.max()), 1))
+
+
+# Registers of MatrixVectorUnit after a fold's last input beat: issue, product, output, and the
+# accumulator when the output is thresholded (see gatemill.hdl.matrix_vector).
+PIPELINE_TAIL = 3
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class MatrixVector(Layer):
+    """Matrix-vector product ``acc = W @ x`` with an optional threshold activation.
+
+    Used for dense layers and, after a
+    :class:`~gatemill.flow.kinds.sliding_window.SlidingWindow`, for convolutions (one product
+    per output pixel: ``spatial = (OH, OW)``).
+
+    Parameters
+    ----------
+    weights : ndarray of int, shape (MH, MW)
+        Integer weights; -1/+1 when ``w_dtype`` is BIPOLAR.
+    in_dtype, w_dtype, acc_dtype : DataType
+        Input, weight and accumulator datatypes. When inputs and weights are both BIPOLAR the
+        layer is *binary*: ``acc`` is the XNOR-popcount (number of positions where input and
+        weight agree, ``0..MW``), FINN-style.
+    spatial : tuple of int
+        Leading per-sample dimensions; ``()`` for a dense layer.
+    thresholds : ndarray of int, shape (MH, T), optional
+        The activation (:func:`~gatemill.flow.kinds.thresholds.apply_thresholds`); without
+        it the output is ``acc``.
+    direction : ndarray of int, shape (MH,), optional
+        +1 or -1 per output channel; required with ``thresholds``.
+    out_dtype : DataType, optional
+        Output datatype with thresholds (defaults to ``acc_dtype`` without).
+    out_base : int
+        Output value when no threshold is passed.
+    pe, simd : int
+        Folding: output rows and input columns processed per cycle (divisors of MH and MW).
+    """
+
+    kind: ClassVar[str] = "MatrixVector"
+    fold_fields: ClassVar[tuple[str, ...]] = ("pe", "simd")
+    weights: np.ndarray
+    in_dtype: Any
+    w_dtype: Any
+    acc_dtype: Any
+    spatial: tuple[int, ...] = ()
+    thresholds: np.ndarray | None = None
+    direction: np.ndarray | None = None
+    out_dtype: Any = None
+    out_base: int = 0
+    pe: int = 1
+    simd: int = 1
+
+    def __post_init__(self):
+        super().__post_init__()
+        freeze(self, "weights", self.weights)
+        int_tuple(self, "spatial")
+        if self.weights.ndim != 2 or 0 in self.weights.shape:
+            raise ValueError(f"{self.name}: weights must be a non-empty [MH, MW] matrix")
+        check_values(f"{self.name} weights", self.weights, self.w_dtype)
+        lo, hi = self.acc_range()
+        if lo.min() < self.acc_dtype.min() or hi.max() > self.acc_dtype.max():
+            raise ValueError(
+                f"{self.name}: accumulator datatype {self.acc_dtype.name} cannot hold the range "
+                f"[{lo.min()}, {hi.max()}]"
+            )
+        if self.thresholds is None:
+            if self.direction is not None:
+                raise ValueError(f"{self.name}: direction given without thresholds")
+            if self.out_dtype is None:
+                object.__setattr__(self, "out_dtype", self.acc_dtype)
+            elif self.out_dtype != self.acc_dtype:
+                raise ValueError(f"{self.name}: without thresholds the output is the accumulator")
+        else:
+            if self.out_dtype is None:
+                raise ValueError(f"{self.name}: thresholds need an out_dtype")
+            check_thresholds(self, self.mh)
+        check_divisor(self.name, self.mh, self.pe, "pe")
+        check_divisor(self.name, self.mw, self.simd, "simd")
+
+    # -- shapes and golden model ----------------------------------------------------------------
+
+    @property
+    def mh(self) -> int:
+        """Output channels (matrix height)."""
+        return int(self.weights.shape[0])
+
+    @property
+    def mw(self) -> int:
+        """Input length (matrix width)."""
+        return int(self.weights.shape[1])
+
+    @property
+    def binary(self) -> bool:
+        """True for XNOR-popcount layers (BIPOLAR inputs and weights)."""
+        return self.in_dtype == BIPOLAR and self.w_dtype == BIPOLAR
+
+    @property
+    def pixels(self) -> int:
+        """Vectors per sample: ``prod(spatial)``."""
+        return math.prod(self.spatial)
+
+    @property
+    def in_shape(self):
+        return (*self.spatial, self.mw)
+
+    @property
+    def out_shape(self):
+        return (*self.spatial, self.mh)
+
+    def acc_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row minimum and maximum of ``acc`` over all inputs of ``in_dtype``."""
+        return accumulator_range(self.weights, self.in_dtype, self.binary)
+
+    def accumulate(self, x: np.ndarray) -> np.ndarray:
+        """The accumulator of the layer (before thresholds) for a batch of inputs."""
+        x = self.check_input(x)
+        dot = x @ self.weights.T
+        return (dot + self.mw) // 2 if self.binary else dot
+
+    def execute(self, x):
+        acc = self.accumulate(x)
+        if self.thresholds is None:
+            return acc
+        return apply_thresholds(acc, self.thresholds, self.direction, self.out_dtype, self.out_base)
+
+    # -- folding --------------------------------------------------------------------------------
+
+    @property
+    def macs(self) -> int:
+        return self.pixels * self.mh * self.mw
+
+    def fold_options(self, producer=None):
+        """Every ``(pe, simd)`` by increasing ``pe * simd``, then decreasing ``simd`` (fewer
+        output beats and narrower accumulators per beat); a convolution's ``simd`` divides the
+        channels its sliding window delivers."""
+        lanes = producer.lane_choices() if producer is not None else None
+        simds = [s for s in divisors(self.mw) if lanes is None or s in lanes]
+        opts = [{"pe": p, "simd": s} for p in divisors(self.mh) for s in simds]
+        return sorted(opts, key=lambda f: (f["pe"] * f["simd"], -f["simd"]))
+
+    def cycles_for(self, fold):
+        """``prod(spatial) * MH / pe * MW / simd``: one step of ``pe x simd`` products a cycle."""
+        return self.pixels * (self.mh // fold["pe"]) * (self.mw // fold["simd"])
+
+    def in_lanes_for(self, fold):
+        return fold["simd"]
+
+    # -- timing ---------------------------------------------------------------------------------
+
+    @property
+    def in_lanes(self) -> int:
+        return self.simd
+
+    @property
+    def out_lanes(self) -> int:
+        return self.pe
+
+    @property
+    def folds(self) -> tuple[int, int]:
+        """``(NF, SF)``: neuron folds (output beats) and synapse folds (input beats) a vector."""
+        return self.mh // self.pe, self.mw // self.simd
+
+    @property
+    def tail(self) -> int:
+        """Clock edges from a fold's last step to its output beat (the unit's registers)."""
+        return PIPELINE_TAIL + (self.thresholds is not None)
+
+    def beat_times(self, avail):
+        """Steps ``(vector, nf, sf)`` issue one per cycle; a step of fold 0 waits for its input
+        beat (later folds read the buffered vector); fold ``nf``'s output beat passes
+        :attr:`tail` edges after the fold's last step."""
+        nf_count, sf_count = self.folds
+        out, t, k = [], None, 0
+        for _ in range(self.pixels):
+            for nf in range(nf_count):
+                for sf in range(sf_count):
+                    t = (avail[k] if t is None else max(t + 1, avail[k])) if nf == 0 else t + 1
+                    k += nf == 0
+                    if sf == sf_count - 1:
+                        out.append(t + self.tail)
+        return out
+
+    # -- layout ---------------------------------------------------------------------------------
+
+    def folded_weights(self) -> np.ndarray:
+        """The weights as ``[NF, SF, PE, SIMD]``: step ``(nf, sf)`` multiplies lane ``(p, s)``
+        by ``W[nf * PE + p, sf * SIMD + s]``."""
+        nf, sf = self.folds
+        return self.weights.reshape(nf, self.pe, sf, self.simd).transpose(0, 2, 1, 3)
+
+    def folded_thresholds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Thresholds ``[NF, PE, T]`` and directions ``[NF, PE]`` in output-beat order."""
+        return fold_channels(self.thresholds, self.pe), fold_channels(self.direction, self.pe)
+
+    # -- cost -----------------------------------------------------------------------------------
+
+    def features(self, family="xc7"):
+        from ...hdl.threshold import table_bits
+
+        nf, sf = self.folds
+        depth = nf * sf
+        pe, simd = self.pe, self.simd
+        lanes = pe * simd
+        wb, ab = rs.width(self.w_dtype), rs.width(self.in_dtype)
+        acc, out = rs.width(self.acc_dtype), rs.width(self.out_dtype)
+        one_bipolar = (self.in_dtype == BIPOLAR) != (self.w_dtype == BIPOLAR)
+        signed = self.in_dtype != BIPOLAR and self.in_dtype.signed()
+        levels = 0 if self.thresholds is None else int(self.thresholds.shape[1])
+        fold_bits = 0  # threshold bits of one fold (pe channels)
+        if levels:
+            acc_range = (int(self.acc_dtype.min()), int(self.acc_dtype.max()))
+            fold_bits = table_bits(self.thresholds, self.direction, acc_range) // nf
+        mems = {}
+        if depth > 1:
+            mems["weights"] = rs.map_memory(depth, lanes * wb, "rom")
+        if nf > 1 and sf > 1:
+            mems["buffer"] = rs.map_memory(sf, simd * ab, "sp")
+        if levels and nf > 1:
+            mems["thresholds.bounds"] = rs.map_memory(nf, fold_bits, "rom")
+        if self.binary:
+            prod, mul, sign, xnor = 1, 0, 0, lanes
+        elif one_bipolar:
+            prod, mul, sign, xnor = max(ab, wb) + 1, 0, lanes, 0
+        else:
+            prod, mul, sign, xnor = ab + wb, lanes, 0, 0
+        dsp = mul if depth > 1 and rs.dsp_product(ab, wb, family) else 0
+        const_soft, tree = 0, pe * (simd - 1) * prod + xnor
+        if depth == 1 and mul:  # constant weights: no product for a 0, a shift for a power of 2
+            dsp, const_soft = rs.constant_products(self.weights, ab, family)
+            nonzero = np.count_nonzero(np.asarray(self.weights), axis=1)
+            tree = int(np.maximum(nonzero - 1, 0).sum()) * prod
+        rom_logic = "weights" in mems and mems["weights"].how == "logic"
+        thr_logic = "thresholds.bounds" in mems and mems["thresholds.bounds"].how == "logic"
+        bound = fold_bits // pe // levels if levels else 0
+        roms = [(depth, lanes * wb)] if rom_logic else []
+        roms += [(nf, fold_bits)] if thr_logic else []
+        lut = {
+            "base": 1,
+            **rs.rom_terms(roms),
+            # Yosys's soft multiplier extends both operands to the product's width: the sign
+            # bits of a signed input are not constant and cost more than a zero-extended one's
+            "mul": (mul - dsp) * ab * wb if depth > 1 and not signed else 0,
+            "mul_signed": (mul - dsp) * ab * wb if depth > 1 and signed else 0,
+            "cmul": const_soft * (ab + wb) if not signed else 0,
+            "cmul_signed": const_soft * (ab + wb) if signed else 0,
+            "sign": sign * prod,
+            "tree": tree,
+            "acc": pe * acc if sf > 1 else 0,
+            "buf": simd * ab if "buffer" in mems else 0,
+            "cmp": pe * levels * bound if nf > 1 else 0,
+            "cmp_const": pe * levels * bound if nf == 1 else 0,
+        }
+        # read registers of ROMs in logic (weights on a DSP48 go to its own register); Yosys
+        # keeps only part of them for a shallow ROM (fitted apart)
+        regs = [((lanes - dsp) * wb, depth)] if rom_logic else []
+        regs += [(fold_bits, nf)] if thr_logic else []
+        ff = {
+            "base": 1,
+            "in": simd * ab,
+            "out": pe * out,
+            "buf": simd * ab if "buffer" in mems else 0,
+            "dot": pe * (prod + rs.clog2(simd)),
+            "acc": pe * acc if levels else 0,
+            "rom": sum(w for w, d in regs if d > rs.SHALLOW_ROM_REGS),
+            "rom_small": sum(w for w, d in regs if d <= rs.SHALLOW_ROM_REGS),
+        }
+        return rs.Features(self.kind, lut, ff, mems, dsp)
+
+    # -- hardware -------------------------------------------------------------------------------
+
+    def unit(self):
+        from ...hdl.matrix_vector import MatrixVectorUnit
+
+        return MatrixVectorUnit(layer=self)
+
+    def hls(self, builder):
+        name = ident(self.name)
+        nf, sf = self.folds
+        in_bits = self.in_dtype.bitwidth()
+        acc_bits = self.acc_dtype.bitwidth()
+        if self.binary:
+            # XNOR-popcount compares codes: weights stored as their bipolar code (1 = +1)
+            w_type, w_values = "ap_uint<1>", (self.folded_weights() + 1) // 2
+        elif self.w_dtype == BIPOLAR:
+            w_type, w_values = "ap_int<2>", self.folded_weights()
+        else:
+            w_type, w_values = ctype(self.w_dtype), self.folded_weights()
+        cfg = f"{name}_config"
+        builder.plan.configs.append(
+            Config(
+                cfg,
+                f"{name}: MatrixVector {self.mh}x{self.mw}, pe {self.pe}, simd {self.simd}",
+                (
+                    ("in_t", ctype(self.in_dtype)),
+                    ("w_t", w_type),
+                    ("acc_t", ctype(self.acc_dtype)),
+                ),
+                (
+                    bconst("IN_BIPOLAR", self.in_dtype == BIPOLAR),
+                    bconst("BINARY", self.binary),
+                    uconst("MH", self.mh),
+                    uconst("MW", self.mw),
+                    uconst("PE", self.pe),
+                    uconst("SIMD", self.simd),
+                    uconst("NF", nf),
+                    uconst("SF", sf),
+                    uconst("PIXELS", self.pixels),
+                ),
+            )
+        )
+        # the kernel reads weights[p][nf * SF + sf][s]
+        w = np.asarray(w_values, np.int64).transpose(2, 0, 1, 3)
+        weights = Array(f"{name}_weights", w_type, w.reshape(self.pe, nf * sf, self.simd))
+        builder.plan.params[name] = [weights]
+        builder.kernel(
+            "gm::matrix_vector",
+            cfg,
+            (weights.name,),
+            builder.feed(self.simd, in_bits),
+            self.pe,
+            acc_bits,
+            f"{name}: MatrixVector" + (" (xnor-popcount)" if self.binary else ""),
+            self.pixels * self.mh,
+        )
+        if self.thresholds is not None:
+            builder.threshold_kernel(
+                name=f"{name}_act",
+                owner=name,
+                layer=self,
+                in_type=ctype(self.acc_dtype),
+                in_bits=acc_bits,
+                in_bipolar=False,
+                pixels=self.pixels,
+            )
+
+    # -- summary --------------------------------------------------------------------------------
+
+    def describe(self):
+        return (
+            f"{self.in_dtype.name} x {self.w_dtype.name} -> {self.acc_dtype.name}"
+            + (" (xnor)" if self.binary else "")
+            + (f" -> {self.out_dtype.name}" if self.thresholds is not None else "")
+        )
+
+    def details(self):
+        d = {
+            "mh": self.mh,
+            "mw": self.mw,
+            "w_dtype": self.w_dtype.name,
+            "acc_dtype": self.acc_dtype.name,
+            "binary": self.binary,
+        }
+        if self.thresholds is not None:
+            d["thresholds"] = int(self.thresholds.shape[1])
+        return d

@@ -19,18 +19,19 @@ from ..flow.ir import IRGraph
 from ..flow.packing import tdata_bits
 from .common import lanes, stream_of
 from .fifo import StreamFifo
-from .plan import Stage, plan
+from .fork import StreamFork
+from .plan import PORT, Stage, plan
 from .width import WidthConverter
 
 
 class Accelerator(wiring.Component):
-    """The IR's layers chained by streams.
+    """The IR's layers connected by streams, as :func:`gatemill.hdl.plan.plan` lays them out.
 
     Parameters
     ----------
     ir : IRGraph
     fifo_depths : dict, optional
-        FIFO depth after each layer, by layer name (0 for none).
+        FIFO depths by FIFO stage name (0 for none), overriding the plan's.
     """
 
     def __init__(self, ir: IRGraph, fifo_depths: dict[str, int] | None = None):
@@ -48,29 +49,42 @@ class Accelerator(wiring.Component):
     def stages(self) -> list[Stage]:
         return list(self._stages)
 
-    def _build(self, stage: Stage):
+    @staticmethod
+    def _build(stage: Stage):
         if stage.kind == "Fifo":
             return StreamFifo(shape=lanes(stage.dtype, stage.in_lanes), depth=stage.depth)
         if stage.kind == "WidthConverter":
-            nxt = self._stages[self._stages.index(stage) + 1].layer
             return WidthConverter(
-                dtype=nxt.in_dtype,
+                dtype=stage.dtype,
                 n_in=stage.in_lanes,
                 n_out=stage.out_lanes,
-                per_sample=int(np.prod(nxt.in_shape)),
+                per_sample=stage.per_sample,
             )
+        if stage.kind == "Fork":
+            return StreamFork(shape=lanes(stage.dtype, stage.in_lanes), n=stage.outputs)
         return stage.layer.unit()
 
     def elaborate(self, platform):
         m = Module()
-        prev = self.i
+        built = {}
         for stage in self._stages:
             unit = self._build(stage)
-            m.submodules[stage.name] = unit
-            wiring.connect(m, wiring.flipped(prev) if prev is self.i else prev, unit.i)
-            prev = unit.o
-        wiring.connect(m, prev, wiring.flipped(self.o))
+            m.submodules[stage.name] = built[stage.name] = unit
+            sinks = [unit.i] if len(stage.inputs) == 1 else [
+                getattr(unit, f"i{k}") for k in range(len(stage.inputs))
+            ]  # fmt: skip
+            for (src, port), sink in zip(stage.inputs, sinks, strict=True):
+                if src == PORT:
+                    wiring.connect(m, wiring.flipped(self.i), sink)
+                else:
+                    wiring.connect(m, _output(built[src], port), sink)
+        wiring.connect(m, built[self._stages[-1].name].o, wiring.flipped(self.o))
         return m
+
+
+def _output(unit, port: int):
+    """Output *port* of a built stage: a fork's ``o<port>``, any other's ``o``."""
+    return getattr(unit, f"o{port}") if isinstance(unit, StreamFork) else unit.o
 
 
 class AxiStreamTop(wiring.Component):

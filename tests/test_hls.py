@@ -14,6 +14,14 @@ import json
 import numpy as np
 import pytest
 from brevitas_models import export, mlp
+from irgraphs import (
+    concat_graph,
+    graph,
+    mv,
+    random_thresholds,
+    random_values,
+    residual_graph,
+)
 
 from gatemill.flow.build import BuildConfig, run_build
 from gatemill.flow.errors import GatemillError
@@ -23,53 +31,12 @@ from gatemill.flow.hls.plan import plan_design
 from gatemill.flow.hls.step import HlsConfig, board_settings, resolve_target, run_hls
 from gatemill.flow.hls.writer import c_initializer, tcl_word, write_hls
 from gatemill.flow.ir.datatypes import BIPOLAR, dtype_from_name
-from gatemill.flow.ir.graph import InputSpec, IRGraph, OutputSpec
-from gatemill.flow.kinds import Flatten, LutLayer, MatrixVector, MaxPool, SlidingWindow, Threshold
-from gatemill.flow.kinds.matrix_vector import accumulator_range, min_acc_dtype
+from gatemill.flow.ir.graph import IRGraph
+from gatemill.flow.kinds import Flatten, LutLayer, MaxPool, SlidingWindow, Threshold
+from gatemill.flow.kinds.matrix_vector import accumulator_range
 from gatemill.flow.tclcheck import VITIS_COMMANDS, check_tcl
 
 D = dtype_from_name
-
-
-def random_values(rng, dt, shape):
-    if dt == BIPOLAR:
-        return rng.choice([-1, 1], size=shape)
-    return rng.integers(int(dt.min()), int(dt.max()) + 1, size=shape)
-
-
-def random_thresholds(rng, lo, hi, t, direction):
-    """Monotonic thresholds per row, in the accumulator range widened by 2 on each side."""
-    rows = []
-    for c, d in enumerate(direction):
-        row = np.sort(rng.integers(lo[c] - 2, hi[c] + 3, size=t))
-        rows.append(row if d > 0 else row[::-1])
-    return np.array(rows)
-
-
-def mv(rng, name, mh, mw, in_dt, w_dt, *, spatial=(), t=0, out_dt=None, out_base=0, pe, simd):
-    w = random_values(rng, w_dt, (mh, mw))
-    binary = in_dt == BIPOLAR and w_dt == BIPOLAR
-    kw = {}
-    if t:
-        lo, hi = accumulator_range(w, in_dt, binary)
-        direction = rng.choice([-1, 1], size=mh)
-        kw = dict(
-            thresholds=random_thresholds(rng, lo, hi, t, direction),
-            direction=direction,
-            out_dtype=out_dt,
-            out_base=out_base,
-        )
-    return MatrixVector(
-        name=name,
-        weights=w,
-        in_dtype=in_dt,
-        w_dtype=w_dt,
-        acc_dtype=min_acc_dtype(w, in_dt, binary),
-        spatial=spatial,
-        pe=pe,
-        simd=simd,
-        **kw,
-    )
 
 
 def lut(rng, name, in_features, neurons, fanin, in_dt, out_dt):
@@ -82,19 +49,6 @@ def lut(rng, name, in_features, neurons, fanin, in_dt, out_dt):
         tables=random_values(rng, out_dt, (neurons, entries)),
         in_dtype=in_dt,
         out_dtype=out_dt,
-    )
-
-
-def graph(name, in_shape, in_dt, layers):
-    last = layers[-1]
-    c = last.out_shape[-1]
-    return IRGraph(
-        name=name,
-        input=InputSpec(shape=in_shape, dtype=in_dt),
-        layers=tuple(layers),
-        output=OutputSpec(
-            shape=last.out_shape, dtype=last.out_dtype, scale=np.ones(c), bias=np.zeros(c)
-        ),
     )
 
 
@@ -178,7 +132,9 @@ def csim_of(ir: IRGraph, tmp_path, n=40, seed=3):
 # -- C simulation against the golden model ---------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [conv_graph, bipolar_graph])
+@pytest.mark.parametrize(
+    "make", [conv_graph, bipolar_graph, residual_graph, concat_graph], ids=lambda f: f.__name__
+)
 def test_csim_matches_golden_model(make, tmp_path):
     ir = make()
     r = csim_of(ir, tmp_path)

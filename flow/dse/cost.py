@@ -49,7 +49,7 @@ def _fifo_features(stage) -> Features:
 
 def _width_features(stage) -> Features:
     # the three structures of gatemill.hdl.width.WidthConverter
-    bits = width(stage.layer.in_dtype)
+    bits = width(stage.dtype)
     n_in, n_out = stage.in_lanes, stage.out_lanes
     if n_out % n_in == 0:  # gather: registers with enables, a beat counter
         k = n_out // n_in
@@ -72,12 +72,19 @@ def _width_features(stage) -> Features:
     return Features("WidthConverter", lut, ff, {})
 
 
+def _fork_features(stage) -> Features:
+    # a flag per output, the handshake (not calibrated: no design of the calibration forks)
+    return Features("Fork", {"base": 1, "outputs": stage.outputs}, {"flags": stage.outputs}, {})
+
+
 def stage_features(stage, family: str = "xc7") -> Features:
     """The :class:`Features` of one stage of :func:`gatemill.hdl.top.plan`."""
     if stage.kind == "Fifo":
         return _fifo_features(stage)
     if stage.kind == "WidthConverter":
         return _width_features(stage)
+    if stage.kind == "Fork":
+        return _fork_features(stage)
     return stage.layer.features(family)
 
 

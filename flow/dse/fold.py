@@ -44,8 +44,8 @@ __all__ = [
 
 
 def _producers(ir: IRGraph):
-    """``(layer, the layer feeding it or None)`` for every layer."""
-    return zip(ir.layers, (None, *ir.layers[:-1]), strict=True)
+    """``(layer, the layer feeding its first input, or None for the graph input)``."""
+    return ((layer, ir.producers(layer)[0]) for layer in ir.layers)
 
 
 def default_folding(ir: IRGraph, mac_budget: int = MAC_BUDGET) -> dict[str, dict[str, int]]:
@@ -121,13 +121,15 @@ def apply_folding(
             layers[i] = layer.refold(**values)
         except (ValueError, TypeError) as e:
             raise GatemillError(f"{source}: {e}.") from None
-    for i in range(len(layers) - 1):
-        producer, consumer = layers[i], layers[i + 1]
-        if producer.follows_consumer:
-            try:
-                layers[i] = producer.refold(**producer.tie(consumer.in_lanes))
-            except ValueError as e:
-                raise GatemillError(f"{source}: layer {consumer.name!r} {e}.") from None
+    index = {layer.name: i for i, layer in enumerate(layers)}
+    for consumer in list(layers):
+        for k, name in enumerate(ir.inputs[consumer.name]):
+            i = index.get(name)
+            if i is not None and layers[i].follows_consumer:
+                try:
+                    layers[i] = layers[i].refold(**layers[i].tie(consumer.input_lanes[k]))
+                except ValueError as e:
+                    raise GatemillError(f"{source}: layer {consumer.name!r} {e}.") from None
     return dataclasses.replace(ir, layers=tuple(layers))
 
 

@@ -110,6 +110,7 @@ class Plan:
     calls: list[Call] = field(default_factory=list)
     ports: dict = field(default_factory=dict)  # "input"/"output" -> port description
     port_types: dict = field(default_factory=dict)  # "input"/"output" -> (ctype, bipolar)
+    headers: list[str] = field(default_factory=list)  # kernel headers of gatemill/, in order
 
 
 def uconst(name, value) -> Const:

@@ -47,63 +47,124 @@ MAX_PORT_BITS = 1024
 
 class Builder:
     """Assembles a :class:`~gatemill.flow.hls.model.Plan` kernel by kernel: each layer kind's
-    :meth:`~gatemill.flow.kinds.base.Layer.hls` reads its input stream with :meth:`feed` (which
-    re-chunks the current stream when the lane counts differ) and adds its call with
-    :meth:`kernel`."""
+    :meth:`~gatemill.flow.kinds.base.Layer.hls` reads its inputs with :meth:`feed` (or
+    :meth:`feed_input` for a join), which re-chunks a stream when the lane counts differ, and
+    adds its calls with :meth:`kernel`; the last stream it makes is its output. A value read
+    by several layers is copied by ``gm::fork`` (an HLS stream has one reader)."""
 
     def __init__(self, ir: IRGraph):
         self.ir = ir
         self.plan = Plan()
         self.current: Stream | None = None
-        self.elems = int(np.prod(ir.input.shape))
+        self.layer = None
+        self.elems: dict[str, int] = {}  # stream name -> elements per sample
+        self.copies: dict[str, list[Stream]] = {}  # value -> its streams not yet read
+        self.reads = {}  # value -> readers left
+        for layer in ir.layers:
+            for p in ir.inputs[layer.name]:
+                self.reads[p] = self.reads.get(p, 0) + 1
+        self.reads[ir.layers[-1].name] = self.reads.get(ir.layers[-1].name, 0) + 1
 
-    def stream(self, lanes: int, elem_bits: int) -> Stream:
-        s = Stream(f"s{len(self.plan.streams)}", lanes, elem_bits)
+    def stream(self, lanes: int, elem_bits: int, elems: int, depth: int = 2) -> Stream:
+        """A new stream of words of *lanes* elements, *elems* elements a sample."""
+        s = Stream(f"s{len(self.plan.streams)}", lanes, elem_bits, depth)
         if s.bits > MAX_WORD_BITS:
             raise ValueError(
                 f"a stream word of {lanes} x {elem_bits} bits exceeds {MAX_WORD_BITS} bits; "
                 "fold the layer (smaller pe/simd)"
             )
         self.plan.streams.append(s)
+        self.elems[s.name] = elems
         return s
 
     def feed(self, lanes: int, elem_bits: int) -> Stream:
-        """The stream a kernel taking *lanes* elements reads, converting widths if needed."""
-        cur = self.current
-        if cur is None:  # the first kernel reads the input port's words
-            self.current = self.stream(_port_lanes(self.elems, lanes, elem_bits), elem_bits)
-            cur = self.current
+        """The stream a single-input kernel taking *lanes* elements reads."""
+        return self.feed_input(0, lanes, elem_bits)
+
+    def feed_input(self, k: int, lanes: int, elem_bits: int) -> Stream:
+        """The stream of the current layer's input *k*, as *lanes* elements a word."""
+        value = self.ir.inputs[self.layer.name][k]
+        cur = self.take(value, lanes, elem_bits)
         if cur.elem_bits != elem_bits:
             raise ValueError(f"element width {cur.elem_bits} != {elem_bits} between kernels")
-        if cur.lanes == lanes:
-            return cur
-        if cur.lanes % lanes and lanes % cur.lanes:
-            self._resize(math.gcd(cur.lanes, lanes))
-        self._resize(lanes)
-        return self.current
+        if cur.lanes != lanes:
+            if cur.lanes % lanes and lanes % cur.lanes:
+                cur = self._resize(cur, math.gcd(cur.lanes, lanes))
+            cur = self._resize(cur, lanes)
+        return cur
 
-    def _resize(self, lanes: int) -> None:
-        cur, out = self.current, self.stream(lanes, self.current.elem_bits)
+    def take(self, value: str, lanes: int, elem_bits: int) -> Stream:
+        """A stream of *value* (a layer's output, or the graph input) for one reader."""
+        if value not in self.copies:  # the graph input: the port's words
+            elems = int(np.prod(self.ir.input.shape))
+            self.publish(value, self.stream(_port_lanes(elems, lanes, elem_bits), elem_bits, elems))
+        return self.copies[value].pop()
+
+    def publish(self, value: str, stream: Stream) -> None:
+        """*stream* carries *value*: fork it into one copy per reader."""
+        copies = [stream]
+        while len(copies) < self.reads.get(value, 1):
+            src = copies.pop(0)
+            elems = self.elems[src.name]
+            beats = elems // src.lanes
+            # a copy may wait a whole sample for its reader's other input (a skip connection)
+            a, b = (self.stream(src.lanes, src.elem_bits, elems, beats + 1) for _ in "ab")
+            self.plan.calls.append(
+                Call(
+                    f"gm::fork<{src.bits}, {beats}>",
+                    (src.name, a.name, b.name),
+                    f"copy of {value or 'the input'} for two readers",
+                )
+            )
+            copies += [a, b]
+        self.copies[value] = copies
+
+    def _resize(self, cur: Stream, lanes: int) -> Stream:
+        elems = self.elems[cur.name]
+        out = self.stream(lanes, cur.elem_bits, elems)
         self.plan.calls.append(
             Call(
-                f"gm::resize<{cur.elem_bits}, {cur.lanes}, {lanes}, {self.elems}>",
+                f"gm::resize<{cur.elem_bits}, {cur.lanes}, {lanes}, {elems}>",
                 (cur.name, out.name),
                 f"width conversion {cur.lanes} -> {lanes} lanes",
             )
         )
-        self.current = out
+        return out
 
-    def kernel(self, func, config, args, in_stream, out_lanes, out_bits, comment, elems):
-        out = self.stream(out_lanes, out_bits)
+    def kernel(self, func, config, args, in_stream, out_lanes, out_bits, comment, elems, *, header):
+        """Call ``func<config>(in_stream, out, *args)``, declared in ``gatemill/<header>``;
+        *out* (returned) carries *elems* elements a sample in words of *out_lanes* elements
+        of *out_bits*."""
+        if header not in self.plan.headers:
+            self.plan.headers.append(header)
+        out = self.stream(out_lanes, out_bits, elems)
         self.plan.calls.append(
             Call(f"{func}<{config}>", (in_stream.name, out.name, *args), comment)
         )
-        self.current, self.elems = out, elems
+        self.current = out
         return out
+
+    def add(self, layer) -> None:
+        """Add *layer*'s kernels; a layer that adds none passes its input on."""
+        self.layer, self.current = layer, None
+        layer.hls(self)
+        if self.current is None:
+            self.current = self.take(self.ir.inputs[layer.name][0], 1, layer.in_dtype.bitwidth())
+        self.publish(layer.name, self.current)
+
+    def chained(self, lanes: int, elem_bits: int) -> Stream:
+        """The stream the current layer's last kernel made (its first input before any), as
+        *lanes* elements a word: the input of a layer's next kernel."""
+        if self.current is None:
+            return self.feed(lanes, elem_bits)
+        if self.current.lanes == lanes:
+            return self.current
+        return self._resize(self.current, lanes)
 
     def threshold_kernel(self, *, name, owner, layer, in_type, in_bits, in_bipolar, pixels):
         """``gm::threshold`` over the thresholds of *layer* (``folded_thresholds()``, ``pe``,
-        ``out_dtype``, ``out_base``): config ``<name>_config``, arrays under *owner*."""
+        ``out_dtype``, ``out_base``) after the layer's last kernel: config ``<name>_config``,
+        arrays under *owner*."""
         thr, direction = layer.folded_thresholds()  # [NF, PE, T], [NF, PE]
         nf, pe, t = thr.shape
         channels = nf * pe
@@ -137,14 +198,15 @@ class Builder:
             "gm::threshold",
             cfg,
             tuple(a.name for a in arrays),
-            self.feed(pe, in_bits),
+            self.chained(pe, in_bits),
             pe,
             layer.out_dtype.bitwidth(),
             f"{owner}: thresholds",
             pixels * channels,
+            header="gm_threshold.h",
         )
 
-    def window_kernel(self, layer, func: str, what: str, lanes: int, types, own: dict) -> None:
+    def window_kernel(self, layer, func, what, lanes, types, own: dict, *, header) -> None:
         """A kernel over windows of *layer* (``ifm``, ``kernel``, ``stride``, ``dtype``) taking
         *lanes* elements a beat: its config holds *own* constants and the window's geometry."""
         name = ident(layer.name)
@@ -164,7 +226,7 @@ class Builder:
         )
         src = self.feed(lanes, bits)
         elems = int(np.prod(layer.out_shape))
-        self.kernel(func, cfg, (), src, lanes, bits, f"{name}: {what}", elems)
+        self.kernel(func, cfg, (), src, lanes, bits, f"{name}: {what}", elems, header=header)
 
 
 def _port_lanes(elems: int, lanes: int, bits: int) -> int:
@@ -189,14 +251,12 @@ def plan_design(ir: IRGraph) -> Plan:
     """
     b = Builder(ir)
     for layer in ir.layers:
-        layer.hls(b)
-    if b.current is None:  # only Flatten layers: the design is a wire
-        b.feed(1, ir.input.dtype.bitwidth())
+        b.add(layer)
     first = b.plan.streams[0]
-    last = b.current
+    last = b.copies[ir.layers[-1].name].pop()
     if last.bits > MAX_PORT_BITS:
-        b.feed(_port_lanes(b.elems, last.lanes, last.elem_bits), last.elem_bits)
-        last = b.current
+        elems = b.elems[last.name]
+        last = b._resize(last, _port_lanes(elems, last.lanes, last.elem_bits))
     last_dtype = ir.layers[-1].out_dtype
     _check_element("input", ir.input.dtype)
     _check_element("output", last_dtype)

@@ -184,6 +184,7 @@ def _context(plan: Plan) -> dict:
     return {
         "top": TOP,
         "configs": plan.configs,
+        "headers": plan.headers,
         "layers": list(plan.params),
         "streams": plan.streams,
         "calls": plan.calls,

@@ -19,7 +19,8 @@ from .datatypes import dtype_from_name
 from .fields import freeze, int_tuple
 
 FORMAT = "gatemill-ir"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: a chain, no "inputs"
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -111,19 +112,30 @@ class OutputSpec:
         return np.asarray(out, dtype=np.float64) * self.scale + self.bias
 
 
+GRAPH_INPUT = ""
+"""The name of the graph's input in :attr:`IRGraph.inputs` (layer names are identifiers)."""
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class IRGraph:
-    """A chain of IR layers between an input quantizer and an output dequantizer.
+    """IR layers between an input quantizer and an output dequantizer: a chain, or a directed
+    acyclic graph (branches that fork and join again, as in residual networks).
 
     Parameters
     ----------
     name : str
     input : InputSpec
     layers : tuple of Layer
-        Instances of the layer kinds (:mod:`gatemill.flow.kinds`).
+        Instances of the layer kinds (:mod:`gatemill.flow.kinds`) in topological order; the last
+        one's output is the graph's output.
     output : OutputSpec
     source : dict
         Where the graph came from (model file, its sha256); informational.
+    inputs : dict, optional
+        ``{layer name: (producer, ...)}``: the layers (or :data:`GRAPH_INPUT`) whose outputs
+        each layer takes, as many as the layer's kind takes (``Layer.arity``). A layer not
+        listed takes the previous layer's output (the graph input for the first): a chain needs
+        no entry at all. After construction every layer is listed.
     """
 
     name: str
@@ -131,46 +143,99 @@ class IRGraph:
     layers: tuple
     output: OutputSpec
     source: dict = dataclasses.field(default_factory=dict)
+    inputs: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
         if not self.layers:
             raise ValueError("an IR graph needs at least one layer")
-        shape, dtype = self.input.shape, self.input.dtype
-        names = set()
+        given = {k: tuple(v) for k, v in dict(self.inputs).items()}
+        known = {GRAPH_INPUT: (self.input.shape, self.input.dtype)}
+        inputs, previous = {}, GRAPH_INPUT
         for layer in self.layers:
-            if layer.name in names:
+            if layer.name in known:
                 raise ValueError(f"duplicate layer name {layer.name!r}")
-            names.add(layer.name)
-            if layer.in_shape != shape or layer.in_dtype != dtype:
+            producers = given.pop(layer.name, (previous,))
+            if len(producers) != layer.arity:
                 raise ValueError(
-                    f"{layer.name} takes {layer.in_shape} {layer.in_dtype.name} but receives "
-                    f"{shape} {dtype.name}"
+                    f"{layer.name} takes {layer.arity} input(s), not {len(producers)}: "
+                    f"{list(producers)}"
                 )
-            shape, dtype = layer.out_shape, layer.out_dtype
-        if self.output.shape != shape or self.output.dtype != dtype:
-            raise ValueError(f"output spec {self.output.shape} != last layer output {shape}")
+            for k, p in enumerate(producers):
+                if p not in known:
+                    raise ValueError(
+                        f"{layer.name} reads {p!r}: not the graph input nor an earlier layer"
+                    )
+                shape, dtype = known[p]
+                if layer.in_shapes[k] != shape or layer.in_dtypes[k] != dtype:
+                    raise ValueError(
+                        f"{layer.name} takes {layer.in_shapes[k]} {layer.in_dtypes[k].name} but "
+                        f"receives {shape} {dtype.name} from {p or 'the graph input'}"
+                    )
+            inputs[layer.name] = producers
+            known[layer.name] = (layer.out_shape, layer.out_dtype)
+            previous = layer.name
+        if given:
+            raise ValueError(f"inputs given for unknown layer(s) {sorted(given)}")
+        read = {p for ps in inputs.values() for p in ps}
+        unread = [layer.name for layer in self.layers[:-1] if layer.name not in read]
+        if unread:
+            raise ValueError(f"the output of {', '.join(unread)} is never read")
+        object.__setattr__(self, "inputs", inputs)
+        last = self.layers[-1]
+        if self.output.shape != last.out_shape or self.output.dtype != last.out_dtype:
+            raise ValueError(
+                f"output spec {self.output.shape} != last layer output {last.out_shape}"
+            )
+
+    @property
+    def is_chain(self) -> bool:
+        """True when every layer reads the one before it (no branch)."""
+        previous = GRAPH_INPUT
+        for layer in self.layers:
+            if self.inputs[layer.name] != (previous,):
+                return False
+            previous = layer.name
+        return True
+
+    def producers(self, layer) -> list:
+        """The layers *layer* reads, in input order (None for the graph input)."""
+        by_name = self.by_name
+        return [by_name.get(p) for p in self.inputs[layer.name]]
+
+    def consumers(self, name: str) -> list[tuple]:
+        """``[(layer, input index)]`` of every read of *name*'s output (or the graph input's)."""
+        return [
+            (layer, k)
+            for layer in self.layers
+            for k, p in enumerate(self.inputs[layer.name])
+            if p == name
+        ]
+
+    @property
+    def by_name(self) -> dict:
+        """``{name: layer}``."""
+        return {layer.name: layer for layer in self.layers}
 
     def execute(self, x: np.ndarray, trace: bool = False):
-        """Golden model: exact integer execution of the whole chain.
+        """Golden model: exact integer execution of the whole graph.
 
         Parameters
         ----------
         x : ndarray of int, shape (N, *input.shape)
             Quantized inputs (see :meth:`InputSpec.quantize`).
         trace : bool
-            Also return every layer's output.
+            Also return every layer's output, in layer order.
 
         Returns
         -------
         ndarray, or (ndarray, list of ndarray) with ``trace``
         """
-        outs = []
+        values = {GRAPH_INPUT: x}
         for layer in self.layers:
-            x = layer.execute(x)
-            if trace:
-                outs.append(x)
-        return (x, outs) if trace else x
+            values[layer.name] = layer.execute(*(values[p] for p in self.inputs[layer.name]))
+        out = values[self.layers[-1].name]
+        return (out, [values[layer.name] for layer in self.layers]) if trace else out
 
     def predict(self, x_float: np.ndarray) -> np.ndarray:
         """Real outputs for the model's float inputs (quantize, execute, dequantize)."""
@@ -191,7 +256,7 @@ def _encode(value, key: str, arrays: dict):
     if hasattr(value, "bitwidth") and hasattr(value, "name"):
         return {"datatype": value.name}
     if isinstance(value, tuple):
-        return list(value)
+        return [_encode(v, f"{key}.{i}", arrays) for i, v in enumerate(value)]
     if isinstance(value, np.integer):
         return int(value)
     return value
@@ -212,7 +277,11 @@ def _to_json(graph: IRGraph, arrays: dict) -> dict:
         "source": graph.source,
         "input": _fields(graph.input, "input", arrays),
         "layers": [
-            {"kind": layer.kind, **_fields(layer, f"layers.{i}", arrays)}
+            {
+                "kind": layer.kind,
+                "inputs": list(graph.inputs[layer.name]),
+                **_fields(layer, f"layers.{i}", arrays),
+            }
             for i, layer in enumerate(graph.layers)
         ],
         "output": _fields(graph.output, "output", arrays),
@@ -230,6 +299,8 @@ def _decode(value, arrays):
         return arrays[value["array"]]
     if isinstance(value, dict) and set(value) == {"datatype"}:
         return dtype_from_name(value["datatype"])
+    if isinstance(value, list):
+        return [_decode(v, arrays) for v in value]
     return value
 
 
@@ -250,13 +321,13 @@ def read_ir(directory: str | Path, kinds: Mapping[str, type]) -> IRGraph:
     registry)."""
     directory = Path(directory)
     doc = json.loads((directory / "ir.json").read_text())
-    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+    if doc.get("format") != FORMAT or doc.get("version") not in READABLE_VERSIONS:
         raise ValueError(f"{directory / 'ir.json'} is not a {FORMAT} v{VERSION} file")
     with np.load(directory / "ir.npz", allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
 
     def build(cls, d):
-        return cls(**{k: _decode(v, arrays) for k, v in d.items() if k != "kind"})
+        return cls(**{k: _decode(v, arrays) for k, v in d.items() if k not in ("kind", "inputs")})
 
     layers = []
     for d in doc["layers"]:
@@ -265,6 +336,7 @@ def read_ir(directory: str | Path, kinds: Mapping[str, type]) -> IRGraph:
         layers.append(build(kinds[d["kind"]], d))
     return IRGraph(
         name=doc["name"],
+        inputs={d["name"]: tuple(d["inputs"]) for d in doc["layers"] if "inputs" in d},
         source=doc.get("source", {}),
         input=build(InputSpec, doc["input"]),
         layers=tuple(layers),

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..ir.graph import IRGraph, read_ir, save_ir
+from .add import Add
 from .base import Layer
+from .concat import Concat
 from .flatten import Flatten
 from .lut_layer import LutLayer
 from .matrix_vector import MatrixVector
@@ -18,7 +20,8 @@ from .sliding_window import SlidingWindow
 from .threshold import Threshold
 
 KINDS: dict[str, type[Layer]] = {
-    cls.kind: cls for cls in (MatrixVector, Threshold, SlidingWindow, MaxPool, Flatten, LutLayer)
+    cls.kind: cls
+    for cls in (MatrixVector, Threshold, SlidingWindow, MaxPool, Flatten, LutLayer, Add, Concat)
 }
 
 
@@ -29,6 +32,8 @@ def load_ir(directory: str | Path) -> IRGraph:
 
 __all__ = [
     "KINDS",
+    "Add",
+    "Concat",
     "Flatten",
     "Layer",
     "LutLayer",

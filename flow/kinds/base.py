@@ -55,6 +55,9 @@ class Layer:
     """True when the fold is set by the layer this one feeds (:meth:`tie`), not chosen."""
     exhaustive: ClassVar[bool] = False
     """True when the build checks the unit for every input (:meth:`check_unit`)."""
+    arity: ClassVar[int] = 1
+    """Inputs the layer takes (a join of branches takes several: its unit has ports ``i0``,
+    ``i1``, ...; a single-input unit has ``i``)."""
 
     name: str
 
@@ -72,8 +75,19 @@ class Layer:
     def out_shape(self) -> tuple[int, ...]:
         raise NotImplementedError
 
+    @property
+    def in_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The shape of each input (a join has several)."""
+        return (self.in_shape,)
+
+    @property
+    def in_dtypes(self) -> tuple:
+        """The datatype of each input."""
+        return (self.in_dtype,)
+
     def execute(self, x: np.ndarray) -> np.ndarray:
-        """Exact integer execution on a batch ``(N, *in_shape)``; returns ``(N, *out_shape)``."""
+        """Exact integer execution on a batch ``(N, *in_shape)``; returns ``(N, *out_shape)``
+        (a join takes one batch per input)."""
         raise NotImplementedError
 
     def check_input(self, x: np.ndarray) -> np.ndarray:
@@ -161,9 +175,21 @@ class Layer:
         raise NotImplementedError
 
     @property
+    def input_lanes(self) -> tuple[int, ...]:
+        """Elements per beat of each input."""
+        return (self.in_lanes,)
+
+    @property
     def in_beats(self) -> int:
         """Input beats per sample."""
         return math.prod(self.in_shape) // self.in_lanes
+
+    @property
+    def input_beats(self) -> tuple[int, ...]:
+        """Beats per sample of each input."""
+        return tuple(
+            math.prod(s) // n for s, n in zip(self.in_shapes, self.input_lanes, strict=True)
+        )
 
     def cycles(self) -> int:
         """Initiation interval of the unit alone, in cycles per sample, at full rate."""
@@ -171,13 +197,20 @@ class Layer:
 
     def beat_times(self, avail: list[int]) -> list[int]:
         """Cycle of every output beat of one sample, given the cycle each input beat is
-        available (the output never blocked). The unit's one timing model."""
+        available (the output never blocked; a join takes one list per input). The unit's one
+        timing model."""
+        raise NotImplementedError
+
+    def take_times(self, *avails) -> list[list[int]]:
+        """For a join (:attr:`arity` > 1): the cycle each beat of each input is taken, given when
+        each is available (what sizes the FIFOs in front of it, :mod:`gatemill.hdl.plan`)."""
         raise NotImplementedError
 
     def latency(self) -> int:
         """Clock edges from accepting the first input beat to passing on the first output
-        beat, with one input beat a cycle and no backpressure (from :meth:`beat_times`)."""
-        return int(self.beat_times(list(range(self.in_beats)))[0])
+        beat, with one input beat a cycle on every input and no backpressure (from
+        :meth:`beat_times`)."""
+        return int(self.beat_times(*(list(range(n)) for n in self.input_beats))[0])
 
     # -- cost, hardware, HLS, summary -----------------------------------------------------------
 

@@ -271,6 +271,7 @@ class LutLayer(Layer):
             out_bits,
             f"{name}: LutLayer",
             self.neurons,
+            header="gm_lut_layer.h",
         )
 
     def describe(self):

@@ -363,6 +363,7 @@ class MatrixVector(Layer):
             acc_bits,
             f"{name}: MatrixVector" + (" (xnor-popcount)" if self.binary else ""),
             self.pixels * self.mh,
+            header="gm_matrix_vector.h",
         )
         if self.thresholds is not None:
             builder.threshold_kernel(

@@ -131,7 +131,9 @@ class MaxPool(DataMover, Layer):
 
     def hls(self, builder):
         types = (("elem_t", ctype(self.dtype)),)
-        builder.window_kernel(self, "gm::maxpool", "MaxPool", self.pe, types, {"PE": self.pe})
+        builder.window_kernel(
+            self, "gm::maxpool", "MaxPool", self.pe, types, {"PE": self.pe}, header="gm_maxpool.h"
+        )
 
     def describe(self):
         kh, kw = self.kernel

@@ -195,7 +195,10 @@ class SlidingWindow(DataMover, Layer):
     def hls(self, builder):
         pt, pl, _, _ = self.pad
         own = {"BITS": self.dtype.bitwidth(), "SIMD": self.simd, "PT": pt, "PL": pl}
-        builder.window_kernel(self, "gm::sliding_window", "SlidingWindow", self.simd, (), own)
+        builder.window_kernel(
+            self, "gm::sliding_window", "SlidingWindow", self.simd, (), own,
+            header="gm_sliding_window.h",
+        )  # fmt: skip
 
     def describe(self):
         kh, kw = self.kernel

@@ -4,12 +4,12 @@ model and its timing model."""
 from __future__ import annotations
 
 import numpy as np
-from streams import from_beats, run_stream, to_beats
+from streams import from_beats, run_streams, to_beats
 
 
-def check_unit(layer, x, seed=0, *, idle=0.3, stall=0.3):
-    """Check ``layer.unit()`` on the samples *x* against ``layer.execute`` (the golden model)
-    and the layer kind's timing model.
+def check_unit(layer, *xs, seed=0, idle=0.3, stall=0.3):
+    """Check ``layer.unit()`` on the samples *xs* (one batch per input: a join takes several)
+    against ``layer.execute`` (the golden model) and the layer kind's timing model.
 
     1. With random idle input cycles and random backpressure (seeded by *seed*): every output
        equals the golden model's.
@@ -18,23 +18,28 @@ def check_unit(layer, x, seed=0, *, idle=0.3, stall=0.3):
        ``layer.beat_times`` gives (counted from the first accepted input beat), so the latency
        is ``layer.latency()``; consecutive samples start ``layer.cycles()`` apart.
     """
-    expected = layer.execute(x)
-    beats = to_beats(x, layer.in_dtype, layer.in_lanes)
+    expected = layer.execute(*xs)
+    ports = ["i"] if layer.arity == 1 else [f"i{k}" for k in range(layer.arity)]
+    inputs = {
+        port: to_beats(x, dt, n)
+        for port, x, dt, n in zip(ports, xs, layer.in_dtypes, layer.input_lanes, strict=True)
+    }
     n_out = expected.size // layer.out_lanes
-    per_sample = n_out // len(x)
+    samples = len(xs[0])
+    per_sample = n_out // samples
 
-    out, _ = run_stream(layer.unit(), beats, n_out, seed=seed, idle=idle, stall=stall)
+    out, _ = run_streams(layer.unit(), inputs, n_out, seed=seed, idle=idle, stall=stall)
     got = from_beats(out, layer.out_dtype, layer.out_lanes, layer.out_shape)
     assert np.array_equal(got, expected), f"{np.count_nonzero(got != expected)} mismatches"
 
-    out, stats = run_stream(layer.unit(), beats, n_out)
+    out, stats = run_streams(layer.unit(), inputs, n_out)
     got = from_beats(out, layer.out_dtype, layer.out_lanes, layer.out_shape)
     assert np.array_equal(got, expected), f"{np.count_nonzero(got != expected)} mismatches"
     first = [c - stats["first_in"] for c in stats["out_cycles"][:per_sample]]
-    assert first == layer.beat_times(list(range(layer.in_beats)))
+    assert first == layer.beat_times(*(list(range(n)) for n in layer.input_beats))
     assert first[0] == layer.latency()
     starts = stats["out_cycles"][::per_sample]
-    assert np.diff(starts).tolist() == [layer.cycles()] * (len(x) - 1)
+    assert np.diff(starts).tolist() == [layer.cycles()] * (samples - 1)
 
 
 def random_values(rng, dtype, shape) -> np.ndarray:

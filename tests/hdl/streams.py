@@ -39,14 +39,26 @@ def from_beats(beats: list[int], dtype, per_beat: int, shape) -> np.ndarray:
 
 
 def run_stream(dut, in_beats, n_out, *, seed=0, idle=0.0, stall=0.0, max_cycles=200_000, vcd=None):
-    """Feed *in_beats* into ``dut.i`` and collect *n_out* beats from ``dut.o``.
+    """Feed *in_beats* into ``dut.i`` and collect *n_out* beats from ``dut.o``
+    (:func:`run_streams` with one input)."""
+    return run_streams(
+        dut, {"i": in_beats}, n_out, seed=seed, idle=idle, stall=stall, max_cycles=max_cycles,
+        vcd=vcd,
+    )  # fmt: skip
+
+
+def run_streams(dut, inputs, n_out, *, seed=0, idle=0.0, stall=0.0, max_cycles=200_000, vcd=None):
+    """Feed ``inputs[port]`` (beats) into each input stream ``dut.<port>`` and collect *n_out*
+    beats from ``dut.o``; each input has its own seeded idle pattern.
 
     Returns ``(out_beats, stats)`` where stats has ``cycles`` (to the last output beat),
-    ``first_in`` / ``first_out`` (cycle of the first accepted input / output beat) and
-    ``out_cycles`` (the cycle of every output beat).
+    ``first_in`` (cycle of the first accepted beat of the first input), ``first_out``,
+    ``out_cycles`` (the cycle of every output beat) and ``in_cycles`` (per input, the cycle
+    each beat was accepted).
     """
-    rng_in, rng_out = random.Random(seed), random.Random(seed + 1)
-    out, stats = [], {"first_in": None, "out_cycles": []}
+    rng_out = random.Random(seed + 1)
+    out = []
+    stats = {"out_cycles": [], "in_cycles": {port: [] for port in inputs}}
     cycle = [0]
 
     async def clock_counter(ctx):
@@ -54,17 +66,21 @@ def run_stream(dut, in_beats, n_out, *, seed=0, idle=0.0, stall=0.0, max_cycles=
             await ctx.tick()
             cycle[0] += 1
 
-    async def source(ctx):
-        for beat in in_beats:
-            while idle and rng_in.random() < idle:
-                ctx.set(dut.i.valid, 0)
-                await ctx.tick()
-            ctx.set(dut.i.valid, 1)
-            ctx.set(dut.i.payload.as_value(), beat)
-            await ctx.tick().until(dut.i.ready)
-            if stats["first_in"] is None:
-                stats["first_in"] = cycle[0] - 1
-        ctx.set(dut.i.valid, 0)
+    def source(port, beats, rng):
+        stream = getattr(dut, port)
+
+        async def run(ctx):
+            for beat in beats:
+                while idle and rng.random() < idle:
+                    ctx.set(stream.valid, 0)
+                    await ctx.tick()
+                ctx.set(stream.valid, 1)
+                ctx.set(stream.payload.as_value(), beat)
+                await ctx.tick().until(stream.ready)
+                stats["in_cycles"][port].append(cycle[0] - 1)
+            ctx.set(stream.valid, 0)
+
+        return run
 
     async def sink(ctx):
         while len(out) < n_out:
@@ -84,13 +100,17 @@ def run_stream(dut, in_beats, n_out, *, seed=0, idle=0.0, stall=0.0, max_cycles=
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_process(clock_counter)
-    sim.add_testbench(source, background=True)
+    for k, (port, beats) in enumerate(inputs.items()):
+        sim.add_testbench(source(port, beats, random.Random(seed + 2 * k)), background=True)
     sim.add_testbench(sink)
     if vcd:
         with sim.write_vcd(vcd):
             sim.run()
     else:
         sim.run()
+    first_port = next(iter(inputs))
+    ins = stats["in_cycles"][first_port]
+    stats["first_in"] = ins[0] if ins else None
     stats["cycles"] = stats["out_cycles"][-1] if stats["out_cycles"] else None
     stats["first_out"] = stats["out_cycles"][0] if stats["out_cycles"] else None
     return out, stats

@@ -40,6 +40,18 @@ void resize(hls::stream<ap_uint<IN_LANES * BITS> > &in, hls::stream<ap_uint<OUT_
     }
 }
 
+// Copy a sample of BEATS words of W bits to two streams (a value read by two layers).
+template <int W, unsigned BEATS>
+void fork(hls::stream<ap_uint<W> > &in, hls::stream<ap_uint<W> > &a, hls::stream<ap_uint<W> > &b) {
+beats:
+    for (unsigned i = 0; i < BEATS; i++) {
+#pragma HLS PIPELINE II = 1
+        const ap_uint<W> word = in.read();
+        a.write(word);
+        b.write(word);
+    }
+}
+
 } // namespace gm
 
 #endif

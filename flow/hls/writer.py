@@ -131,7 +131,10 @@ def write_hls(
     shutil.copytree(tdir / "csim", out / "csim_include")
 
     ctx = _context(plan)
-    _write(out / "src" / "gatemill_config.h", env.get_template("config.h.j2").render(**ctx))
+    # every kernel of the library (a layer kind's header needs no list entry)
+    headers = sorted(p.name for p in (out / "src" / "gatemill").glob("gm_*.h"))
+    text = env.get_template("config.h.j2").render(**ctx, headers=headers)
+    _write(out / "src" / "gatemill_config.h", text)
     for layer, arrays in plan.params.items():
         text = env.get_template("params.h.j2").render(layer=layer, arrays=arrays)
         _write(out / "src" / "params" / f"{ident(layer)}.h", text)

@@ -16,9 +16,19 @@ from .matrix_vector import MatrixVector
 from .maxpool import MaxPool
 from .sliding_window import SlidingWindow
 from .threshold import Threshold
+from .vector_vector import VectorVector
 
 KINDS: dict[str, type[Layer]] = {
-    cls.kind: cls for cls in (MatrixVector, Threshold, SlidingWindow, MaxPool, Flatten, LutLayer)
+    cls.kind: cls
+    for cls in (
+        MatrixVector,
+        VectorVector,
+        Threshold,
+        SlidingWindow,
+        MaxPool,
+        Flatten,
+        LutLayer,
+    )
 }
 
 
@@ -36,6 +46,7 @@ __all__ = [
     "MaxPool",
     "SlidingWindow",
     "Threshold",
+    "VectorVector",
     "load_ir",
     "save_ir",
 ]

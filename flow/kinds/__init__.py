@@ -11,6 +11,7 @@ from pathlib import Path
 from ..ir.graph import IRGraph, read_ir, save_ir
 from .base import Layer
 from .flatten import Flatten
+from .global_sum import GlobalSum
 from .lut_layer import LutLayer
 from .matrix_vector import MatrixVector
 from .maxpool import MaxPool
@@ -26,6 +27,7 @@ KINDS: dict[str, type[Layer]] = {
         Threshold,
         SlidingWindow,
         MaxPool,
+        GlobalSum,
         Flatten,
         LutLayer,
     )
@@ -40,6 +42,7 @@ def load_ir(directory: str | Path) -> IRGraph:
 __all__ = [
     "KINDS",
     "Flatten",
+    "GlobalSum",
     "Layer",
     "LutLayer",
     "MatrixVector",

@@ -206,6 +206,8 @@ class GlobalSum(Layer):
             "base": 1,
             "in": pe * rs.width(self.in_dtype),
             "out": pe * out,
+            # the sums memory's read register, like the matrix-vector unit's input buffer's
+            "buf": pe * acc if "sums.sums" in mems else 0,
             "acc": pe * acc * ((summing and folds == 1) + bool(levels)),
             "rom": fold_bits if thr_logic and folds > rs.SHALLOW_ROM_REGS else 0,
             "rom_small": fold_bits if thr_logic and folds <= rs.SHALLOW_ROM_REGS else 0,

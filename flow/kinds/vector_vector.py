@@ -274,6 +274,8 @@ class VectorVector(Layer):
             "base": 1,
             "in": pe * ab,
             "out": pe * out,
+            # the sums memory's read register, like the matrix-vector unit's input buffer's
+            "buf": pe * acc if "sums.sums" in mems else 0,
             "dot": pe * prod,
             "acc": pe * acc * ((taps > 1 and folds == 1) + bool(levels)),
             "rom": sum(w for w, d in regs if d > rs.SHALLOW_ROM_REGS),

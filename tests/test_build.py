@@ -8,9 +8,13 @@ import numpy as np
 import pytest
 from brevitas_models import cnn, export, mlp
 
-from gatemill.flow.build import BuildConfig, run_build
+from gatemill.flow.build import BuildConfig, run_build, run_sim_step
 from gatemill.flow.cli import main
+from gatemill.flow.dse.fold import apply_folding, default_folding
 from gatemill.flow.frontend import import_qonnx
+from gatemill.flow.kinds import save_ir
+from gatemill.flow.outdir import prepare_out_dir
+from gatemill.flow.rtl_step import run_rtl
 from gatemill.flow.vectors import random_vectors
 
 
@@ -160,3 +164,25 @@ def test_board_multipliers_fold_the_build(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--target-fps 1e+06 at 25 MHz needs 288 multipliers" in err and "Traceback" not in err
     assert "more than the 93 a folding may use on the ulx3s-85f" in err
+
+
+@pytest.mark.parametrize("graph", ["depthwise", "set"])
+def test_hand_built_graph_of_vector_vector_and_global_sum(graph, tmp_path):
+    """The top level of graphs no frontend makes yet, folded by the default rule: a
+    depthwise CNN (sliding window -> vector-vector, an average pool as a vector-vector of
+    ones, global sum with thresholds, dense) and a deep set (vector-vector on bipolar inputs,
+    dense per element, raw global sum, vector-vector with bipolar weights), simulated against
+    the golden model; latency and ii equal the timing models'."""
+    from test_hls import depthwise_graph, random_values, set_graph
+
+    ir = {"depthwise": depthwise_graph, "set": set_graph}[graph]()
+    ir = apply_folding(ir, default_folding(ir), "default rule")
+    out = prepare_out_dir(tmp_path / "b")
+    save_ir(ir, out)
+    x = random_values(np.random.default_rng(5), ir.input.dtype, (12, *ir.input.shape))
+    np.savez(out / "golden.npz", inputs=x, outputs=ir.execute(x))
+    run_rtl(ir, out)
+    r = run_sim_step(out, BuildConfig(model=out / "ir.json", out=out))
+    assert r["vectors"] == 12 and r["mismatches"] == 0
+    assert r["ii_cycles"] == r["est_ii_cycles"]
+    assert r["latency_cycles"] == r["est_latency_cycles"]

@@ -167,3 +167,28 @@ def test_fit_multipliers_folds_to_the_fastest_that_fits(dsp_mlp_ir):
 
     with pytest.raises(GatemillError, match="even the slowest folding of this model needs"):
         fit_multipliers(ir, start, {"dsp": 0}, "ecp5")
+
+
+@pytest.mark.parametrize("target", [30, 60, 135, 270, 540])
+def test_vector_vector_and_global_sum_are_folded_through_their_options(target):
+    """A depthwise CNN (window -> vector-vector, average pool, global sum, dense): every stage
+    meets the target (or is at its fastest fold), a window delivers the channels its
+    vector-vector layer takes a beat, and each layer's fold is the cheapest that meets the
+    target."""
+    from test_hls import depthwise_graph
+
+    ir = depthwise_graph()
+    folding = fold_for_ii(ir, target)
+    folded = apply_folding(ir, folding)
+    layers = {layer.name: layer for layer in folded.layers}
+    assert layers["win"].simd == layers["dw"].pe and layers["pool_win"].simd == layers["avg"].pe
+    for layer, producer in zip(ir.layers, (None, *ir.layers[:-1]), strict=True):
+        options = layer.fold_options(producer)
+        if not options:
+            continue
+        fits = [o for o in options if layer.cycles_for(o) <= target]
+        assert folding[layer.name] == (fits[0] if fits else options[-1])
+    for stage in plan(folded):
+        assert stage.ii <= max(target, 270), stage  # 270: the first window at its fastest
+    default = apply_folding(ir, default_folding(ir))
+    assert estimates(plan(default))["ii_cycles"] == 6 * 5 * 9  # one window element a cycle

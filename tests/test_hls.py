@@ -9,6 +9,7 @@ variants of the matrix-vector unit.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -32,8 +33,17 @@ from gatemill.flow.hls.step import HlsConfig, board_settings, resolve_target, ru
 from gatemill.flow.hls.writer import c_initializer, tcl_word, write_hls
 from gatemill.flow.ir.datatypes import BIPOLAR, dtype_from_name
 from gatemill.flow.ir.graph import IRGraph
-from gatemill.flow.kinds import Flatten, LutLayer, MaxPool, SlidingWindow, Threshold
-from gatemill.flow.kinds.matrix_vector import accumulator_range
+from gatemill.flow.kinds import (
+    Flatten,
+    GlobalSum,
+    LutLayer,
+    MaxPool,
+    SlidingWindow,
+    Threshold,
+    VectorVector,
+)
+from gatemill.flow.kinds.global_sum import sum_dtype
+from gatemill.flow.kinds.matrix_vector import accumulator_range, min_acc_dtype
 from gatemill.flow.tclcheck import VITIS_COMMANDS, check_tcl
 
 D = dtype_from_name
@@ -121,6 +131,81 @@ def bipolar_graph(seed=1) -> IRGraph:
     return graph("bipolar", (16,), BIPOLAR, [xnor, bip_in, bip_w, sign, table, last])
 
 
+def vv(rng, name, c, k, in_dt, w_dt, *, spatial=(), t=0, out_dt=None, out_base=0, pe, w=None):
+    w = random_values(rng, w_dt, (c, k)) if w is None else w
+    kw = {}
+    if t:
+        lo, hi = accumulator_range(w, in_dt, False)
+        direction = rng.choice([-1, 1], size=c)
+        kw = dict(
+            thresholds=random_thresholds(rng, lo, hi, t, direction),
+            direction=direction,
+            out_dtype=out_dt,
+            out_base=out_base,
+        )
+    acc = min_acc_dtype(w, in_dt, False)
+    return VectorVector(
+        name=name, weights=w, in_dtype=in_dt, w_dtype=w_dt, acc_dtype=acc, spatial=spatial,
+        pe=pe, **kw,
+    )  # fmt: skip
+
+
+def quartile_thresholds(rng, values):
+    """Thresholds at the quartiles of *values* (channels last) per channel, with random
+    directions: every output level occurs on inputs like those."""
+    flat = values.reshape(-1, values.shape[-1])
+    t = np.percentile(flat, [25, 50, 75], axis=0).T.round().astype(np.int64)
+    direction = rng.choice([-1, 1], size=len(t))
+    t[direction < 0] = t[direction < 0, ::-1]
+    return {"thresholds": t, "direction": direction}
+
+
+def depthwise_graph(seed=2) -> IRGraph:
+    """A depthwise convolution, a 2x2 average pool (all-ones weights, raw sums), global
+    average pooling with thresholds (the 1/N in them), a dense layer."""
+    rng = np.random.default_rng(seed)
+    win = SlidingWindow(
+        name="win", ifm=(6, 5, 4), kernel=(3, 3), pad=(1, 1, 1, 1), dtype=D("INT3"), simd=2
+    )
+    x = random_values(rng, D("INT3"), (40, *win.ifm))
+    dw = vv(rng, "dw", 4, 9, D("INT3"), D("INT3"), spatial=win.out_shape[:2], pe=2)
+    dw = dataclasses.replace(dw, **quartile_thresholds(rng, dw.execute(win.execute(x))),
+                             out_dtype=D("UINT2"))  # fmt: skip
+    # stride 2 over 5 columns leaves the last one unread
+    pool_win = SlidingWindow(
+        name="pool_win", ifm=dw.out_shape, kernel=(2, 2), stride=(2, 2), dtype=D("UINT2"), simd=4
+    )
+    avg = vv(rng, "avg", 4, 4, D("UINT2"), D("BINARY"), spatial=pool_win.out_shape[:2], pe=4,
+             w=np.ones((4, 4), np.int64))  # fmt: skip
+    sums = avg.execute(pool_win.execute(dw.execute(win.execute(x)))).sum(axis=(1, 2))
+    gap = GlobalSum(
+        name="gap",
+        shape=avg.out_shape,
+        in_dtype=avg.out_dtype,
+        acc_dtype=sum_dtype(avg.out_dtype, 6),
+        **quartile_thresholds(rng, sums),
+        out_dtype=D("UINT2"),
+        pe=1,
+    )
+    fc = mv(rng, "fc", 3, 4, D("UINT2"), D("INT4"), pe=3, simd=2)
+    return graph("depthwise", win.ifm, D("INT3"), [win, dw, pool_win, avg, gap, fc])
+
+
+def set_graph(seed=4) -> IRGraph:
+    """A deep set: per element a vector-vector layer on bipolar inputs and a dense layer,
+    the raw sum over the elements, a vector-vector layer with bipolar weights."""
+    rng = np.random.default_rng(seed)
+    first = vv(rng, "first", 3, 2, BIPOLAR, D("INT3"), spatial=(5,), t=1, out_dt=BIPOLAR, pe=3)
+    elem = mv(rng, "elem", 4, 3, BIPOLAR, D("INT2"), spatial=(5,), t=3, out_dt=D("INT2"),
+              out_base=-2, pe=2, simd=3)  # fmt: skip
+    total = GlobalSum(
+        name="total", shape=elem.out_shape, in_dtype=D("INT2"), acc_dtype=sum_dtype(D("INT2"), 5),
+        pe=2,
+    )  # fmt: skip
+    last = vv(rng, "last", 2, 2, total.out_dtype, BIPOLAR, pe=1)
+    return graph("set", first.in_shape, BIPOLAR, [first, elem, total, last])
+
+
 def csim_of(ir: IRGraph, tmp_path, n=40, seed=3):
     rng = np.random.default_rng(seed)
     x = random_values(rng, ir.input.dtype, (n, *ir.input.shape))
@@ -133,7 +218,9 @@ def csim_of(ir: IRGraph, tmp_path, n=40, seed=3):
 
 
 @pytest.mark.parametrize(
-    "make", [conv_graph, bipolar_graph, residual_graph, concat_graph], ids=lambda f: f.__name__
+    "make",
+    [conv_graph, bipolar_graph, depthwise_graph, set_graph, residual_graph, concat_graph],
+    ids=lambda f: f.__name__,
 )
 def test_csim_matches_golden_model(make, tmp_path):
     ir = make()

@@ -145,6 +145,22 @@ def test_save_load_round_trip(tmp_path):
     assert (tmp_path / "ir.json").read_text() == (tmp_path / "again" / "ir.json").read_text()
 
 
+@pytest.mark.parametrize("name", ["depthwise", "set"])
+def test_vector_vector_and_global_sum_round_trip(name, tmp_path):
+    """Graphs with VectorVector and GlobalSum layers (raw and thresholded) load back equal,
+    and every layer summarizes itself (import.json)."""
+    from test_hls import depthwise_graph, set_graph
+
+    g = {"depthwise": depthwise_graph, "set": set_graph}[name]()
+    save_ir(g, tmp_path)
+    assert load_ir(tmp_path) == g
+    summaries = {layer.name: layer.summary() for layer in g.layers}
+    assert all(s["describe"] for s in summaries.values())
+    if name == "depthwise":
+        assert summaries["dw"]["taps"] == 9 and summaries["dw"]["pe"] == 2
+        assert summaries["gap"]["positions"] == 6 and summaries["gap"]["out_shape"] == [4]
+
+
 def test_trace_has_every_layer():
     rng = np.random.default_rng(4)
     g = small_cnn(rng)

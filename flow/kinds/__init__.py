@@ -13,15 +13,28 @@ from .add import Add
 from .base import Layer
 from .concat import Concat
 from .flatten import Flatten
+from .global_sum import GlobalSum
 from .lut_layer import LutLayer
 from .matrix_vector import MatrixVector
 from .maxpool import MaxPool
 from .sliding_window import SlidingWindow
 from .threshold import Threshold
+from .vector_vector import VectorVector
 
 KINDS: dict[str, type[Layer]] = {
     cls.kind: cls
-    for cls in (MatrixVector, Threshold, SlidingWindow, MaxPool, Flatten, LutLayer, Add, Concat)
+    for cls in (
+        MatrixVector,
+        VectorVector,
+        Threshold,
+        SlidingWindow,
+        MaxPool,
+        GlobalSum,
+        Flatten,
+        LutLayer,
+        Add,
+        Concat,
+    )
 }
 
 
@@ -35,12 +48,14 @@ __all__ = [
     "Add",
     "Concat",
     "Flatten",
+    "GlobalSum",
     "Layer",
     "LutLayer",
     "MatrixVector",
     "MaxPool",
     "SlidingWindow",
     "Threshold",
+    "VectorVector",
     "load_ir",
     "save_ir",
 ]

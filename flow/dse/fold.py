@@ -12,6 +12,10 @@ The default rule, used when no ``--folding`` file is given:
    <gatemill.flow.kinds.base.Layer.fold_options>`) that meets the target (balanced: no layer
    faster than it needs to be). A convolution's sliding window takes the SIMD of its
    matrix-vector layer.
+4. No layer slower than it has to be: folds are coarse, so a layer can land well below the
+   target while the bottleneck sits near it (a last layer of 10 rows). While making the
+   bottleneck as fast as the next slowest layer costs few lanes (in all at most
+   ``MAC_BUDGET / BALANCE_SHARE``), the target drops to that layer's cycles.
 
 Foldings for a rate, a LUT budget or a board's multipliers: :mod:`.budget`.
 """
@@ -29,6 +33,9 @@ from ..ir import IRGraph
 from ..ir.fields import divisors
 
 MAC_BUDGET = 1024
+# The default rule speeds a bottleneck up while that costs at most 1/BALANCE_SHARE of the
+# budget in extra lanes
+BALANCE_SHARE = 32
 
 __all__ = [
     "MAC_BUDGET",
@@ -56,7 +63,36 @@ def default_folding(ir: IRGraph, mac_budget: int = MAC_BUDGET) -> dict[str, dict
         options = layer.fold_options(producer)
         if options:
             target = max(target, layer.cycles_for(options[-1]))
-    return fold_for_ii(ir, target)
+    folding = fold_for_ii(ir, target)
+    # no layer slower than it has to be: a bottleneck that a few more lanes speed up to the
+    # next slowest layer's pace (a small last layer whose folds are coarse) is sped up
+    slack = mac_budget // BALANCE_SHARE
+    while True:
+        cycles = _cycles(ir, folding)
+        ii = max(cycles.values(), default=0)
+        faster = [c for c in cycles.values() if c < ii]
+        if not faster:
+            return folding
+        sped = fold_for_ii(ir, max(faster))
+        extra = _lanes(ir, sped) - _lanes(ir, folding)
+        if max(_cycles(ir, sped).values()) >= ii or extra > slack:
+            return folding  # the bottleneck cannot go faster, or not cheaply
+        slack -= extra
+        folding = sped
+
+
+def _cycles(ir: IRGraph, folding: dict) -> dict[str, int]:
+    by_name = ir.by_name
+    return {
+        name: by_name[name].cycles_for(fold)
+        for name, fold in folding.items()
+        if not by_name[name].follows_consumer
+    }
+
+
+def _lanes(ir: IRGraph, folding: dict) -> int:
+    by_name = ir.by_name
+    return sum(by_name[name].macs_per_cycle(fold) for name, fold in folding.items())
 
 
 def fold_for_ii(ir: IRGraph, target: int) -> dict[str, dict[str, int]]:

@@ -137,6 +137,10 @@ class Layer:
         """Multiply-accumulates per sample (what the default folding rule budgets)."""
         return 0
 
+    def macs_per_cycle(self, fold: dict[str, int]) -> int:
+        """Multiply-accumulate lanes of the unit under *fold* (what the budget counts)."""
+        return 0
+
     def fold_options(self, producer: Layer | None = None) -> list[dict[str, int]]:
         """Every fold the folding rules may choose, cheapest first (the last is the fastest).
 

@@ -171,6 +171,9 @@ class MatrixVector(Layer):
     def macs(self) -> int:
         return self.pixels * self.mh * self.mw
 
+    def macs_per_cycle(self, fold):
+        return fold["pe"] * fold["simd"]
+
     def fold_options(self, producer=None):
         """Every ``(pe, simd)`` by increasing ``pe * simd``, then decreasing ``simd`` (fewer
         output beats and narrower accumulators per beat); a convolution's ``simd`` divides the

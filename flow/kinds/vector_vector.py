@@ -153,6 +153,9 @@ class VectorVector(Layer):
     def macs(self) -> int:
         return self.pixels * self.channels * self.taps
 
+    def macs_per_cycle(self, fold):
+        return fold["pe"]
+
     def fold_options(self, producer=None):
         """Every ``pe`` the producer can deliver (a sliding window: any divisor of C),
         ascending."""

@@ -143,6 +143,8 @@ def test_synth_report_on_a_xilinx_board(small, folded_xc7):
     assert r["utilization_pct"]["lut"] == round(100 * r["lut"] / 53200, 2)
     for log in r["logs"]:
         assert "End of script" in (out / log).read_text()
+    # Yosys read the memories' contents from files
+    assert list((out / "synth" / "mem").glob("*.hex"))
 
 
 def test_synth_report_on_an_ecp5_board(small):

@@ -17,7 +17,14 @@ from ..errors import GatemillError
 from ..tools import package_version
 from .cells import add, resource_keys, resources
 from .fit import fit_report
-from .yosys import SYNTH, VerilogModules, stage_modules, synthesize, yosys_version
+from .yosys import (
+    SYNTH,
+    VerilogModules,
+    readable_verilog,
+    stage_modules,
+    synthesize,
+    yosys_version,
+)
 
 WORK = "synth"
 
@@ -65,8 +72,8 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
     out = Path(out_dir)
     manifest = load_manifest(out)
     top = manifest["top"]
-    verilog = [f"rtl/{v}" for v in manifest["verilog"]]
-    text = "".join((out / v).read_text() for v in verilog)
+    (out / WORK).mkdir(exist_ok=True)
+    verilog, text = readable_verilog(out, [f"rtl/{v}" for v in manifest["verilog"]], WORK)
     modules = VerilogModules.read(text)
     owner = layer_of_stages(manifest["stages"])
     found = stage_modules(modules, top, list(owner))

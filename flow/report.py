@@ -237,10 +237,14 @@ def plots(report: dict) -> dict[str, str]:
     return out
 
 
-def write_report(out: Path) -> dict:
-    """Write ``out/report.json`` and ``out/report.html``; returns the report."""
+def write_report(out: Path, into: Path | None = None) -> dict:
+    """Write ``report.json`` and ``report.html`` of the build folder *out* into *into*
+    (default: *out*); returns the report."""
     out = Path(out)
+    into = out if into is None else Path(into)
     report = collect(out)
-    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "report.html").write_text(render("report/report.html.j2", r=report, plots=plots(report)))
+    (into / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (into / "report.html").write_text(
+        render("report/report.html.j2", r=report, plots=plots(report))
+    )
     return report

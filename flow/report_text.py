@@ -39,49 +39,69 @@ def print_import(report: dict, out: Path) -> None:
             f"accuracy: golden {_pct(report['golden_accuracy'])}, "
             f"QONNX {_pct(report['qonnx_accuracy'])}"
         )
-    console.print(f"wrote {out}/ir.json, ir.npz, golden.npz, import.json")
+    console.print(f"wrote {out}/import.json, golden.npz, import/ir.json (+ ir.npz)")
 
 
-def print_build(reports: dict, out: Path) -> None:
-    """Print the summaries of the steps ``gatemill build`` ran."""
-    print_import(reports["import"], out)
-    fold = reports["fold"]
-    console.print(
-        f"folding ({fold['rule']}): "
-        + ", ".join(
-            f"{name} " + "/".join(f"{k}={v}" for k, v in f.items())
-            for name, f in fold["layers"].items()
+def print_build(reports: dict, out: Path, timings: dict | None = None) -> None:
+    """Print the summaries of the steps a build chose (those in *reports*).
+
+    *timings* (``{step: timings.json entry}``) holds the times of the steps that ran now; a
+    skipped step's figures are printed without times.
+    """
+    timings = timings or {}
+    if "import" in reports:
+        print_import(reports["import"], out)
+    if "fold" in reports:
+        fold = reports["fold"]
+        console.print(
+            f"folding ({fold['rule']}): "
+            + ", ".join(
+                f"{name} " + "/".join(f"{k}={v}" for k, v in f.items())
+                for name, f in fold["layers"].items()
+            )
         )
-    )
-    est = reports["rtl"]["estimates"]
-    console.print(
-        f"RTL: {out}/rtl/{reports['rtl']['top']}.v; estimated ii "
-        f"{est['ii_cycles']} cycles (bottleneck {est['bottleneck']}), latency "
-        f"{est['latency_cycles']} cycles"
-    )
+    if "rtl" in reports:
+        est = reports["rtl"]["estimates"]
+        console.print(
+            f"RTL: {out}/rtl/{reports['rtl']['top']}.v; estimated ii "
+            f"{est['ii_cycles']} cycles (bottleneck {est['bottleneck']}), latency "
+            f"{est['latency_cycles']} cycles"
+        )
     if "lut_check" in reports:
         c = reports["lut_check"]
+        secs = timings.get("rtl", {}).get("lut_check_seconds")
         console.print(
             f"truth tables: {c['neurons']} neurons in {c['layers']} LUT layers checked for every "
             f"input ({c['entries_checked']:,} entries): {c['mismatches']} mismatches "
-            f"({c['seconds']:.1f} s) -> {out}/lut_check.json"
+            + (f"({secs:.1f} s) " if secs is not None else "")
+            + f"-> {out}/lut_check.json"
         )
     if "sim" in reports:
-        print_sim(reports["sim"], out)
+        print_sim(reports["sim"], out, timings.get("sim"))
     if "synth" in reports:
         from .synth.cli import print_synth
 
-        print_synth(reports["synth"])
-    console.print(f"report: {out}/report.html (+ report.json)")
+        print_synth({**reports["synth"], **_yosys_times(timings.get("synth"))})
+    if "report" in reports:
+        console.print(f"report: {out}/report.html (+ report.json)")
 
 
-def print_sim(s: dict, out: Path) -> None:
-    """Print the figures of ``sim.json``."""
+def _yosys_times(entry: dict | None) -> dict:
+    if not entry:
+        return {}
+    return {"seconds": entry.get("yosys_seconds"), "cpu_seconds": entry.get("yosys_cpu_seconds")}
+
+
+def print_sim(s: dict, out: Path, timing: dict | None = None) -> None:
+    """Print the figures of ``sim.json`` (with the build and simulation times of *timing*,
+    the ``sim`` entry of ``timings.json``, when the step ran now)."""
+    times = ""
+    if timing:
+        times = f"; build {timing['build_seconds']:.1f} s, simulation {timing['sim_seconds']:.1f} s"
     console.print(
         f"simulation ({s['simulator']}): {s['vectors']} vectors x 2 passes (full rate; random "
         f"idle {s['stress']['idle_probability']} / backpressure "
         f"{s['stress']['stall_probability']}): {s['mismatches']} mismatches; "
         f"ii {s['ii_cycles']} cycles (est. {s['est_ii_cycles']}), latency "
-        f"{s['latency_cycles']} cycles (est. {s['est_latency_cycles']}); build "
-        f"{s['build_seconds']:.1f} s, simulation {s['sim_seconds']:.1f} s -> {out}/sim.json"
+        f"{s['latency_cycles']} cycles (est. {s['est_latency_cycles']}){times} -> {out}/sim.json"
     )

@@ -119,7 +119,7 @@ def run_csim(hls_dir: Path, timeout: float = 1800.0) -> dict:
         "run_seconds": round(run_seconds, 3),
         "compiler": _version(cxx),
         "command": " ".join(cmd),
-        "log": str(work / "run.log"),
+        "log": "csim/run.log",  # in the HLS folder
     }
     (hls_dir / "csim.json").write_text(json.dumps(report, indent=1) + "\n")
     if mismatches or framing or vectors == 0:

@@ -71,7 +71,8 @@ def print_synth(report: dict) -> None:
             f"{deepest['depth_stage']} (Yosys's mapping, no placement: a clock-rate indicator)"
         )
     if report["fits"]:
-        console.print(f"[green]fits[/] {report['board']}; Yosys took {report['seconds']} s")
+        took = f"; Yosys took {report['seconds']} s" if report.get("seconds") is not None else ""
+        console.print(f"[green]fits[/] {report['board']}{took}")
     else:
         sug = report["suggestion"]
         console.print(f"[red]does not fit[/] {report['board']}: {sug['text']}")
@@ -88,12 +89,12 @@ def print_fmax(report: dict) -> None:
     names = {"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "MULT18X18D": "MULT18", "DP16KD": "EBR"}
     util = report["utilization"]
     used = {name: util[k]["used"] for k, name in names.items() if k in util}
-    secs = report["seconds"]
+    secs = report.get("seconds")
     console.print(
         f"Fmax on {report['board']} ({report['part']}), core out of context: "
         f"{report['fmax_mhz']} MHz, target {report['target_mhz']} MHz: {verdict}; "
         + ", ".join(f"{k} {v}" for k, v in used.items())
-        + f"; Yosys {secs['yosys']} s, nextpnr {secs['nextpnr']} s"
+        + (f"; Yosys {secs['yosys']} s, nextpnr {secs['nextpnr']} s" if secs else "")
     )
 
 

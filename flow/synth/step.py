@@ -28,6 +28,8 @@ from .yosys import (
 )
 
 WORK = "synth"
+TIMINGS = ("seconds", "cpu_seconds")
+"""Keys of :func:`run_synth`'s report that ``synth.json`` leaves out (times of this run)."""
 
 
 def default_jobs() -> int:
@@ -82,9 +84,10 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
     (``depth_cells``) on their longest path between flip-flops, memories, DSPs and ports,
     ``depth_carry`` of them carry cells (:mod:`gatemill.flow.synth.depth`);
     ``logic_depth`` is the deepest layer's. Yosys's scripts and logs stay in
-    ``out_dir/synth/``. ``seconds`` is the wall time of the Yosys runs and ``cpu_seconds`` the
-    CPU time of each of the ``jobs`` processes: on an idle machine with that many cores, the
-    wall time is about the largest of them.
+    ``out_dir/synth/``. The returned report also has ``seconds``, the wall time of the Yosys
+    runs, and ``cpu_seconds``, the CPU time of each of the ``jobs`` processes (on an idle
+    machine with that many cores, the wall time is about the largest of them); the file leaves
+    them out (:data:`TIMINGS`), so the same design gives the same ``synth.json``.
 
     Raises
     ------
@@ -186,5 +189,6 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
         path = out / WORK / "suggested_folding.json"
         path.write_text(json.dumps({"layers": sug["folding"]}, indent=1) + "\n")
         sug["file"] = str(path.relative_to(out))
-    (out / "synth.json").write_text(json.dumps(report, indent=1) + "\n")
+    doc = {k: v for k, v in report.items() if k not in TIMINGS}
+    (out / "synth.json").write_text(json.dumps(doc, indent=1) + "\n")
     return report

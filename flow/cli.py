@@ -65,10 +65,17 @@ def import_cmd(
     lut_bits: Annotated[int, typer.Option(help=LUT_BITS_HELP)] = 12,
 ) -> None:
     """Import a QONNX model into the integer IR and check the golden model against QONNX."""
-    from .import_step import run_import
+    from .api import BuildConfig
+    from .api import build as run
+    from .progress import steps
     from .report_text import print_import
 
-    print_import(run_import(model, out, vectors, seed, lut_bits), out)
+    cfg = BuildConfig(
+        model=model, out=out, vectors=vectors, seed=seed, lut_bits=lut_bits, steps=("import",)
+    )
+    with steps() as display:
+        result = run(cfg, display)
+    print_import(result.reports["import"], out)
 
 
 @app.command()
@@ -111,10 +118,32 @@ def build(
         str | None, typer.Option(help="Synthesize for this board with Yosys (gatemill boards).")
     ] = None,
     lut_bits: Annotated[int, typer.Option(help=LUT_BITS_HELP)] = 12,
+    steps: Annotated[
+        str | None,
+        typer.Option(
+            help="Run only these steps, e.g. rtl,sim (of import, fold, rtl, sim, synth, fmax, "
+            "hls, report, bitstream); the others' outputs must be in --out."
+        ),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Run the steps from this one on.")
+    ] = None,
+    stop: Annotated[
+        str | None,
+        typer.Option("--to", help="Run the steps up to this one (fmax, hls, bitstream: added)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Run the steps even when their inputs are unchanged.")
+    ] = False,
 ) -> None:
-    """Import, fold, generate RTL and verify it against the golden model in simulation."""
-    from .build import BuildConfig, run_build
-    from .progress import steps
+    """Import, fold, generate RTL and verify it against the golden model in simulation.
+
+    Each step is skipped when its inputs (options, files, tools, gatemill's code) are those of
+    its last run in --out.
+    """
+    from .api import BuildConfig
+    from .api import build as run
+    from .progress import steps as display
     from .report_text import print_build
 
     cfg = BuildConfig(
@@ -131,10 +160,14 @@ def build(
         max_lut=max_lut,
         board=board,
         lut_bits=lut_bits,
+        steps=steps,
+        start=start,
+        stop=stop,
+        force=force,
     )
-    with steps() as step:
-        reports = run_build(cfg, step)
-    print_build(reports, out)
+    with display() as lines:
+        result = run(cfg, lines)
+    print_build(result.reports, out, result.timings)
 
 
 @app.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .build import BuildConfig, run_build
+from .api import BuildConfig, build
 from .outdir import prepare_out_dir
 from .progress import steps
 from .report_text import console, print_build
@@ -40,9 +40,9 @@ def run_demo(out: Path, epochs: int | None = None) -> dict:
         target_fps=DEMO_FPS,
         clock_mhz=100.0,
     )
-    with steps() as step:
-        reports = run_build(cfg, step)
-    print_build(reports, cfg.out)
+    with steps() as display:
+        result = build(cfg, display)
+    print_build(result.reports, cfg.out, result.timings)
     console.rule("results")
     for name in (
         "train/train.json",
@@ -55,4 +55,4 @@ def run_demo(out: Path, epochs: int | None = None) -> dict:
         "build/report.html",
     ):
         console.print(f"  {out / name}")
-    return reports
+    return result.reports

@@ -8,17 +8,12 @@ import json
 import pytest
 from brevitas_models import export, mlp
 
-from gatemill.flow.dse.explore import (
-    ExploreConfig,
-    estimate_point,
-    pareto_front,
-    run_explore,
-    spread,
-    sweep,
-)
+from gatemill.flow.dse.estimate import estimate_point
+from gatemill.flow.dse.explore import pareto_front, spread, sweep
 from gatemill.flow.errors import GatemillError
 from gatemill.flow.import_step import run_import
 from gatemill.flow.kinds import load_ir
+from gatemill.flow.steps.explore import ExploreConfig, run_explore
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ def explore(
     seed: Annotated[int, typer.Option(help="Seed of the import's random vectors.")] = 0,
 ) -> None:
     """Sweep foldings, estimate each, synthesize a spread with Yosys, plot the Pareto front."""
-    from .explore import ExploreConfig, run_explore
+    from ..steps.explore import ExploreConfig, run_explore
 
     cfg = ExploreConfig(
         model=model,

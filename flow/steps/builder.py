@@ -28,7 +28,7 @@ from ..outdir import prepare_out_dir
 from .catalog import STEPS, Step, StepContext, producer
 from .config import STEP_NAMES, BuildConfig
 from .fingerprint import code_digest, digest, file_digest, stat_digest, tool_versions, tree_digest
-from .stage import commit, prepare, stage_dir
+from .stage import commit, copy_outputs, prepare, stage_dir
 from .state import Record, State, now, record_run, record_timing, when
 
 
@@ -303,3 +303,25 @@ def run_steps(cfg: BuildConfig, display: StepDisplay | None = None) -> BuildRun:
     return BuildRun(
         out=out, steps=tuple(statuses), reports=reports, timings=timings, seconds=seconds
     )
+
+
+def adopt(src: Path, out: Path, name: str) -> bool:
+    """Take step *name*'s outputs and record from the build folder *src* into *out*.
+
+    The files are hard links (no copies); the record comes along, so a build in *out* with
+    the inputs *src*'s step had skips it, and one with other inputs runs it. Many builds of
+    one model share one import this way. Nothing happens when *src* has no record of the
+    step, or *out* already has the same one. Returns whether the outputs were taken.
+    """
+    rec = State.load(src).get(name)
+    if rec is None:
+        return False
+    state = State.load(out)
+    mine = state.get(name)
+    if mine is not None and mine.fingerprint == rec.fingerprint:
+        return False
+    writes = STEPS[name].writes
+    state.forget(name)
+    copy_outputs(src, out, writes)
+    state.set(name, replace(rec, outputs=stat_digest(out, writes)))
+    return True

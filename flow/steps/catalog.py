@@ -239,7 +239,7 @@ def _needs_board(step: str) -> Callable:
 def _synth_run(ctx: StepContext) -> dict:
     from ..synth.step import run_synth
 
-    r = run_synth(ctx.stage, ctx.board)
+    r = run_synth(ctx.stage, ctx.board, jobs=ctx.cfg.synth_jobs)
     return {"yosys_seconds": r["seconds"], "yosys_cpu_seconds": r["cpu_seconds"]}
 
 

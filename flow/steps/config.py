@@ -93,6 +93,9 @@ class BuildConfig:
     fmax_timeout : float
         Seconds Yosys and nextpnr may take in the ``fmax`` step (not an input of the step:
         a run that ends in time gives the same result).
+    synth_jobs : int, optional
+        Yosys processes side by side in the ``synth`` step (default: one per core, at most
+        4); not an input of the step either: the figures do not depend on it.
     """
 
     model: Path
@@ -115,6 +118,7 @@ class BuildConfig:
     stop: str | None = None
     force: bool = False
     fmax_timeout: float = 3600.0
+    synth_jobs: int | None = None
 
     def __post_init__(self):
         if self.until not in ("rtl", "sim"):

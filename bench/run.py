@@ -21,6 +21,7 @@ import sys
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -88,9 +89,9 @@ def _jsc_data(path: Path, seed: int = 0) -> Path:
 
 
 def _train(kind: str, d: Path, **kw) -> Path:
-    from gatemill.flow.zoo.train import train
+    from gatemill.flow.zoo.train import TrainConfig, train
 
-    train(kind, out_dir=d / "train", progress=False, seed=0, **kw)
+    train(TrainConfig(kind=kind, out_dir=d / "train", seed=0, **kw), progress=False)
     return d / "train" / "model.onnx"
 
 
@@ -172,21 +173,27 @@ def design_folder(name: str, work: Path = WORK) -> Path:
     return work / "".join(c if c.isalnum() else "_" for c in name)
 
 
+def _model_of(out: Path) -> Path:
+    """The model a build folder was imported from (its ``import.json``)."""
+    return Path(json.loads((out / "import.json").read_text())["model_path"])
+
+
 def ecp5_build(out: Path) -> tuple[Path, int]:
     """The build to place and route on the ECP5, and its cycles per sample.
 
     *out* itself when the ECP5's multipliers suffice for its folding; otherwise a copy folded
     by :func:`gatemill.flow.dse.fold.fit_multipliers` (what ``gatemill build --board
-    ulx3s-85f`` would choose), in ``ecp5/`` next to *out*: the rows are folded for the
-    xc7020's 220 DSP48s, the LFE5U-85F has 156 MULT18s. Without such a folding, *out* (and
-    Yosys's refusal).
+    ulx3s-85f`` would choose), in ``ecp5/`` next to *out*, its RTL made by the builder's
+    ``rtl`` step: the rows are folded for the xc7020's 220 DSP48s, the LFE5U-85F has 156
+    MULT18s. Without such a folding, *out* (and Yosys's refusal).
     """
     from gatemill.flow.boards import load_board
     from gatemill.flow.dse.budget import fit_multipliers
     from gatemill.flow.dse.fold import apply_folding, folding_of
     from gatemill.flow.errors import GatemillError
     from gatemill.flow.kinds import load_ir, save_ir
-    from gatemill.flow.rtl_step import run_rtl
+    from gatemill.flow.outdir import prepare_out_dir
+    from gatemill.flow.steps import BuildConfig, run_steps
 
     ir = load_ir(out)
     board = load_board(ECP5_BOARD)
@@ -201,24 +208,30 @@ def ecp5_build(out: Path) -> tuple[Path, int]:
     folded = apply_folding(ir, fitted, "bench: the ECP5's multipliers")
     dst = out.parent / "ecp5"
     shutil.rmtree(dst, ignore_errors=True)
-    dst.mkdir()
-    save_ir(folded, dst)
-    return dst, run_rtl(folded, dst)["estimates"]["ii_cycles"]
+    save_ir(folded, prepare_out_dir(dst))
+    run = run_steps(BuildConfig(model=_model_of(out), out=dst, steps=("rtl",)))
+    return dst, run.reports["rtl"]["estimates"]["ii_cycles"]
 
 
 def fmax_cells(out: Path, timeout: float = FMAX_TIMEOUT) -> dict:
     """The ECP5 columns of the build folder *out*: ``fmax_mhz``, ``ecp5_ii``, ``ecp5_cpu_s``.
 
-    Measured on :func:`ecp5_build`'s design. A design too big for the ECP5, or one nextpnr
-    cannot route within *timeout* seconds, gets a word in the Fmax cell and the reason under
-    ``errors["ecp5"]``: the table stays whole.
+    Measured by the builder's ``fmax`` step on :func:`ecp5_build`'s design. A design too big
+    for the ECP5, or one nextpnr cannot route within *timeout* seconds, gets a word in the
+    Fmax cell and the reason under ``errors["ecp5"]``: the table stays whole.
     """
-    from gatemill.flow.boards import load_board
-    from gatemill.flow.synth.fmax import measure_fmax
+    from gatemill.flow.steps import BuildConfig, run_steps
 
     try:
         build, ii = ecp5_build(out)
-        f = measure_fmax(build, load_board(ECP5_BOARD), timeout=timeout)
+        cfg = BuildConfig(
+            model=_model_of(out),
+            out=build,
+            board=ECP5_BOARD,
+            steps=("fmax",),
+            fmax_timeout=timeout,
+        )
+        f = run_steps(cfg).reports["fmax"]
     except Exception as e:
         msg = str(e)
         word = "error"
@@ -227,12 +240,18 @@ def fmax_cells(out: Path, timeout: float = FMAX_TIMEOUT) -> dict:
         elif "did not finish" in msg:
             word = "timeout"
         return {"fmax_mhz": word, "errors": {"ecp5": f"{type(e).__name__}: {msg[:300]}"}}
-    cpu = [c for c in f["cpu_seconds"].values() if c is not None]
+    cpu = _timings(build)["fmax"]["fmax_cpu_seconds"]
+    cpu = [c for c in cpu.values() if c is not None]
     return {
         "fmax_mhz": f["fmax_mhz"],
         "ecp5_ii": ii,
         "ecp5_cpu_s": round(sum(cpu), 1) if cpu else None,
     }
+
+
+def _timings(out: Path) -> dict:
+    """``{step: entry}`` of the build folder's ``timings.json`` (each step's last run)."""
+    return json.loads((out / "timings.json").read_text())["steps"]
 
 
 def merge_cells(row: dict, cells: dict) -> None:
@@ -244,16 +263,15 @@ def merge_cells(row: dict, cells: dict) -> None:
 def bench_one(name: str, make, fold, *, fmax: bool, hls: bool, work: Path = WORK) -> dict:
     """Build one design in ``work/<name>``; returns its row (figures, seconds, errors by step).
 
-    With *fmax*, the ECP5 columns are measured here too (:func:`fmax_cells`); :func:`main`
-    instead runs them beside the next designs.
+    The build is the builder's (:mod:`gatemill.flow.steps`) in ``work/<name>/build``: import,
+    then fold (to the design's folding), rtl, sim (Verilator) and synth (Yosys for
+    :data:`XILINX_BOARD`), each step's seconds from its ``timings.json``. With *fmax*, the
+    ECP5 columns are measured here too (:func:`fmax_cells`); :func:`main` instead runs them
+    beside the next designs.
     """
-    from gatemill.flow.boards import load_board
-    from gatemill.flow.build import BuildConfig, run_sim_step
     from gatemill.flow.dse.fold import folding_of
-    from gatemill.flow.import_step import run_import
-    from gatemill.flow.kinds import load_ir, save_ir
-    from gatemill.flow.rtl_step import run_rtl
-    from gatemill.flow.synth import run_synth
+    from gatemill.flow.kinds import load_ir
+    from gatemill.flow.steps import BuildConfig, run_steps
 
     d = design_folder(name, work)
     shutil.rmtree(d, ignore_errors=True)
@@ -264,37 +282,47 @@ def bench_one(name: str, make, fold, *, fmax: bool, hls: bool, work: Path = WORK
     row["model_seconds"] = round(time.perf_counter() - t0, 1)
     out = d / "build"
     vectors = model.parent / "vectors.npz"
-    t0 = time.perf_counter()
-    imp = run_import(model, out, vectors if vectors.is_file() else None, seed=0)
-    row["import_s"] = round(time.perf_counter() - t0, 1)
+    base = {
+        "model": model,
+        "out": out,
+        "vectors": vectors if vectors.is_file() else None,
+        "seed": 0,
+        "board": XILINX_BOARD,
+    }
+    imp = run_steps(BuildConfig(**base, steps=("import",))).reports["import"]
     row["golden_vs_qonnx_mismatches"] = imp["end_to_end"]["mismatches"]
-    ir = fold_design(load_ir(out), fold)
-    save_ir(ir, out)
-    row["folding"] = folding_of(ir)
-    t0 = time.perf_counter()
-    man = run_rtl(ir, out)
-    row["rtl_s"] = round(time.perf_counter() - t0, 1)
+    row["folding"] = folding_of(fold_design(load_ir(out / "import"), fold))
+    cfg = BuildConfig(**base, folding=row["folding"], steps=("fold", "rtl"))
+    man = run_steps(cfg).reports["rtl"]
     row["est_ii"] = man["estimates"]["ii_cycles"]
     row["est_latency"] = man["estimates"]["latency_cycles"]
     try:
-        t0 = time.perf_counter()
-        sim = run_sim_step(out, BuildConfig(model=model, out=out))
-        row["sim_s"] = round(time.perf_counter() - t0, 1)
+        sim = run_steps(replace(cfg, steps=("sim",))).reports["sim"]
         row["ii"] = sim["ii_cycles"]
         row["latency"] = sim["latency_cycles"]
         row["mismatches"] = sim["mismatches"]
         row["samples_per_s"] = round(CLOCK_MHZ * 1e6 / sim["ii_cycles"])
         # both passes (full rate and stress) send every vector; simulator wall time
-        row["sim_samples_per_s"] = round(2 * sim["vectors"] / max(sim["sim_seconds"], 1e-9))
+        sim_seconds = _timings(out)["sim"]["sim_seconds"]
+        row["sim_samples_per_s"] = round(2 * sim["vectors"] / max(sim_seconds, 1e-9))
     except Exception as e:  # one step failing must not stop the table
         row["errors"]["sim"] = f"{type(e).__name__}: {e}"
     try:
-        t0 = time.perf_counter()
-        syn = run_synth(out, load_board(XILINX_BOARD))
-        row["synth_s"] = round(time.perf_counter() - t0, 1)
+        syn = run_steps(replace(cfg, steps=("synth",))).reports["synth"]
         row.update({k: syn[k] for k in ("lut", "ff", "bram", "dsp")})
     except Exception as e:
         row["errors"]["synth"] = f"{type(e).__name__}: {e}"
+    times = _timings(out)
+    for key, step in (
+        ("import_s", "import"),
+        ("rtl_s", "rtl"),
+        ("sim_s", "sim"),
+        ("synth_s", "synth"),
+    ):
+        if step in times and step not in row["errors"]:
+            # the RTL column is the Verilog's time, as before the truth-table check joined it
+            secs = times[step]["seconds"] - times[step].get("lut_check_seconds", 0.0)
+            row[key] = round(secs, 1)
     if fmax:
         merge_cells(row, fmax_cells(out))
     if hls:

@@ -22,11 +22,11 @@ DEMO_FPS = 3e6
 
 def run_demo(out: Path, epochs: int | None = None) -> dict:
     """Run the demo into *out* (``train/`` and ``build/``); returns the build reports."""
-    from .zoo.train import train
+    from .zoo.train import TrainConfig, train
 
     out = prepare_out_dir(out)
     console.rule("1. train: digits MLP, 4-bit weights and activations (Brevitas QAT)")
-    t = train("mlp", out_dir=out / "train", wbits=4, abits=4, epochs=epochs, seed=0)
+    t = train(TrainConfig(kind="mlp", out_dir=out / "train", wbits=4, abits=4, epochs=epochs))
     console.print(
         f"quantized accuracy {100 * t['quant_accuracy']:.2f} % "
         f"(float twin {100 * t['float_accuracy']:.2f} %), {t['seconds']:.1f} s"

@@ -120,11 +120,11 @@ def train(
     and a head of boosted LUT-sized trees) with Brevitas and export it as QONNX."""
     from rich.console import Console
 
-    from .train import FILES
+    from .train import FILES, TrainConfig
     from .train import train as run_train
 
-    report = run_train(
-        kind,
+    cfg = TrainConfig(
+        kind=kind,
         out_dir=out,
         wbits=wbits,
         abits=abits,
@@ -143,6 +143,7 @@ def train(
         depth=depth,
         trees=trees,
     )
+    report = run_train(cfg)
     spec = report["model"]
     console = Console(highlight=False)
     console.print(

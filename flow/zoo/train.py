@@ -19,7 +19,8 @@ import math
 import random
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -48,33 +49,9 @@ EXPORT_CHECK_SAMPLES = 8
 THREADS = 1
 
 
-def train(
-    kind: str,
-    *,
-    out_dir: str | Path,
-    wbits: int | None = None,
-    abits: int | None = None,
-    hidden: Sequence[int] | None = None,
-    channels: Sequence[int] | None = None,
-    epochs: int | None = None,
-    seed: int = 0,
-    data: str | Path | None = None,
-    scaling: str = "float",
-    batchnorm: bool = True,
-    in_bits: int | None = None,
-    per_channel: bool = False,
-    lr: float | None = None,
-    batch_size: int = 64,
-    progress: bool = True,
-    fanin: int | None = None,
-    depth: int | None = None,
-    trees: int | None = None,
-) -> dict:
-    """Train a zoo model with quantization-aware training, export it, and write its files.
-
-    The float twin (same architecture, plain torch layers) is trained first with the same
-    recipe and seed, as the accuracy baseline. Training is deterministic for a given seed:
-    Adam, cosine learning-rate decay, cross-entropy, one CPU thread.
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Everything ``gatemill train`` takes; checked when made.
 
     Parameters
     ----------
@@ -83,7 +60,7 @@ def train(
         with a float linear head, which is then replaced by a PoET-BiN head fitted on the
         binary features (:func:`gatemill.flow.zoo.poetbin.fit_head`); ``train.json`` then
         has a ``head`` entry comparing the two.
-    out_dir : str or path-like
+    out_dir : path
         Output directory; created if missing. An existing non-empty directory is used only if
         gatemill made it (it holds ``train.json`` or a ``.gatemill`` marker).
     wbits, abits : int, optional
@@ -94,7 +71,7 @@ def train(
         Training epochs; None takes :data:`DEFAULTS`.
     seed : int
         Seed for weights initialisation and batch order.
-    data : str or path-like, optional
+    data : path, optional
         A user ``.npz`` (see :func:`gatemill.flow.zoo.data.load_npz`); None uses the digits.
     scaling : {"float", "pot"}
         Learned float scales or power-of-two scales.
@@ -109,12 +86,97 @@ def train(
         Peak learning rate; None takes :data:`DEFAULTS`.
     batch_size : int
         Training batch size.
-    progress : bool
-        Show a Rich progress bar on stderr.
     fanin : int, optional
         ``lutnet`` only: inputs of every neuron.
     depth, trees : int, optional
         ``poetbin`` only: tree depth and trees per class.
+
+    Raises
+    ------
+    GatemillError
+        For an unknown kind, an option the kind does not take, or a value out of range (the
+        architecture's own checks run when :func:`train` builds the model).
+    """
+
+    kind: str
+    out_dir: Path
+    wbits: int | None = None
+    abits: int | None = None
+    hidden: tuple[int, ...] | None = None
+    channels: tuple[int, ...] | None = None
+    epochs: int | None = None
+    seed: int = 0
+    data: Path | None = None
+    scaling: str = "float"
+    batchnorm: bool = True
+    in_bits: int | None = None
+    per_channel: bool = False
+    lr: float | None = None
+    batch_size: int = 64
+    fanin: int | None = None
+    depth: int | None = None
+    trees: int | None = None
+
+    def __post_init__(self):
+        for name in ("hidden", "channels"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        if self.kind not in MODELS:
+            raise GatemillError(
+                f"Unknown model kind {self.kind!r}; choose one of {', '.join(MODELS)}."
+            )
+        defaults = DEFAULTS[self.kind]
+        for name in ("fanin", "depth", "trees"):
+            value = getattr(self, name)
+            if value is not None and name not in defaults:
+                owners = " and ".join(k for k, d in DEFAULTS.items() if name in d)
+                raise GatemillError(
+                    f"{name} ({value!r}) applies only to {owners}, not to {self.kind}."
+                )
+        if self.kind != "cnn" and self.channels is not None:
+            raise GatemillError(
+                f"channels ({self.channels!r}) only applies to a cnn, not an {self.kind}."
+            )
+        r = self.resolved()
+        _check_int("epochs", r["epochs"], minimum=1)
+        _check_int("batch_size", self.batch_size, minimum=2)
+        _check_int("seed", self.seed, minimum=0)
+        lr = r["lr"]
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise GatemillError(f"lr must be a positive number, not {lr!r}.")
+
+    def resolved(self) -> dict:
+        """The options with the kind's :data:`DEFAULTS` in place of None (``channels`` only
+        for a cnn; ``fanin``, ``depth``, ``trees`` only for the kinds that take them)."""
+        defaults = DEFAULTS[self.kind]
+        r = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("hidden", "epochs", "lr", "wbits", "abits", "in_bits", "channels"):
+            if r[name] is None:
+                r[name] = defaults[name]
+        for name in ("fanin", "depth", "trees"):
+            if name in defaults:
+                r[name] = defaults[name] if r[name] is None else r[name]
+            else:
+                del r[name]
+        return r
+
+
+def train(config: TrainConfig | str, /, *, progress: bool = True, **options) -> dict:
+    """Train a zoo model with quantization-aware training, export it, and write its files.
+
+    The float twin (same architecture, plain torch layers) is trained first with the same
+    recipe and seed, as the accuracy baseline. Training is deterministic for a given seed:
+    Adam, cosine learning-rate decay, cross-entropy, one CPU thread.
+
+    Parameters
+    ----------
+    config : TrainConfig or str
+        What to train; or the model kind, with the other fields of :class:`TrainConfig` as
+        keyword *options* (``train("mlp", out_dir="mlp", epochs=5)``).
+    progress : bool
+        Show a Rich progress bar on stderr.
 
     Returns
     -------
@@ -124,33 +186,19 @@ def train(
     Raises
     ------
     GatemillError
-        For bad arguments, unusable data, or an output directory gatemill may not write to.
+        For bad options, unusable data, or an output directory gatemill may not write to.
     """
-    if kind not in MODELS:
-        raise GatemillError(f"Unknown model kind {kind!r}; choose one of {', '.join(MODELS)}.")
-    defaults = DEFAULTS[kind]
-    hidden = defaults["hidden"] if hidden is None else hidden
-    epochs = defaults["epochs"] if epochs is None else epochs
-    lr = defaults["lr"] if lr is None else lr
-    wbits = defaults["wbits"] if wbits is None else wbits
-    abits = defaults["abits"] if abits is None else abits
-    in_bits = defaults["in_bits"] if in_bits is None else in_bits
-    extra = {"fanin": fanin, "depth": depth, "trees": trees}
-    for name, value in extra.items():
-        if value is not None and name not in defaults:
-            owners = " and ".join(k for k, d in DEFAULTS.items() if name in d)
-            raise GatemillError(f"{name} ({value!r}) applies only to {owners}, not to {kind}.")
-    extra = {k: defaults[k] if v is None else v for k, v in extra.items() if k in defaults}
-    if kind == "cnn":
-        channels = defaults["channels"] if channels is None else channels
-    elif channels is not None:
-        raise GatemillError(f"channels ({channels!r}) only applies to a cnn, not an {kind}.")
-    _check_int("epochs", epochs, minimum=1)
-    _check_int("batch_size", batch_size, minimum=2)
-    _check_int("seed", seed, minimum=0)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise GatemillError(f"lr must be a positive number, not {lr!r}.")
-    out_dir = Path(out_dir)
+    if isinstance(config, str):
+        config = TrainConfig(kind=config, **options)
+    elif options:
+        raise TypeError(f"train(config) takes no options besides progress: {sorted(options)}")
+    r = config.resolved()
+    kind, out_dir, seed, data = config.kind, config.out_dir, config.seed, config.data
+    hidden, channels, epochs, lr = r["hidden"], r["channels"], r["epochs"], r["lr"]
+    wbits, abits, in_bits = r["wbits"], r["abits"], r["in_bits"]
+    scaling, batchnorm, per_channel = config.scaling, config.batchnorm, config.per_channel
+    batch_size = config.batch_size
+    extra = {k: r[k] for k in ("fanin", "depth", "trees") if k in r}
     _check_out_dir(out_dir)
 
     ds = prepare(load_dataset(data), kind="cnn" if kind == "cnn" else "mlp", in_bits=in_bits)

@@ -1,1 +1,27 @@
-"""gatemill compiler: zoo, frontend, IR, golden model, CLI."""
+"""gatemill compiler: zoo, frontend, IR, golden model, folding, steps, CLI.
+
+The Python API (:mod:`gatemill.flow.api`) is available here too, loaded on first use
+(``from gatemill.flow import import_model``), so importing a submodule stays cheap.
+"""
+
+_API = (
+    "BuildConfig",
+    "BuildResult",
+    "Model",
+    "TrainConfig",
+    "build",
+    "import_model",
+    "train",
+)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

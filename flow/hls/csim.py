@@ -104,7 +104,9 @@ def run_csim(hls_dir: Path, timeout: float = 1800.0) -> dict:
         raise ToolError("g++", cmd, work / "compile.log", "The generated HLS C++ did not compile.")
     run_cmd = [f"csim/{BINARY}", "tb_data/inputs.txt", "tb_data/outputs.txt"]
     t0 = time.perf_counter()
-    r = _run([str(work / BINARY), *run_cmd[1:]], hls_dir, work / "run.log", BINARY, timeout)
+    # absolute: the binary runs in hls_dir, which may be a path relative to here
+    exe = str((work / BINARY).resolve())
+    r = _run([exe, *run_cmd[1:]], hls_dir, work / "run.log", BINARY, timeout)
     run_seconds = time.perf_counter() - t0
     m = _SUMMARY.search(r.stdout)
     if m is None:

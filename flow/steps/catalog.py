@@ -326,10 +326,25 @@ def _bitstream_run(ctx: StepContext) -> None:
         from ..vivado import write_vivado
 
         write_vivado(ctx.stage, board)
+        _relocate(ctx, "vivado/vivado.json")
         return
     from ..bitstream.ecp5 import run_ecp5_bitstream
 
     run_ecp5_bitstream(ctx.stage, board, simulator=cfg.simulator, seed=cfg.seed)
+    _relocate(ctx, "bitstream/uart_sim.json")
+
+
+def _relocate(ctx: StepContext, rel: str) -> None:
+    """Make the paths a report of the staging folder names (a log, the next command) the
+    ones they will have in the build folder."""
+    path = ctx.stage / rel
+    if not path.is_file():
+        return
+    text = path.read_text()
+    for stage, out in ((ctx.stage.resolve(), ctx.out.resolve()), (ctx.stage, ctx.out)):
+        old, new = (json.dumps(str(p))[1:-1] for p in (stage, out))
+        text = text.replace(old, new)
+    path.write_text(text)
 
 
 def _bitstream_load(out: Path) -> dict:

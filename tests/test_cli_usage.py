@@ -220,7 +220,7 @@ def test_help_of_every_command(path, command, capsys):
 @pytest.mark.parametrize(
     "argv, needles",
     [
-        (["build", "m.onnx", "--out", "y", "--bord", "x"], ["Did you mean --board?"]),
+        (["build", "m.onnx", "--out", "y", "--bord", "x"], ["Did you mean --board"]),
         (["asic"], ["No such command 'asic'."]),
         (["synht"], ["Did you mean 'synth'?"]),
         (["build", "m.onnx", "--out"], ["Usage: gatemill build", "requires an argument"]),

@@ -100,7 +100,10 @@ def test_fmax_of_a_tiny_design(tiny):
     assert r["seconds"]["yosys"] > 0 and r["seconds"]["nextpnr"] > 0
     assert "--out-of-context" in r["options"] and r["tools"]["nextpnr-ecp5"]
     work = tiny / "fmax"
-    assert json.loads((work / "fmax.json").read_text()) == r
+    # the file holds the results; this run's times are the returned report's (and the
+    # builder's timings.json)
+    saved = json.loads((work / "fmax.json").read_text())
+    assert saved == {k: v for k, v in r.items() if k not in ("seconds", "cpu_seconds")}
     for name in ("core.json", "report.json", "nextpnr.log", "yosys.log", "synth.ys"):
         assert (work / name).exists(), name
 

@@ -164,10 +164,10 @@ def test_hostile_node_names_are_sanitized(good, tmp_path, capsys):
     onnx.save(model, path)
     code, text = run(["import", str(path), "--out", str(tmp_path / "o")], capsys)
     assert code == 0, text
-    ir = (tmp_path / "o" / "ir.json").read_text()
+    ir = (tmp_path / "o" / "import" / "ir.json").read_text()
     from gatemill.flow.kinds import load_ir
 
-    for layer in load_ir(tmp_path / "o").layers:
+    for layer in load_ir(tmp_path / "o" / "import").layers:
         assert layer.name.isidentifier() and layer.name.isascii()
         assert not set(layer.name) & set("\"'$;[]`\\ \n")
     assert "rm" in ir  # the name survives in a harmless form

@@ -197,7 +197,9 @@ def folded_xc7(small):
 def test_synth_report_on_a_xilinx_board(small, folded_xc7):
     r = folded_xc7
     out = small["folded"]
-    assert json.loads((out / "synth.json").read_text()) == r
+    # the file holds the results; this run's times are the returned report's
+    saved = json.loads((out / "synth.json").read_text())
+    assert saved == {k: v for k, v in r.items() if k not in ("seconds", "cpu_seconds")}
     assert (r["board"], r["part"], r["family"]) == ("pynq-z2", "xc7z020clg400-1", "xc7")
     assert r["tool"] == "yosys" and r["tool_version"].startswith("Yosys 0.64")
     assert r["lut"] > 0 and r["ff"] > 0 and r["fits"] and r["suggestion"] is None

@@ -215,6 +215,45 @@ def _changes(old: dict, new: dict) -> list[str]:
     return out
 
 
+def why_run(step: Step, rec: Record | None, inputs: dict, cfg: BuildConfig, out: Path):
+    """Why *step* must run (``"first run"``, ``"inputs changed: config.seed"``...), or None
+    when its record *rec* has the fingerprint of *inputs* and its outputs are as it left
+    them."""
+    if rec is None:
+        return "first run"
+    if cfg.force:
+        return "forced"
+    if rec.fingerprint != digest(inputs):
+        return "inputs changed: " + (", ".join(_changes(rec.inputs, inputs)) or "format")
+    if rec.outputs != stat_digest(out, step.writes):
+        return "its outputs were changed or removed"
+    return None
+
+
+def _run(step: Step, ctx: StepContext, inputs: dict, state: State, reason: str):
+    """Run *step* in its staging folder, commit its outputs, record it; its status and
+    ``timings.json`` entry."""
+    out = ctx.out
+    ctx = replace(
+        ctx, stage=prepare(out, step.name, step.reads + _present(out, step.reads_if_present))
+    )
+    t0 = time.perf_counter()
+    details = step.run(ctx) or {}
+    seconds = time.perf_counter() - t0
+    state.forget(step.name)  # from here until it is recorded again, its outputs are in flux
+    commit(out, step.name, step.writes)
+    finished = now()
+    record = Record(
+        fingerprint=digest(inputs),
+        finished=finished,
+        inputs=inputs,
+        outputs=stat_digest(out, step.writes),
+    )
+    state.set(step.name, record)
+    status = StepStatus(name=step.name, ran=True, since=finished, seconds=seconds, reason=reason)
+    return status, record_timing(out, step.name, seconds, details)
+
+
 def run_steps(cfg: BuildConfig, display: StepDisplay | None = None) -> BuildRun:
     """Run the steps *cfg* chooses into ``cfg.out``, skipping those with unchanged inputs.
 
@@ -247,46 +286,17 @@ def run_steps(cfg: BuildConfig, display: StepDisplay | None = None) -> BuildRun:
         step = STEPS[name]
         ctx = StepContext(cfg=cfg, board=board, out=out, stage=stage_dir(out, name))
         inputs = step_inputs(step, ctx)
-        fingerprint = digest(inputs)
         rec = state.get(name)
-        if rec is None:
-            reason = "first run"
-        elif cfg.force:
-            reason = "forced"
-        elif rec.fingerprint != fingerprint:
-            reason = "inputs changed: " + (", ".join(_changes(rec.inputs, inputs)) or "format")
-        elif rec.outputs != stat_digest(out, step.writes):
-            reason = "its outputs were changed or removed"
-        else:
+        reason = why_run(step, rec, inputs, cfg, out)
+        if reason is None:
             status = StepStatus(
                 name=name, ran=False, since=rec.finished, seconds=None, reason="inputs unchanged"
             )
             display.skip(status.message)
-            statuses.append(status)
-            continue
-        display.start(f"{name}: {step.title(ctx)}")
-        ctx = replace(
-            ctx, stage=prepare(out, name, step.reads + _present(out, step.reads_if_present))
-        )
-        t0 = time.perf_counter()
-        details = step.run(ctx) or {}
-        seconds = time.perf_counter() - t0
-        state.forget(name)  # from here until it is recorded again, its outputs are in flux
-        commit(out, name, step.writes)
-        finished = now()
-        state.set(
-            name,
-            Record(
-                fingerprint=fingerprint,
-                finished=finished,
-                inputs=inputs,
-                outputs=stat_digest(out, step.writes),
-            ),
-        )
-        timings[name] = record_timing(out, name, seconds, details)
-        statuses.append(
-            StepStatus(name=name, ran=True, since=finished, seconds=seconds, reason=reason)
-        )
+        else:
+            display.start(f"{name}: {step.title(ctx)}")
+            status, timings[name] = _run(step, ctx, inputs, state, reason)
+        statuses.append(status)
     seconds = time.perf_counter() - t_start
     record_run(
         out,

@@ -133,7 +133,7 @@ def build(
         typer.Option("--to", help="Run the steps up to this one (fmax, hls, bitstream: added)."),
     ] = None,
     force: Annotated[
-        bool, typer.Option(help="Run the steps even when their inputs are unchanged.")
+        bool, typer.Option("--force", help="Run the steps even when their inputs are unchanged.")
     ] = False,
 ) -> None:
     """Import, fold, generate RTL and verify it against the golden model in simulation.

@@ -256,7 +256,7 @@ class Model:
             For a target or budget no folding meets, or a bad layer entry.
         """
         from .boards import load_board
-        from .dse.explore import estimate_point
+        from .dse.estimate import estimate_point
         from .dse.fold import folding_of
         from .steps.fold import choose_folding, clock_of
 

@@ -1,7 +1,9 @@
 """gatemill compiler: zoo, frontend, IR, golden model, folding, steps, CLI.
 
 The Python API (:mod:`gatemill.flow.api`) is available here too, loaded on first use
-(``from gatemill.flow import import_model``), so importing a submodule stays cheap.
+(``from gatemill.flow import import_model``), so importing a submodule stays cheap. Its
+``build`` function is not: ``gatemill.flow.build`` is the module of ``gatemill build``; use
+:meth:`Model.build <gatemill.flow.api.Model.build>` or ``gatemill.flow.api.build``.
 """
 
 _API = (
@@ -9,7 +11,6 @@ _API = (
     "BuildResult",
     "Model",
     "TrainConfig",
-    "build",
     "import_model",
     "train",
 )

@@ -29,7 +29,7 @@ def model(model_path):
 def test_gatemill_flow_exports_the_api_lazily():
     import gatemill.flow as flow
 
-    assert flow.import_model is api.import_model and flow.build is api.build
+    assert flow.import_model is api.import_model and flow.Model is api.Model
     assert flow.TrainConfig is api.TrainConfig and "Model" in dir(flow)
     with pytest.raises(AttributeError):
         _ = flow.no_such_name

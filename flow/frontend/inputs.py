@@ -158,15 +158,23 @@ def input_problems(model, encoding: InputEncoding | None) -> list[Problem]:
         + ("it" if not nodes else f"{end_node.name!r} ({end_node.op_type})" if end_node else "")
         + " as floats, without a quantizer"
     )
+    fix = (
+        f"state the integer encoding of your input with {EXAMPLE} (e.g. 8-bit pixels "
+        "scaled to [0, 1]; input_type=, input_scale= in the API): the hardware then takes "
+        "the raw integers q, with x = scale * q, and the pre-processing folds exactly into "
+        "the first layer"
+        if nodes
+        else "state the integer encoding of your input, e.g. --input-type UINT8 --input-scale "
+        "1 for 8-bit values taken as they are (1/255 if scaled to [0, 1]; input_type=, "
+        "input_scale= in the API): the hardware then takes the raw integers q, with "
+        "x = scale * q"
+    )
     problems.append(
         Problem(
             first.name,
             first.op_type,
             how,
-            f"state the integer encoding of your input with {EXAMPLE} (e.g. 8-bit pixels "
-            "scaled to [0, 1]; input_type=, input_scale= in the API): the hardware then takes "
-            "the raw integers q, with x = scale * q, and the pre-processing folds exactly into "
-            "the first layer; or add a QuantIdentity as the model's first layer",
+            f"{fix}; or add a QuantIdentity as the model's first layer",
         )
     )
     return problems

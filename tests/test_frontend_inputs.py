@@ -214,3 +214,17 @@ def test_saturating_float_vectors_are_counted(tmp_path, capsys):
     assert sat["values"] == np.count_nonzero((levels < -128) | (levels > 127)) > 0
     assert "input saturation" in text
     assert run_import(path, tmp_path / "n", None)["input_saturation"]["values"] == 0
+
+
+@pytest.mark.parametrize("input_type, scale", [("BIPOLAR", "1/128"), ("BINARY", "1/64")])
+def test_one_bit_input_types(tmp_path, input_type, scale):
+    # x = q / 128 for q = -1, 1 are levels -1, 1 of the Q1.7 quantizer: lossless, no layer;
+    # x = q / 64 for q = 0, 1 are levels 0, 2: lossless too (gain 2)
+    path = export(pre_mlp(10, q17_input(), mul=1.0, sub=0.0), (10,), tmp_path / "s.onnx")
+    imp = import_qonnx(path, encoding=parse_encoding(input_type, scale))
+    assert imp.input_report["first_quantizer"]["handling"] in ("identity", "lossless")
+    assert imp.ir.layers[0].kind == "MatrixVector"
+    assert imp.ir.layers[0].in_dtype.name == input_type
+    values = [-1, 1] if input_type == "BIPOLAR" else [0, 1]
+    x = np.random.default_rng(0).choice(values, size=(64, 10))
+    assert_golden_is_qonnx(imp, x)

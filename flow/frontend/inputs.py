@@ -304,9 +304,11 @@ def _level_maps(qz, t: IntTensor, lo: int, hi: int):
         def level(q, c=c):
             return qz.level(t.scales[c] * q + t.offset(c), c)
 
-        g = level(lo + 1) - level(lo) if hi > lo else 0
-        h = level(lo) - g * lo
-        affine = g != 0 and all(level(q) == g * q + h for q in range(lo, hi + 1))
+        qs = (-1, 1) if t.dtype.name == "BIPOLAR" else range(lo, hi + 1)
+        g = Fraction(level(qs[1]) - level(qs[0]), qs[1] - qs[0])
+        h = level(qs[0]) - g * qs[0]
+        affine = g != 0 and g.denominator == 1 and all(level(q) == g * q + h for q in qs)
+        g, h = int(g), int(h)
         keep = (lo, hi)
         if not qz.bipolar:
 

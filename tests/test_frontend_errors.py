@@ -255,8 +255,7 @@ def test_residual_block_lists_input_fork_and_add(tmp_path, capsys):
     )
     # with the input's encoding stated, only the graph's branches remain
     text = assert_refused(
-        ["import", path, "--out", str(tmp_path / "o2"), "--input-type", "UINT8"]
-        + ["--input-scale", "1"],
+        ["import", path, "-o", str(tmp_path / "o2"), "--input-type", "UINT8", "--input-scale", "1"],
         capsys,
         "(Add)",
     )

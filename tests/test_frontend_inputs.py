@@ -133,9 +133,7 @@ def test_offset_into_a_padded_conv_is_refused(tmp_path):
 
 
 def test_per_channel_normalization(tmp_path):
-    model = pre_cnn(
-        3, 6, q17_input(), mul=1.0, sub=0.0, mean=[0.5, 0.4, 0.3], std=[0.25, 0.5, 0.3]
-    )
+    model = pre_cnn(3, 6, q17_input(), mul=1.0, sub=0.0, mean=[0.5, 0.4, 0.3], std=[0.25, 0.5, 0.3])
     imp = raw_import(model, (3, 6, 6), tmp_path / "n.onnx")
     first = imp.ir.layers[0]
     assert first.kind == "Threshold"
@@ -165,10 +163,13 @@ def test_vectors_hold_raw_integers(bnn_like, tmp_path, capsys):
     saturation = report["input_saturation"]
     assert saturation["values"] == np.count_nonzero(q == 255) and saturation["elements"] == 320
 
+    encoding = ["--input-type", "UINT8", "--input-scale", "1/255"]
     np.savez(tmp_path / "f.npz", x=q.astype(np.float32) / 255)
+    code = main(["import", bnn_like, "-o", str(tmp_path / "f"), "--vectors", f"{tmp_path}/f.npz"])
+    assert code == 2  # without the encoding the model is refused first
+    capsys.readouterr()
     code = main(
-        ["import", bnn_like, "--out", str(tmp_path / "f"), "--vectors", str(tmp_path / "f.npz")]
-        + ["--input-type", "UINT8", "--input-scale", "1/255"]
+        ["import", bnn_like, "-o", str(tmp_path / "f"), "--vectors", f"{tmp_path}/f.npz", *encoding]
     )
     text = capsys.readouterr().err
     assert code == 2 and "Traceback" not in text
@@ -176,8 +177,7 @@ def test_vectors_hold_raw_integers(bnn_like, tmp_path, capsys):
 
     np.savez(tmp_path / "big.npz", x=q.astype(np.int64) + 1)
     code = main(
-        ["import", bnn_like, "--out", str(tmp_path / "g"), "--vectors", str(tmp_path / "big.npz")]
-        + ["--input-type", "UINT8", "--input-scale", "1/255"]
+        ["import", bnn_like, "-o", f"{tmp_path}/g", "--vectors", f"{tmp_path}/big.npz", *encoding]
     )
     text = capsys.readouterr().err
     assert code == 2 and "256" in text and "UINT8" in text
@@ -204,7 +204,7 @@ def test_saturating_float_vectors_are_counted(tmp_path, capsys):
     path = export(mlp([12, 8, 3], wbits=4, abits=4), (12,), tmp_path / "m.onnx")
     x = 100 * np.random.default_rng(0).normal(size=(30, 12)).astype(np.float32)
     np.savez(tmp_path / "x.npz", x=x)
-    code = main(["import", path, "--out", str(tmp_path / "o"), "--vectors", str(tmp_path / "x.npz")])
+    code = main(["import", path, "-o", str(tmp_path / "o"), "--vectors", str(tmp_path / "x.npz")])
     text = capsys.readouterr().out
     report = json.loads((tmp_path / "o" / "import.json").read_text())
     sat = report["input_saturation"]

@@ -168,8 +168,8 @@ def check_raw_build(out, monkeypatch, q):
 
 def test_bnn_front_builds_with_raw_uint8_input(tmp_path, monkeypatch):
     """bnn_pynq's front (view, 2 x - 1, Q1.7 quantizer) on a small model: RTL simulated."""
-    model = export(pre_mlp(16, q17_input(), flatten=True), (1, 4, 4), tmp_path / "m.onnx")
-    q = np.random.default_rng(2).integers(0, 256, size=(40, 1, 4, 4)).astype(np.uint8)
+    model = export(pre_mlp(4, q17_input(), flatten=True), (1, 2, 2), tmp_path / "m.onnx")
+    q = np.random.default_rng(2).integers(0, 256, size=(24, 1, 2, 2)).astype(np.uint8)
     np.savez(tmp_path / "q.npz", x=q)
     cfg = BuildConfig(
         model=model,

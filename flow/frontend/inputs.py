@@ -83,9 +83,7 @@ def parse_encoding(input_type, input_scale) -> InputEncoding | None:
             "(e.g. UINT8 for 8-bit pixels), BINARY (0/1) or BIPOLAR (-1/+1)."
         )
     try:
-        scale = Fraction(input_scale) if not isinstance(input_scale, float) else None
-        if scale is None:
-            scale = Fraction(input_scale)  # a float's exact binary value
+        scale = Fraction(input_scale)  # exact: "1/255" is 1/255, a float its binary value
     except (ValueError, ZeroDivisionError, OverflowError, TypeError):
         scale = None
     if scale is None or scale <= 0:

@@ -16,6 +16,7 @@ from .dse.budget import fastest_within, fit_multipliers
 from .dse.cost import design_estimate
 from .dse.estimate import estimate_point
 from .errors import GatemillError, VerificationError
+from .frontend import parse_encoding
 from .frontend.lut import LUT_BITS
 from .import_step import run_import
 from .kinds import load_ir, save_ir
@@ -58,6 +59,10 @@ class BuildConfig:
         board's, or 100 MHz without a board.
     lut_bits : int
         Sparse neurons of at most this many input bits become truth tables (0: none).
+    input_type, input_scale : str, optional
+        The integer encoding of the model's input (e.g. ``"UINT8"``, ``"1/255"``): the
+        hardware takes the raw integers ``q``, the model's input is ``x = scale * q``
+        (:func:`gatemill.flow.import_step.run_import`).
     board : str, optional
         Synthesize for this board (name or .toml) with Yosys after simulation: synth.json.
     max_lut : int, optional
@@ -81,8 +86,11 @@ class BuildConfig:
     lut_bits: int = LUT_BITS
     board: str | None = None
     max_lut: int | None = None
+    input_type: str | None = None
+    input_scale: str | None = None
 
     def __post_init__(self):
+        parse_encoding(self.input_type, self.input_scale)  # a typo fails before any work
         if self.until not in ("rtl", "sim"):
             raise GatemillError(f"--until {self.until!r}: choose rtl or sim.")
         for name in ("idle", "stall"):
@@ -125,7 +133,11 @@ def run_build(cfg: BuildConfig, step: Callable[[str], None] | None = None) -> di
     board = load_board(cfg.board) if cfg.board else None  # a typo fails before any work
     out = prepare_out_dir(cfg.out)
     step("import and golden model")
-    reports = {"import": run_import(cfg.model, out, cfg.vectors, cfg.seed, cfg.lut_bits)}
+    reports = {
+        "import": run_import(
+            cfg.model, out, cfg.vectors, cfg.seed, cfg.lut_bits, cfg.input_type, cfg.input_scale
+        )
+    }
     ir = load_ir(out)
     family = board.family if board else "xc7"
     clock = cfg.clock_mhz if cfg.clock_mhz is not None else board.clock_mhz if board else 100.0

@@ -36,6 +36,12 @@ LUT_BITS_HELP = (
     "Sparse neurons reading at most this many input bits (fan-in x bits) become truth "
     "tables (LutLayer); 0 keeps them as matrix-vector layers."
 )
+INPUT_TYPE_HELP = (
+    "Integer type of the raw input the hardware takes (e.g. UINT8), for a model whose float "
+    "input reaches its first quantizer through a pre-processing (Mul, Add, Sub, Div, Reshape) "
+    "or reaches none; with --input-scale. --vectors then hold those integers."
+)
+INPUT_SCALE_HELP = "The model's float input is x = scale * q for the raw integers q: e.g. 1/255."
 app.command("hls")(hls)
 app.command("boards")(boards_command)
 app.command("synth")(synth)
@@ -63,12 +69,15 @@ def import_cmd(
         int, typer.Option(help="Seed of the random vectors used without --vectors.")
     ] = 0,
     lut_bits: Annotated[int, typer.Option(help=LUT_BITS_HELP)] = 12,
+    input_type: Annotated[str | None, typer.Option(help=INPUT_TYPE_HELP)] = None,
+    input_scale: Annotated[str | None, typer.Option(help=INPUT_SCALE_HELP)] = None,
 ) -> None:
     """Import a QONNX model into the integer IR and check the golden model against QONNX."""
     from .import_step import run_import
     from .report_text import print_import
 
-    print_import(run_import(model, out, vectors, seed, lut_bits), out)
+    report = run_import(model, out, vectors, seed, lut_bits, input_type, input_scale)
+    print_import(report, out)
 
 
 @app.command()
@@ -111,6 +120,8 @@ def build(
         str | None, typer.Option(help="Synthesize for this board with Yosys (gatemill boards).")
     ] = None,
     lut_bits: Annotated[int, typer.Option(help=LUT_BITS_HELP)] = 12,
+    input_type: Annotated[str | None, typer.Option(help=INPUT_TYPE_HELP)] = None,
+    input_scale: Annotated[str | None, typer.Option(help=INPUT_SCALE_HELP)] = None,
 ) -> None:
     """Import, fold, generate RTL and verify it against the golden model in simulation."""
     from .build import BuildConfig, run_build
@@ -131,6 +142,8 @@ def build(
         max_lut=max_lut,
         board=board,
         lut_bits=lut_bits,
+        input_type=input_type,
+        input_scale=input_scale,
     )
     with steps() as step:
         reports = run_build(cfg, step)

@@ -46,13 +46,15 @@ def level_diff(a: np.ndarray, b: np.ndarray, dtype) -> np.ndarray:
     return d // 2 if dtype == BIPOLAR else d
 
 
-def golden_vs_qonnx(ir: IRGraph, probes: list[Probe], input_tensor: str, values: dict) -> dict:
+def golden_vs_qonnx(ir: IRGraph, probes: list[Probe], x_int: np.ndarray, values: dict) -> dict:
     """Each stretch of layers between two QONNX probe points, run on QONNX's own input.
 
-    Isolating the stretches keeps one float32 rounding difference from cascading, so every
-    mismatch counted is a place where the float graph and the exact arithmetic disagree.
+    *x_int* are the hardware's input integers (:meth:`InputSpec.quantize
+    <gatemill.flow.ir.InputSpec.quantize>` of the vectors QONNX ran on). Isolating the
+    stretches keeps one float32 rounding difference from cascading, so every mismatch counted
+    is a place where the float graph and the exact arithmetic disagree.
     """
-    x = to_ir_ints(values[input_tensor], np.float64(ir.input.scale), 0.0, ir.input.layout)
+    x = np.asarray(x_int, dtype=np.int64)
     per_layer, start = [], 0
     elements = mismatches = max_diff = 0
     for p in probes:
@@ -80,3 +82,17 @@ def golden_vs_qonnx(ir: IRGraph, probes: list[Probe], input_tensor: str, values:
         "max_level_diff": int(max_diff),
         "per_layer": per_layer,
     }
+
+
+def check_against_qonnx(ir: IRGraph, model: ModelWrapper, probes: list[Probe], x: np.ndarray):
+    """Run QONNX on the vectors *x* and compare the golden model with it at every probe.
+
+    *x* are the model's inputs as the vectors hold them: float inputs, or the raw integers of a
+    stated encoding (QONNX then takes ``x = scale * q``). Returns ``(report, values, x_int)``:
+    :func:`golden_vs_qonnx`'s report, the probed QONNX tensors and the hardware's input
+    integers.
+    """
+    x_int = ir.input.quantize(x)
+    x_model = ir.input.float_input(x_int) if ir.input.raw else x
+    values = run_qonnx(model, x_model, list(dict.fromkeys(p.tensor for p in probes)))
+    return golden_vs_qonnx(ir, probes, x_int, values), values, x_int

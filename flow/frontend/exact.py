@@ -156,7 +156,7 @@ def compose_affine(ops: Sequence, channels: int) -> tuple[list[Fraction], list[F
     return a, b
 
 
-def _first_true(lo: int, hi: int, pred: Callable[[int], bool]) -> int:
+def first_true(lo: int, hi: int, pred: Callable[[int], bool]) -> int:
     """Smallest x in [lo, hi] with pred(x) true for a monotone pred; hi + 1 if none."""
     hi += 1
     while lo < hi:
@@ -179,7 +179,7 @@ def thresholds_for_channel(level_of: Callable[[int], int], lo: int, hi: int, lev
     if level_of(hi) >= level_of(lo):
         ts, start = [], lo
         for level in levels:
-            start = _first_true(start, hi, lambda x, L=level: level_of(x) >= L)
+            start = first_true(start, hi, lambda x, L=level: level_of(x) >= L)
             ts.append(start)
         return 1, ts
     # decreasing: search the increasing function x -> level_of(-x) and reflect back

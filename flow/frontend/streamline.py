@@ -25,6 +25,7 @@ from ..names import NameTable
 from . import exact
 from .exact import Affine, BipolarQuantizer, Clamp, IntQuantizer
 from .graphutil import attrs, const_value, data_consumer, per_channel
+from .inputs import EXAMPLE, FirstQuantizer, InputEncoding, raw_input
 from .load import QUANT_OPS
 from .lut import LUT_BITS, gather_layer, lutify, match_gather_lut
 from .tensors import Chain, ClosedChain, IntTensor, Probe
@@ -43,10 +44,19 @@ def _quant_dtype(bits: int, signed: bool) -> object:
 class Streamliner:
     """Turns a cleaned, support-checked QONNX model into an :class:`IRGraph`."""
 
-    def __init__(self, model: ModelWrapper, name: str, lut_bits: int = LUT_BITS):
+    def __init__(
+        self,
+        model: ModelWrapper,
+        name: str,
+        lut_bits: int = LUT_BITS,
+        encoding: InputEncoding | None = None,
+    ):
         self.model = model
         self.name = name
         self.lut_bits = lut_bits
+        self.encoding = encoding
+        self.input_report: dict = {}
+        self.first_quantizer: FirstQuantizer | None = None
         self.names = NameTable()
         self.layers: list = []
         self.probes: list[Probe] = []
@@ -118,14 +128,32 @@ class Streamliner:
 
     # -- the walk -------------------------------------------------------------------------------
     def run(self) -> tuple[IRGraph, list[Probe]]:
+        cur = self.quantized_input() if self.encoding is None else raw_input(self, self.encoding)
+        while True:
+            t = cur.name if isinstance(cur, IntTensor) else cur.tensor
+            node = data_consumer(self.model, t)
+            if node is None:
+                break
+            cur = self.step(node, cur)
+        ir, tables = lutify(self.finish(cur), self.lut_bits)
+        # a layer that became a truth table has no thresholds left to check
+        self.chains = {i: c for i, c in self.chains.items() if i not in tables}
+        first = self.input_report.get("first_quantizer", {})
+        if first.get("handling") == "threshold":
+            first["layer"] = ir.layers[0].name
+        return ir, self.probes
+
+    def quantized_input(self) -> IntTensor:
+        """The model's own float input, quantized by its first quantizer on the host."""
         graph = self.model.graph
         inp = graph.input[0].name
         node = data_consumer(self.model, inp)
         if node is None or node.op_type not in QUANT_OPS:
             what = "nothing" if node is None else f"{node.name!r} ({node.op_type})"
             raise GatemillError(
-                f"the model input {inp!r} feeds {what}, not a quantizer: the input must be "
-                "quantized first. Add a QuantIdentity as the first layer of the model."
+                f"the model input {inp!r} feeds {what}, not a quantizer. State the integer "
+                f"encoding of your input with {EXAMPLE} (the hardware then takes the raw "
+                "integers q, x = scale * q), or add a QuantIdentity as the model's first layer."
             )
         in_shape = self.shape(inp)
         layout = "NCHW" if len(in_shape) == 4 else "NC"
@@ -151,18 +179,14 @@ class Streamliner:
             narrow=getattr(qz, "narrow", False),
         )
         scales = [qz.scale[0]] * ir_shape[-1]
-        cur: IntTensor | Chain = IntTensor(node.output[0], dtype, scales, ir_shape, layout)
-        self.first = cur
-        while True:
-            t = cur.name if isinstance(cur, IntTensor) else cur.tensor
-            node = data_consumer(self.model, t)
-            if node is None:
-                break
-            cur = self.step(node, cur)
-        ir, tables = lutify(self.finish(cur), self.lut_bits)
-        # a layer that became a truth table has no thresholds left to check
-        self.chains = {i: c for i, c in self.chains.items() if i not in tables}
-        return ir, self.probes
+        self.first = IntTensor(node.output[0], dtype, scales, ir_shape, layout)
+        self.first_quantizer = FirstQuantizer(
+            node=node.name,
+            lo=float(qz.scale[0] * qz.qmin),
+            hi=float(qz.scale[0] * qz.qmax),
+            bipolar=qz.bipolar,
+        )
+        return self.first
 
     def step(self, node, cur):
         op = node.op_type
@@ -200,7 +224,7 @@ class Streamliner:
         c = t.shape[-1]
         lo = np.full(c, int(t.dtype.min()), np.int64)
         hi = np.full(c, int(t.dtype.max()), np.int64)
-        ops = [Affine(list(t.scales), [Fraction(0)] * c)]
+        ops = [Affine(list(t.scales), [t.offset(i) for i in range(c)])]
         return Chain(t, None, c, lo, hi, ops, t.name, t.shape, t.layout)
 
     def weight_layer(self, node, t: IntTensor) -> Chain:
@@ -257,6 +281,8 @@ class Streamliner:
             if binary
             else Affine(s, [Fraction(0)] * mh)
         ]
+        if t.has_offsets:
+            ops.append(self.input_offsets(node, t, weights, w_scale))
         chain = Chain(t, mv, mh, lo, hi, ops, node.output[0], (*spatial, mh), layout)
         bias_name = node.input[2] if len(node.input) > 2 else ""
         if bias_name:
@@ -266,6 +292,22 @@ class Streamliner:
             # Conv and Gemm biases are one value per output channel, whatever their rank
             chain.ops.append(Affine([Fraction(1)] * mh, exact.fractions(bias)))
         return chain
+
+    def input_offsets(self, node, t: IntTensor, weights, w_scale) -> Affine:
+        """The offsets of *t* through the weights: ``w_scale[i] * sum_j W[i, j] * offset[j]``
+        added to output *i* (an input offset; only the raw input carries one)."""
+        if node.op_type == "Conv" and any(attrs(node).get("pads", [0])):
+            raise _err(
+                node,
+                "its input is the model input after a pre-processing with an offset, and zero "
+                "padding pads with the real value 0, which is no integer of the stated input "
+                "encoding; quantize the input first (QuantIdentity) or use padding=0",
+            )
+        c = len(t.scales)
+        offsets = np.array([t.offset(j % c) for j in range(weights.shape[1])], dtype=object)
+        rows = weights.astype(object) @ offsets
+        ws = exact.fractions(w_scale)
+        return Affine([Fraction(1)] * len(rows), [ws[i] * rows[i] for i in range(len(rows))])
 
     def elementwise(self, node, chain: Chain) -> None:
         op, c = node.op_type, chain.channels
@@ -379,6 +421,13 @@ class Streamliner:
         if t.layout != "NCHW":
             raise _err(node, "MaxPool needs an image (N, C, H, W)")
         k = tuple(a["kernel_shape"])
+        if any(x <= 0 for x in t.scales):
+            raise _err(
+                node,
+                "its input decreases with the integers on the wire (a negative scale in the "
+                "input's pre-processing), so the maximum is not the largest integer; quantize "
+                "the input first (QuantIdentity)",
+            )
         layer = MaxPool(
             name=self.names.unique(node.name, "maxpool"),
             ifm=t.shape,
@@ -396,7 +445,9 @@ class Streamliner:
                 "NCHW",
             )
         )
-        return IntTensor(node.output[0], t.dtype, t.scales, layer.out_shape, "NCHW")
+        return IntTensor(
+            node.output[0], t.dtype, t.scales, layer.out_shape, "NCHW", offsets=t.offsets
+        )
 
     def flatten(self, node, t: IntTensor) -> IntTensor:
         out_shape = self.shape(node.output[0])
@@ -407,7 +458,9 @@ class Streamliner:
                 f"{int(np.prod(t.shape))}); only Flatten before a dense layer is supported",
             )
         if t.layout == "NC":
-            return IntTensor(node.output[0], t.dtype, t.scales, t.shape, "NC", t.perm)
+            return IntTensor(
+                node.output[0], t.dtype, t.scales, t.shape, "NC", t.perm, offsets=t.offsets
+            )
         if len(set(t.scales)) != 1:
             raise _err(
                 node,
@@ -418,8 +471,15 @@ class Streamliner:
         layer = Flatten(name=self.names.unique(node.name, "flatten"), ifm=t.shape, dtype=t.dtype)
         self.layers.append(layer)
         perm = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+        offsets = None if t.offsets is None else [t.offsets[i % c] for i in range(h * w * c)]
         return IntTensor(
-            node.output[0], t.dtype, [t.scales[0]] * (h * w * c), layer.out_shape, "NC", perm
+            node.output[0],
+            t.dtype,
+            [t.scales[0]] * (h * w * c),
+            layer.out_shape,
+            "NC",
+            perm,
+            offsets=offsets,
         )
 
     def finish(self, cur) -> IRGraph:
@@ -427,10 +487,10 @@ class Streamliner:
         if (cur.name if isinstance(cur, IntTensor) else cur.tensor) != out:
             raise GatemillError(f"the data path ends before the graph output {out!r}")
         if isinstance(cur, IntTensor):
-            if cur is self.first:
+            if cur is self.first or not self.layers:
                 raise GatemillError("the model has no layers after its input quantizer")
             spec_scale = np.array([float(s) for s in cur.scales])
-            spec_bias = np.zeros(len(cur.scales))
+            spec_bias = np.array([float(cur.offset(c)) for c in range(len(cur.scales))])
         else:
             try:
                 a, b = exact.compose_affine(cur.ops, cur.channels)

@@ -31,7 +31,12 @@ HINTS = {
     "Tanh": "use QuantHardTanh as the activation",
     "AveragePool": "use MaxPool2d, or a strided QuantConv2d",
     "GlobalAveragePool": "use MaxPool2d over the whole map, or Flatten and a QuantLinear",
-    "Concat": "branching graphs are not supported yet; use a plain chain of layers",
+    "Concat": "concatenation (a branching graph) is not supported yet; use a plain chain of layers",
+    "ReduceMean": "a mean over a set's elements or a map's positions is not supported yet; use "
+    "MaxPool2d, or Flatten and a QuantLinear",
+    "ReduceSum": "a sum over a set's elements or a map's positions is not supported yet; use "
+    "MaxPool2d, or Flatten and a QuantLinear",
+    "ReduceMax": "use MaxPool2d over the whole map",
     "Transpose": "remove the permute/transpose from the model's forward()",
     "Trunc": "QuantAvgPool / Trunc is not supported; use MaxPool2d",
     "QuantizeLinear": "export with brevitas.export.export_qonnx (QONNX Quant nodes), not QCDQ",
@@ -49,6 +54,8 @@ class Problem:
     fix: str
 
     def __str__(self) -> str:
+        if self.op_type == "input":
+            return f"model input {self.node!r}: {self.why}; {self.fix}."
         return f"node {self.node!r} ({self.op_type}): {self.why}; {self.fix}."
 
 
@@ -213,7 +220,13 @@ def structural_problems(model: ModelWrapper) -> list[Problem]:
                 problems.append(Problem(node.name, "Conv", "dilated convolution", "use dilation=1"))
             if len(attrs.get("kernel_shape", [0, 0])) != 2:
                 problems.append(
-                    Problem(node.name, "Conv", "not a 2D convolution", "use QuantConv2d")
+                    Problem(
+                        node.name,
+                        "Conv",
+                        f"a {len(attrs.get('kernel_shape', []))}-D convolution",
+                        "1-D convolutions are not supported yet; use QuantConv2d (a signal "
+                        "(N, C, L) as an image (N, C, 1, L), kernels (1, k))",
+                    )
                 )
         if node.op_type == "MaxPool":
             if any(attrs.get("pads", [0])) or attrs.get("ceil_mode", 0):
@@ -232,6 +245,19 @@ def structural_problems(model: ModelWrapper) -> list[Problem]:
         is_param = _const(model, node.input[0]) is not None
         if node.op_type in QUANT_OPS and node.name not in weight_quants and not is_param:
             problems += _check_quant(model, node, "activations")
+        if node.op_type in ("Add", "Sub", "Mul", "Div") and all(
+            const_value(model, i) is None for i in node.input
+        ):
+            verb = {"Add": "adds", "Sub": "subtracts", "Mul": "multiplies", "Div": "divides"}
+            problems.append(
+                Problem(
+                    node.name,
+                    node.op_type,
+                    f"{verb[node.op_type]} two computed tensors"
+                    + (" (a residual connection)" if node.op_type == "Add" else ""),
+                    "joining two branches is not supported yet; use a plain chain of layers",
+                )
+            )
         for out in node.output:
             consumers = model.find_consumers(out)
             if consumers is not None and len(consumers) > 1:
@@ -239,8 +265,9 @@ def structural_problems(model: ModelWrapper) -> list[Problem]:
                     Problem(
                         node.name,
                         node.op_type,
-                        f"its output feeds {len(consumers)} nodes (a branch)",
-                        "branching graphs (skip connections) are not supported yet",
+                        f"its output feeds {len(consumers)} nodes (a branch, e.g. the skip "
+                        "of a residual block)",
+                        "branching graphs are not supported yet; use a plain chain of layers",
                     )
                 )
     return problems
@@ -254,5 +281,6 @@ def raise_if_problems(problems: list[Problem], source: str) -> None:
     lines = "\n".join(f"  - {p}" for p in problems)
     raise GatemillError(
         f"cannot import {source!r}: {n} unsupported node{'s' if n > 1 else ''}:\n{lines}\n"
-        "Change the model as suggested, export it again and re-run gatemill import."
+        "Change the model as suggested and export it again, or give the options named, and "
+        "re-run gatemill import."
     )

@@ -14,7 +14,12 @@ from . import exact
 
 @dataclass
 class IntTensor:
-    """A quantized tensor on the data path."""
+    """A quantized tensor on the data path: the real value of channel ``c`` is
+    ``scales[c] * v + offsets[c]`` for the integers ``v`` on the wire.
+
+    Offsets are 0 after a quantizer; only the model's raw input (the user's integers after an
+    affine pre-processing, :mod:`.inputs`) carries them to the first layer.
+    """
 
     name: str
     dtype: object
@@ -22,6 +27,15 @@ class IntTensor:
     shape: tuple[int, ...]  # IR per-sample shape, channels last
     layout: str  # "NC" or "NCHW": the QONNX layout
     perm: np.ndarray | None = None  # after Flatten of a map: QONNX index of each IR index
+    offsets: list[Fraction] | None = None  # per channel; None: all 0
+
+    def offset(self, c: int) -> Fraction:
+        """The real value of integer 0 in channel *c*."""
+        return Fraction(0) if self.offsets is None else self.offsets[c]
+
+    @property
+    def has_offsets(self) -> bool:
+        return self.offsets is not None and any(self.offsets)
 
 
 @dataclass

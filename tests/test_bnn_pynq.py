@@ -1,0 +1,215 @@
+"""FINN's own end-to-end test networks (``brevitas_examples.bnn_pynq``), exported as they come.
+
+Random init (``pretrained=False``: no download), BatchNorm and TensorNorm statistics from a few
+seeded forward passes in train mode, then eval; ``export_qonnx(..., dynamo=False)``, no edits.
+They take float images in [0, 1] and compute ``2 x - 1`` (and a reshape) before the first
+quantizer, so they import with the input's encoding stated: raw uint8 pixels, scale 1/255.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import brevitas.nn as qnn
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from brevitas.export import export_qonnx
+from brevitas_examples.bnn_pynq.models import model_with_cfg
+from brevitas_examples.bnn_pynq.models.tensor_norm import TensorNorm
+from brevitas_models import export, pre_mlp, q17_input
+
+from gatemill.flow.boards import load_board
+from gatemill.flow.build import BuildConfig, run_build
+from gatemill.flow.cli import main
+from gatemill.flow.frontend import import_qonnx, parse_encoding
+from gatemill.flow.frontend.compare import check_against_qonnx, to_ir_ints
+from gatemill.flow.kinds import load_ir
+from gatemill.flow.vivado import write_vivado
+
+UINT8 = ("UINT8", "1/255")
+# bnn_pynq ships no lfc_2w2a configuration
+FAST = ["tfc_1w1a", "tfc_1w2a", "tfc_2w2a", "sfc_1w1a", "cnv_1w1a"]
+SLOW = ["sfc_1w2a", "sfc_2w2a", "lfc_1w1a", "lfc_1w2a", "cnv_1w2a", "cnv_2w2a"]
+MODELS = FAST + [pytest.param(n, marks=pytest.mark.slow) for n in SLOW]
+
+
+def export_as_they_come(name: str, path) -> str:
+    torch.manual_seed(0)
+    model, cfg = model_with_cfg(name, pretrained=False)
+    shape = (1, 28, 28) if cfg.get("MODEL", "ARCH") == "FC" else (3, 32, 32)
+    gen = torch.Generator().manual_seed(0)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand((16, *shape), generator=gen))
+    model.eval()
+    export_qonnx(model, torch.rand((1, *shape), generator=gen), export_path=str(path), dynamo=False)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def bnn_pynq(tmp_path_factory):
+    """``bnn_pynq(name)``: the path of the exported model (exported once per session)."""
+    folder, paths = tmp_path_factory.mktemp("bnn_pynq"), {}
+
+    def get(name: str) -> str:
+        if name not in paths:
+            paths[name] = export_as_they_come(name, folder / f"{name}.onnx")
+        return paths[name]
+
+    return get
+
+
+def images(imp, n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, *imp.ir.input.model_shape))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_imports_with_golden_equal_to_qonnx(bnn_pynq, name):
+    imp = import_qonnx(bnn_pynq(name), encoding=parse_encoding(*UINT8))
+    ir = imp.ir
+    assert ir.input.raw and ir.input.dtype.name == "UINT8"
+    first = imp.input_report["first_quantizer"]
+    # 2 q / 255 - 1 into a sign (1-bit input) or a Q1.7 quantizer: not lossless
+    assert first["handling"] == "threshold" and ir.layers[0].kind == "Threshold"
+    assert imp.input_report["preprocessing"][-2:] == ["/Mul (Mul)", "/Sub (Sub)"]
+    report, values, x_int = check_against_qonnx(ir, imp.model, imp.probes, images(imp, 5, 1))
+    assert report["mismatches"] == 0, report
+    for probe in imp.probes:  # every layer's output, not only the logits
+        ref = to_ir_ints(values[probe.tensor], probe.scale, probe.bias, probe.layout)
+        got = ir.execute(x_int, trace=True)[1][probe.layer]
+        np.testing.assert_array_equal(got, ref, err_msg=ir.layers[probe.layer].name)
+
+
+def test_tensor_norm_between_quantizers_folds_into_thresholds(tmp_path):
+    """bnn_pynq's TensorNorm (one affine for the whole tensor) between two quantizers."""
+    torch.manual_seed(3)
+    norms = [TensorNorm(), TensorNorm()]
+    model = nn.Sequential(
+        qnn.QuantIdentity(bit_width=8),
+        qnn.QuantLinear(12, 9, bias=False, weight_bit_width=3),
+        norms[0],
+        qnn.QuantIdentity(bit_width=2),
+        qnn.QuantLinear(9, 4, bias=False, weight_bit_width=3),
+        norms[1],
+    )
+    with torch.no_grad():
+        norms[0].weight.fill_(-0.7)  # a negative gain flips the comparisons
+        norms[0].bias.fill_(0.2)
+        norms[0].running_mean.fill_(0.4)
+        norms[0].running_var.fill_(3.1)
+    model.eval()
+    imp = import_qonnx(export(model, (12,), tmp_path / "tn.onnx"))
+    kinds = [layer.kind for layer in imp.ir.layers]
+    assert kinds == ["MatrixVector", "MatrixVector"] and imp.ir.layers[0].thresholds is not None
+    assert set(imp.ir.layers[0].direction.tolist()) == {-1}
+    layer, chain = imp.ir.layers[0], imp.chains[0]
+    for acc in range(int(chain.lo[0]), int(chain.hi[0]) + 1):
+        passed = np.count_nonzero(acc <= layer.thresholds[0])
+        assert layer.out_base + passed == chain.level(acc, 0)
+    x = np.random.default_rng(0).normal(size=(200, 12)).astype(np.float32)
+    report, _, _ = check_against_qonnx(imp.ir, imp.model, imp.probes, x)
+    assert report["mismatches"] == 0, report
+
+
+def fake_pynq(monkeypatch, ir, manifest):
+    """A PYNQ whose DMA runs the golden model on the packed bytes."""
+    from gatemill.flow.packing import pack, unpack
+
+    sent = {}
+
+    class Channel:
+        def __init__(self, role):
+            self.role = role
+
+        def transfer(self, buf):
+            sent[self.role] = buf
+
+        def wait(self):
+            if self.role == "send":
+                q = unpack(np.array(sent["send"]), manifest["input"])
+                sent["recv"][:] = pack(ir.execute(q), manifest["output"]).reshape(-1)
+
+    class Buffer(np.ndarray):
+        def freebuffer(self):
+            pass
+
+    fake = types.ModuleType("pynq")
+    fake.allocate = lambda shape, dtype: np.zeros(shape, dtype).view(Buffer)
+    fake.Overlay = lambda path: types.SimpleNamespace(
+        dma=types.SimpleNamespace(sendchannel=Channel("send"), recvchannel=Channel("recv"))
+    )
+    monkeypatch.setitem(sys.modules, "pynq", fake)
+
+
+def check_raw_build(out, monkeypatch, q):
+    """The manifest documents the raw input; the PYNQ driver packs the user's integers."""
+    manifest = json.loads((out / "rtl" / "manifest.json").read_text())
+    quantizer = manifest["input"]["quantizer"]
+    assert quantizer["raw"] and quantizer["input_type"] == "UINT8"
+    assert quantizer["scale"] == "1/255" and "x = scale * q" in quantizer["meaning"]
+    ir = load_ir(out)
+    write_vivado(out, load_board("pynq-z2"), run=False)
+    fake_pynq(monkeypatch, ir, manifest)
+    monkeypatch.syspath_prepend(str(out / "driver"))
+    for module in [m for m in sys.modules if m.startswith("gatemill_driver")]:
+        monkeypatch.delitem(sys.modules, module)
+    from gatemill_driver import Accelerator
+
+    acc = Accelerator()
+    np.testing.assert_array_equal(acc.execute(q), ir.predict(q))
+    with pytest.raises(ValueError, match="not an integer"):
+        acc.execute(q / 255)
+
+
+def test_bnn_front_builds_with_raw_uint8_input(tmp_path, monkeypatch):
+    """bnn_pynq's front (view, 2 x - 1, Q1.7 quantizer) on a small model: RTL simulated."""
+    model = export(pre_mlp(4, q17_input(), flatten=True), (1, 2, 2), tmp_path / "m.onnx")
+    q = np.random.default_rng(2).integers(0, 256, size=(24, 1, 2, 2)).astype(np.uint8)
+    np.savez(tmp_path / "q.npz", x=q)
+    cfg = BuildConfig(
+        model=model,
+        out=tmp_path / "b",
+        vectors=tmp_path / "q.npz",
+        simulator="icarus",
+        input_type="UINT8",
+        input_scale="1/255",
+    )
+    sim = run_build(cfg)["sim"]
+    assert sim["mismatches"] == 0 and sim["ii_cycles"] == sim["est_ii_cycles"]
+    assert sim["latency_cycles"] == sim["est_latency_cycles"]
+    check_raw_build(tmp_path / "b", monkeypatch, q)
+
+
+@pytest.mark.slow
+def test_tfc_w1a1_builds_and_simulates(bnn_pynq, tmp_path, monkeypatch):
+    q = np.random.default_rng(4).integers(0, 256, size=(6, 1, 28, 28)).astype(np.uint8)
+    np.savez(tmp_path / "q.npz", x=q)
+    cfg = BuildConfig(
+        model=bnn_pynq("tfc_1w1a"),
+        out=tmp_path / "b",
+        vectors=tmp_path / "q.npz",
+        input_type="UINT8",
+        input_scale="1/255",
+    )
+    reports = run_build(cfg)
+    assert reports["import"]["end_to_end"]["mismatches"] == 0
+    sim = reports["sim"]
+    assert sim["mismatches"] == 0 and sim["ii_cycles"] == sim["est_ii_cycles"]
+    assert sim["latency_cycles"] == sim["est_latency_cycles"]
+    check_raw_build(tmp_path / "b", monkeypatch, q)
+
+
+@pytest.mark.slow
+def test_resnet18_lists_its_adds_and_its_input(bnn_pynq, tmp_path, capsys):
+    code = main(["import", bnn_pynq("resnet18_4w4a"), "--out", str(tmp_path / "o")])
+    text = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in text
+    assert "node '/conv1/Conv' (Conv): the model input 'quant_input' reaches it as floats" in text
+    assert "--input-type UINT8 --input-scale 1" in text
+    assert text.count("(a residual connection)") == 8  # one Add per basic block
+    assert "(AveragePool)" in text and "(a branch" in text

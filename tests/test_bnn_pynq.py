@@ -9,8 +9,6 @@ quantizer, so they import with the input's encoding stated: raw uint8 pixels, sc
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import brevitas.nn as qnn
 import numpy as np
@@ -21,6 +19,7 @@ from brevitas.export import export_qonnx
 from brevitas_examples.bnn_pynq.models import model_with_cfg
 from brevitas_examples.bnn_pynq.models.tensor_norm import TensorNorm
 from brevitas_models import export, pre_mlp, q17_input
+from fake_pynq import fake_pynq, import_driver
 
 from gatemill.flow.boards import load_board
 from gatemill.flow.build import BuildConfig, run_build
@@ -116,36 +115,6 @@ def test_tensor_norm_between_quantizers_folds_into_thresholds(tmp_path):
     assert report["mismatches"] == 0, report
 
 
-def fake_pynq(monkeypatch, ir, manifest):
-    """A PYNQ whose DMA runs the golden model on the packed bytes."""
-    from gatemill.flow.packing import pack, unpack
-
-    sent = {}
-
-    class Channel:
-        def __init__(self, role):
-            self.role = role
-
-        def transfer(self, buf):
-            sent[self.role] = buf
-
-        def wait(self):
-            if self.role == "send":
-                q = unpack(np.array(sent["send"]), manifest["input"])
-                sent["recv"][:] = pack(ir.execute(q), manifest["output"]).reshape(-1)
-
-    class Buffer(np.ndarray):
-        def freebuffer(self):
-            pass
-
-    fake = types.ModuleType("pynq")
-    fake.allocate = lambda shape, dtype: np.zeros(shape, dtype).view(Buffer)
-    fake.Overlay = lambda path: types.SimpleNamespace(
-        dma=types.SimpleNamespace(sendchannel=Channel("send"), recvchannel=Channel("recv"))
-    )
-    monkeypatch.setitem(sys.modules, "pynq", fake)
-
-
 def check_raw_build(out, monkeypatch, q):
     """The manifest documents the raw input; the PYNQ driver packs the user's integers."""
     manifest = json.loads((out / "rtl" / "manifest.json").read_text())
@@ -155,12 +124,7 @@ def check_raw_build(out, monkeypatch, q):
     ir = load_ir(out)
     write_vivado(out, load_board("pynq-z2"), run=False)
     fake_pynq(monkeypatch, ir, manifest)
-    monkeypatch.syspath_prepend(str(out / "driver"))
-    for module in [m for m in sys.modules if m.startswith("gatemill_driver")]:
-        monkeypatch.delitem(sys.modules, module)
-    from gatemill_driver import Accelerator
-
-    acc = Accelerator()
+    acc = import_driver(monkeypatch, out).Accelerator()
     np.testing.assert_array_equal(acc.execute(q), ir.predict(q))
     with pytest.raises(ValueError, match="not an integer"):
         acc.execute(q / 255)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ..flow.ir import IRGraph
 from . import fifo, width
+from .common import Backpressure
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,16 @@ class Stage:
     depth: int = 0  # FIFOs
     per_sample: int = 0  # width converters: elements per sample
 
-    def beat_times(self, avail) -> list[int]:
-        """Cycle of each output beat of one sample given when each input beat is available."""
+    def beat_times(self, avail, hold=None) -> list[int]:
+        """Cycle of each output beat of one sample given when each input beat is available
+        (and for a unit, *hold*: when its consumer takes its output beats)."""
         if self.kind == "Fifo":
             return fifo.beat_times(self.depth, avail)
         if self.kind == "WidthConverter":
             return width.beat_times(
                 self.layer.in_dtype, self.in_lanes, self.out_lanes, self.per_sample, avail
             )
-        return self.layer.beat_times(avail)
+        return self.layer.beat_times(avail, hold)
 
 
 def plan(ir: IRGraph, fifo_depths: dict[str, int] | None = None) -> list[Stage]:
@@ -114,12 +116,22 @@ def estimates(stages: list[Stage]) -> dict:
     The latency follows one sample's beats through every stage's timing model (each
     ``beat_times``): the input beats are all available at cycle 0, and the estimate is the
     cycle of the first output beat. Summing the units' latencies would undercount: a folded
-    unit spaces its output beats, and its consumer may need several of them.
+    unit spaces its output beats, and its consumer may need several of them. A FIFO (a sample
+    deep) never refuses a beat, but a width converter right after a unit may (one that narrows
+    the beats drains them more slowly than a unit can burst them), and the unit then stalls:
+    its timing model follows the converter's intake (:class:`gatemill.hdl.width.Intake`).
     """
     first = stages[0]
     avail = [0] * (math.prod(first.layer.in_shape) // first.in_lanes)
-    for stage in stages:
-        avail = stage.beat_times(avail)
+    i = 0
+    while i < len(stages):
+        stage, nxt = stages[i], stages[i + 1] if i + 1 < len(stages) else None
+        if nxt is not None and nxt.kind == "WidthConverter":
+            intake = width.Intake(nxt.in_lanes, nxt.out_lanes, nxt.per_sample)
+            stage.beat_times(avail, Backpressure(intake.take))
+            avail, i = intake.out, i + 2
+        else:
+            avail, i = stage.beat_times(avail), i + 1
     return {
         "ii_cycles": max(s.ii for s in stages),
         "latency_cycles": int(avail[0]) + IO_LATENCY,

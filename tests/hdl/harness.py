@@ -3,8 +3,13 @@ model and its timing model."""
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
+from amaranth.sim import Simulator
 from streams import from_beats, run_stream, to_beats
+
+from gatemill.hdl.common import Backpressure
 
 
 def check_unit(layer, x, seed=0, *, idle=0.3, stall=0.3):
@@ -35,6 +40,51 @@ def check_unit(layer, x, seed=0, *, idle=0.3, stall=0.3):
     assert first[0] == layer.latency()
     starts = stats["out_cycles"][::per_sample]
     assert np.diff(starts).tolist() == [layer.cycles()] * (len(x) - 1)
+
+    # 3. At full input rate with the output taken on seeded random cycles: the first sample's
+    # output beats are valid at the cycles ``layer.beat_times`` gives with that backpressure.
+    ready = random.Random(seed).choices([0, 1], k=50 * len(beats) + 1000)
+    taken = []
+
+    def take(valid):
+        taken.append(next(c for c in range(valid, len(ready)) if ready[c]))
+        return taken[-1]
+
+    layer.beat_times([0] * layer.in_beats, Backpressure(take))
+    assert run_pattern(layer.unit(), beats[: layer.in_beats], per_sample, ready) == taken
+
+
+def run_pattern(dut, in_beats, n_out, ready) -> list[int]:
+    """Offer *in_beats* from cycle 0 on, one after another; take output beats on the cycles
+    where ``ready[cycle]``. Returns the cycles at which the first *n_out* output beats leave."""
+    out = []
+
+    async def source(ctx):
+        ctx.set(dut.i.valid, 1)
+        for beat in in_beats:
+            ctx.set(dut.i.payload.as_value(), beat)
+            # not tick().until(): the simulation may end while this process waits, and an
+            # abandoned until() raises when it is collected
+            while not (await ctx.tick().sample(dut.i.ready))[2]:
+                pass
+        ctx.set(dut.i.valid, 0)
+
+    async def sink(ctx):
+        for cycle, r in enumerate(ready):
+            ctx.set(dut.o.ready, r)
+            _, _, valid = await ctx.tick().sample(dut.o.valid)
+            if valid and r:
+                out.append(cycle)
+                if len(out) == n_out:
+                    return
+        raise TimeoutError(f"only {len(out)} of {n_out} output beats in {len(ready)} cycles")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(source, background=True)
+    sim.add_testbench(sink)
+    sim.run()
+    return out
 
 
 def random_values(rng, dtype, shape) -> np.ndarray:

@@ -97,9 +97,12 @@ def cnn(
     pool=True,
     seed=0,
 ) -> nn.Module:
-    """convs: list of (out_ch, kernel, stride, padding); each conv-BN-act(-maxpool 2)."""
+    """convs: list of (out_ch, kernel, stride, padding); each conv-BN-act(-maxpool). *pool*:
+    True for 2x2 max-pools, a (kernel, stride) pair for others, False for none; a pool is left
+    out where the feature map is smaller than its kernel."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
+    pool_k, pool_s = (2, 2) if pool is True else pool or (0, 0)
     layers = [act(in_bits, "identity")]
     c = in_ch
     for oc, k, s, p in convs:
@@ -113,9 +116,9 @@ def cnn(
             randomize_bn(layers[-1], gen)
         layers.append(act(abits))
         hw = (hw + 2 * p - k) // s + 1
-        if pool and hw >= 2:
-            layers.append(nn.MaxPool2d(2))
-            hw //= 2
+        if pool and hw >= pool_k:
+            layers.append(nn.MaxPool2d(pool_k, pool_s))
+            hw = (hw - pool_k) // pool_s + 1
         c = oc
     layers.append(nn.Flatten())
     sizes = [c * hw * hw, *dense]

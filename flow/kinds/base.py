@@ -8,8 +8,9 @@ A layer kind is one module of this package: its params dataclass (a subclass of
   :meth:`Layer.fold_options` (the legal folds, cheapest first) and :meth:`Layer.cycles_for`;
 - **timing**: :meth:`Layer.cycles` (initiation interval of the unit alone),
   :meth:`Layer.beat_times` (the cycle of every output beat of a sample, given when its input
-  beats arrive) and :meth:`Layer.latency` (derived from it), :attr:`Layer.in_lanes` and
-  :attr:`Layer.out_lanes` (elements per stream beat);
+  beats arrive and when its consumer takes its output beats) and :meth:`Layer.latency`
+  (derived from it), :attr:`Layer.in_lanes` and :attr:`Layer.out_lanes` (elements per
+  stream beat);
 - **cost**: :meth:`Layer.features`, what Yosys maps the unit to
   (:mod:`gatemill.flow.kinds.resources`), weighted by :mod:`gatemill.flow.dse.cost`;
 - **hardware**: :meth:`Layer.unit`, the Amaranth component of :mod:`gatemill.hdl`, and
@@ -199,9 +200,11 @@ class Layer:
         """Initiation interval of the unit alone, in cycles per sample, at full rate."""
         return self.cycles_for(self.fold)
 
-    def beat_times(self, avail: list[int]) -> list[int]:
+    def beat_times(self, *avails: list[int], hold=None) -> list[int]:
         """Cycle of every output beat of one sample, given the cycle each input beat is
-        available (the output never blocked; a join takes one list per input). The unit's one
+        available (a join takes one list per input); *hold*
+        (:class:`gatemill.hdl.common.Backpressure`, keyword only) says when the consumer takes
+        each output beat (by default at once: the output is never blocked). The unit's one
         timing model."""
         raise NotImplementedError
 

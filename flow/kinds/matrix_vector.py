@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ...hdl.common import Backpressure
 from ..hls.model import Array, Config, bconst, ctype, ident, uconst
 from ..ir.datatypes import BIPOLAR, check_values, dtype_for_range
 from ..ir.fields import check_divisor, divisors, freeze, int_tuple
@@ -210,19 +211,22 @@ class MatrixVector(Layer):
         """Clock edges from a fold's last step to its output beat (the unit's registers)."""
         return PIPELINE_TAIL + (self.thresholds is not None)
 
-    def beat_times(self, avail):
+    def beat_times(self, avail, hold=None):
         """Steps ``(vector, nf, sf)`` issue one per cycle; a step of fold 0 waits for its input
         beat (later folds read the buffered vector); fold ``nf``'s output beat passes
-        :attr:`tail` edges after the fold's last step."""
+        :attr:`tail` edges after the fold's last step. The whole pipeline stalls while *hold*
+        keeps an output beat."""
+        hold = hold or Backpressure()
         nf_count, sf_count = self.folds
         out, t, k = [], None, 0
         for _ in range(self.pixels):
             for nf in range(nf_count):
                 for sf in range(sf_count):
                     t = (avail[k] if t is None else max(t + 1, avail[k])) if nf == 0 else t + 1
+                    t = hold.advance(t)
                     k += nf == 0
                     if sf == sf_count - 1:
-                        out.append(t + self.tail)
+                        out.append(hold.emit(hold.later(t, self.tail - 1) + 1))
         return out
 
     # -- layout ---------------------------------------------------------------------------------

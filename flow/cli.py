@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from .asic.cli import asic
 from .bitstream.cli import bitstream
 from .boards import boards_command
 from .dse.cli import explore
@@ -47,6 +48,7 @@ app.command("boards")(boards_command)
 app.command("synth")(synth)
 app.command("bitstream")(bitstream)
 app.command("explore")(explore)
+app.command("asic")(asic)
 
 
 @app.command()

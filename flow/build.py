@@ -15,6 +15,7 @@ from .dse import apply_folding, default_folding, folding_for_rate, folding_of, l
 from .dse.budget import fastest_within, fit_multipliers
 from .dse.cost import design_estimate
 from .dse.estimate import estimate_point
+from .dse.fold import for_device
 from .errors import GatemillError, VerificationError
 from .frontend.lut import LUT_BITS
 from .import_step import run_import
@@ -55,7 +56,8 @@ class BuildConfig:
     target_fps, clock_mhz : float
         Fold for this many samples per second at this clock (instead of the default rule);
         ``--folding`` entries still override single layers. The clock defaults to the
-        board's, or 100 MHz without a board.
+        board's, or 100 MHz without a board; it also sets the depth of the units' pipelines
+        (:meth:`Layer.device_fold <gatemill.flow.kinds.base.Layer.device_fold>`).
     lut_bits : int
         Sparse neurons of at most this many input bits become truth tables (0: none).
     board : str, optional
@@ -129,6 +131,7 @@ def run_build(cfg: BuildConfig, step: Callable[[str], None] | None = None) -> di
     ir = load_ir(out)
     family = board.family if board else "xc7"
     clock = cfg.clock_mhz if cfg.clock_mhz is not None else board.clock_mhz if board else 100.0
+    ir = for_device(ir, clock, family)  # pipeline depths for the clock
     if cfg.target_fps is not None:
         folding, _ = folding_for_rate(ir, cfg.target_fps, clock, cfg.max_lut, family)
         rule = f"{cfg.target_fps:g} samples/s at {clock:g} MHz"

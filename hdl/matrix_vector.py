@@ -11,7 +11,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..flow.ir.datatypes import BIPOLAR, encode
 from .common import check_kind, elem_shape, lanes, stream_of
-from .threshold import FoldedThresholds, tree_sum
+from .pipeline import delayed, sum_levels
+from .threshold import FoldedThresholds
 
 __all__ = ["MatrixVectorUnit"]
 
@@ -89,6 +90,13 @@ class MatrixVectorUnit(wiring.Component):
             return Mux(x, w, -w)
         return x * w
 
+    @staticmethod
+    def _register(m, value, en, name):
+        reg = Signal(Shape.cast(value.shape()), name=name)
+        with m.If(en):
+            m.d.sync += reg.eq(value)
+        return reg
+
     def elaborate(self, platform):
         layer, m = self._layer, Module()
         nf_count, sf_count = layer.folds
@@ -151,15 +159,28 @@ class MatrixVectorUnit(wiring.Component):
                 s1.nf.eq(nf),
             ]
 
-        # Stage 2: registered dot products of the step.
-        dots = [
-            tree_sum(self._product(x[s], weights[p][s]) for s in range(layer.simd))
-            for p in range(layer.pe)
+        # Stage 2: registered dot products of the step; a pipelined unit registers the
+        # products and the partial sums of their adder trees on the way (layer.stages()).
+        stages = layer.stages()
+        products = [
+            [self._product(x[s], weights[p][s]) for s in range(layer.simd)] for p in range(layer.pe)
         ]
+        meta = s1
+        if stages.products:
+            products = [
+                [self._register(m, v, advance, f"prod{p}_{s}") for s, v in enumerate(row)]
+                for p, row in enumerate(products)
+            ]
+            meta = delayed(m, meta, 1, advance, "s1")
+        dots = [
+            sum_levels(row, stages.tree_cuts, m=m, en=advance, name=f"tree{p}")
+            for p, row in enumerate(products)
+        ]
+        meta = delayed(m, meta, len(stages.tree_cuts), advance, "tree")
         s2 = Signal.like(s1)
         s2_dot = [Signal(Shape.cast(d.shape()), name=f"dot{p}") for p, d in enumerate(dots)]
         with m.If(advance):
-            m.d.sync += s2.eq(s1)
+            m.d.sync += s2.eq(meta)
             m.d.sync += [r.eq(d) for r, d in zip(s2_dot, dots, strict=True)]
 
         # Stage 3: accumulate; the sum is final after the last step of a fold.
@@ -187,14 +208,16 @@ class MatrixVectorUnit(wiring.Component):
             value_range=(int(layer.acc_dtype.min()), int(layer.acc_dtype.max())),
             out_dtype=layer.out_dtype,
             out_base=layer.out_base,
+            split=stages.compare,
         )
         s3_valid = Signal()
         m.d.comb += [thr.fold.eq(s2.nf), thr.en.eq(advance)]
         m.d.comb += [thr.value[p].eq(a) for p, a in enumerate(acc)]
+        counted = delayed(m, s3_valid, int(stages.compare), advance, "s3")
         with m.If(advance):
             m.d.sync += [
                 s3_valid.eq(final),
-                self.o.valid.eq(s3_valid),
+                self.o.valid.eq(counted),
                 self.o.payload.eq(thr.result),
             ]
         return m

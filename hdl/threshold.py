@@ -9,25 +9,15 @@ each lane's value passes. :class:`ThresholdUnit` (the IR's stand-alone ``Thresho
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..flow.ir.datatypes import BIPOLAR
 from .common import check_kind, lanes, stream_of
+from .pipeline import thermometer_count, tree_sum
 
 __all__ = ["FoldedThresholds", "ThresholdUnit", "table_bits", "tree_sum"]
-
-
-def tree_sum(values):
-    """Sum of Amaranth values as a balanced adder tree (log depth instead of a chain)."""
-    values = list(values)
-    if not values:
-        return Const(0, 1)
-    while len(values) > 1:
-        pairs = [a + b for a, b in zip(values[0::2], values[1::2], strict=False)]
-        values = pairs + ([values[-1]] if len(values) % 2 else [])
-    return values[0]
 
 
 def _bound_shape(lo: int, hi: int) -> Shape:
@@ -56,7 +46,10 @@ class FoldedThresholds(wiring.Component):
 
     Both directions use one comparator: ``value <= T`` is ``not (value >= T + 1)``, so each
     channel stores bounds ``U`` (``T`` or ``T + 1``) clamped to ``[lo, hi + 1]`` and a flip bit;
-    the flip bit is a constant when all channels share a direction.
+    the flip bit is a constant when all channels share a direction. A channel's thresholds are
+    monotonic (:func:`~gatemill.flow.kinds.thresholds.check_thresholds`), so the thresholds it
+    passes are always the first ``count``: the comparisons are a thermometer code, counted by
+    :func:`~gatemill.hdl.pipeline.thermometer_count`.
 
     Parameters
     ----------
@@ -69,20 +62,25 @@ class FoldedThresholds(wiring.Component):
         ``(lo, hi)``: every compared value lies in this range (bounds are clamped to it).
     out_dtype : DataType
     out_base : int
+    split : bool
+        Register the comparisons (when ``en`` is high) before counting them: ``result`` then
+        follows ``value`` by one clock edge.
 
     Members
     -------
     fold : ``In(range(NF))``
         Fold whose thresholds are loaded at the next clock edge where ``en`` is high.
     en : ``In(1)``
-        Load enable (the memory's read enable; ignored with a single fold).
+        Load enable (the memory's read enable; ignored with a single fold), and with
+        ``split`` the enable of the comparison register.
     value : ``In(ArrayLayout(Shape.cast(range(lo, hi + 1)), pe))``
         Values to compare, against the thresholds loaded at the last enabled edge.
     result : ``Out(lanes(out_dtype, pe))``
-        Combinational result for ``value``.
+        The result for ``value``: combinational, or with ``split`` for the ``value`` of the
+        last enabled edge.
     """
 
-    def __init__(self, *, thresholds, direction, value_range, out_dtype, out_base):
+    def __init__(self, *, thresholds, direction, value_range, out_dtype, out_base, split=False):
         t = np.asarray(thresholds, dtype=np.int64)
         d = np.asarray(direction, dtype=np.int64)
         if t.ndim != 3 or t.shape[2] < 1 or d.shape != t.shape[:2]:
@@ -104,6 +102,7 @@ class FoldedThresholds(wiring.Component):
         self._flip = d < 0
         # A shared direction needs no per-channel flip bit in memory.
         self._mixed = _mixed(d)
+        self._split = bool(split)
         super().__init__(
             {
                 "fold": In(range(self._folds)),
@@ -159,9 +158,15 @@ class FoldedThresholds(wiring.Component):
         for p in range(self._pe):
             value, lane = self.value[p], word[p]
             flip = lane.flip if self._mixed else Const(int(self._flip.flat[0]), 1)
-            passed = [(value >= lane.bound[t]) ^ flip for t in range(self._levels)]
+            passed = Signal(self._levels, name=f"passed{p}")
+            compare = [(value >= lane.bound[t]) ^ flip for t in range(self._levels)]
+            if self._split:
+                with m.If(self.en):
+                    m.d.sync += passed.eq(Cat(*compare))
+            else:
+                m.d.comb += passed.eq(Cat(*compare))
             count = Signal(range(self._levels + 1), name=f"count{p}")
-            m.d.comb += count.eq(tree_sum(passed))
+            m.d.comb += count.eq(thermometer_count(passed))
             if self._out_dtype == BIPOLAR:
                 m.d.comb += self.result[p].eq(count)
             else:

@@ -78,9 +78,13 @@ def test_folding_file_errors(tmp_path, cnn_ir):
         apply_folding(cnn_ir, {conv.name: {"simd": 3}})
     with pytest.raises(GatemillError, match="no option"):
         apply_folding(cnn_ir, {conv.name: {"depth": 3}})
-    for value in ("4", 2.5, None):
-        with pytest.raises(GatemillError, match=f"option pe must be an integer, not {value!r}"):
+    for value in (2.5, None, True):
+        with pytest.raises(
+            GatemillError, match=f"option pe must be an integer or a word, not {value!r}"
+        ):
             apply_folding(cnn_ir, {conv.name: {"pe": value}})
+    with pytest.raises(GatemillError, match=r"pe must be a positive divisor of \d+, not '4'"):
+        apply_folding(cnn_ir, {conv.name: {"pe": "4"}})
 
 
 @pytest.mark.parametrize("fps", [1e6, 1e7, 1e8])

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ...hdl.pipeline import tree_depth
 from ..hls.model import Array, Config, bconst, ctype, ident, uconst
 from ..ir.datatypes import BIPOLAR, check_values, dtype_for_range
 from ..ir.fields import check_divisor, divisors, freeze, int_tuple
@@ -43,8 +44,51 @@ def min_acc_dtype(weights, in_dtype, binary: bool):
 
 
 # Registers of MatrixVectorUnit after a fold's last input beat: issue, product, output, and the
-# accumulator when the output is thresholded (see gatemill.hdl.matrix_vector).
+# accumulator when the output is thresholded (see gatemill.hdl.matrix_vector); a pipelined unit
+# (``pipeline`` > 0) has more (:meth:`MatrixVector.stages`).
 PIPELINE_TAIL = 3
+
+
+# The delay of one pipeline stage of the unit on an ECP5 (LFE5U-85F, speed 6; nextpnr-ecp5 out
+# of context, flow/synth/fmax.py): a fixed part (clock to output, routing in and out, setup,
+# the products or the comparisons) and a part per adder level of the tree, in ns. Fitted by
+# bench/pipeline.py on digits layers at 1 to 4 levels per cycle. No Xilinx timing tool runs
+# here: other families use the ECP5 figures, which a 7-series -1 fabric beats (deeper
+# pipelines than needed: more flip-flops, and fewer LUTs, not a slower clock).
+STAGE_NS = {"ecp5": (4.0, 1.5)}
+
+
+def pipeline_for_clock(clock_mhz: float, family: str = "xc7") -> int:
+    """Adder levels per cycle (:attr:`MatrixVector.pipeline`) for a clock of *clock_mhz* on
+    a device of *family*: as many as :data:`STAGE_NS` says fit the period, at least one."""
+    base, level = STAGE_NS.get(family, STAGE_NS["ecp5"])
+    return max(1, int((1000.0 / clock_mhz - base) // level))
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The registers a pipelined :class:`MatrixVector` unit adds to its base stages.
+
+    Parameters
+    ----------
+    products : bool
+        A register after the products (before the adder tree).
+    tree_cuts : tuple of int
+        Adder-tree levels (from 1) after which the partial sums are registered; the tree's
+        last level feeds the dot-product register of the base stages.
+    compare : bool
+        A register after the threshold comparisons, before they are counted (the count of
+        their thermometer code is a few LUT levels deep: no adder tree).
+    """
+
+    products: bool = False
+    tree_cuts: tuple[int, ...] = ()
+    compare: bool = False
+
+    @property
+    def extra(self) -> int:
+        """Registers added to the path from a step to its output beat."""
+        return self.products + len(self.tree_cuts) + self.compare
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -76,10 +120,15 @@ class MatrixVector(Layer):
         Output value when no threshold is passed.
     pe, simd : int
         Folding: output rows and input columns processed per cycle (divisors of MH and MW).
+    pipeline : int
+        Hardware only: adder-tree levels per clock cycle. 0 computes the products, their whole
+        adder tree and the threshold count in one cycle each; ``k`` > 0 registers the
+        products, the partial sums after every ``k`` levels and the threshold comparisons
+        (:meth:`stages`), for a faster clock (:func:`pipeline_for_clock`).
     """
 
     kind: ClassVar[str] = "MatrixVector"
-    fold_fields: ClassVar[tuple[str, ...]] = ("pe", "simd")
+    fold_fields: ClassVar[tuple[str, ...]] = ("pe", "simd", "pipeline")
     weights: np.ndarray
     in_dtype: Any
     w_dtype: Any
@@ -91,6 +140,7 @@ class MatrixVector(Layer):
     out_base: int = 0
     pe: int = 1
     simd: int = 1
+    pipeline: int = 0
 
     def __post_init__(self):
         super().__post_init__()
@@ -118,6 +168,15 @@ class MatrixVector(Layer):
             check_thresholds(self, self.mh)
         check_divisor(self.name, self.mh, self.pe, "pe")
         check_divisor(self.name, self.mw, self.simd, "simd")
+        if (
+            not isinstance(self.pipeline, int)
+            or isinstance(self.pipeline, bool)
+            or (self.pipeline < 0)
+        ):
+            raise ValueError(
+                f"{self.name}: pipeline must be a non-negative integer (adder levels per "
+                f"cycle, 0 for none), not {self.pipeline!r}"
+            )
 
     # -- shapes and golden model ----------------------------------------------------------------
 
@@ -180,6 +239,10 @@ class MatrixVector(Layer):
         opts = [{"pe": p, "simd": s} for p in divisors(self.mh) for s in simds]
         return sorted(opts, key=lambda f: (f["pe"] * f["simd"], -f["simd"]))
 
+    def device_fold(self, clock_mhz, family):
+        """The pipeline depth for the clock (:func:`pipeline_for_clock`)."""
+        return {"pipeline": pipeline_for_clock(clock_mhz, family)}
+
     def cycles_for(self, fold):
         """``prod(spatial) * MH / pe * MW / simd``: one step of ``pe x simd`` products a cycle."""
         return self.pixels * (self.mh // fold["pe"]) * (self.mw // fold["simd"])
@@ -202,10 +265,21 @@ class MatrixVector(Layer):
         """``(NF, SF)``: neuron folds (output beats) and synapse folds (input beats) a vector."""
         return self.mh // self.pe, self.mw // self.simd
 
+    def stages(self) -> Stages:
+        """Where the unit has registers beyond its four base stages (see :class:`Stages`)."""
+        k = self.pipeline
+        if k == 0:
+            return Stages()
+        return Stages(
+            products=True,
+            tree_cuts=tuple(range(k, tree_depth(self.simd), k)),
+            compare=self.thresholds is not None,
+        )
+
     @property
     def tail(self) -> int:
         """Clock edges from a fold's last step to its output beat (the unit's registers)."""
-        return PIPELINE_TAIL + (self.thresholds is not None)
+        return PIPELINE_TAIL + (self.thresholds is not None) + self.stages().extra
 
     def beat_times(self, avail):
         """Steps ``(vector, nf, sf)`` issue one per cycle; a step of fold 0 waits for its input

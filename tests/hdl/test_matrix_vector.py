@@ -144,6 +144,43 @@ def test_input_widths(sign, bits):
     check_unit(layer, x, seed=bits)
 
 
+PIPELINED = {
+    # name: (CASES entry, adder levels per cycle)
+    "pipelined_every_level": ("intermediate_mixed", 1),
+    "pipelined_binary": ("binary_xnor", 1),
+    "pipelined_raw_two_levels": ("raw_signed", 2),
+    "pipelined_conv": ("conv3x3", 1),
+    "pipelined_odd_three_levels": ("odd_27x10", 3),
+    "pipelined_unfolded": ("odd_27x10_unfolded_raw", 1),
+    "pipelined_bipolar_w": ("bipolar_w_int8", 1),
+    "pipelined_simd1": ("pe_mh_simd1", 1),
+}
+
+
+@pytest.mark.parametrize("name", PIPELINED)
+def test_pipelined_matches_golden(name):
+    """A pipelined unit (products, partial sums every ``k`` levels and the comparisons
+    registered): the same outputs, every beat where ``beat_times`` says (its longer tail)."""
+    case, k = PIPELINED[name]
+    rng = np.random.default_rng(sorted(PIPELINED).index(name) + 50)
+    layer, x = make_layer(rng, **CASES[case])
+    check_unit(layer.refold(pipeline=k), x, seed=k)
+
+
+def test_pipeline_stages():
+    """``k`` levels a cycle: a register after the products, after levels k, 2k, .. below the
+    tree's depth, and after the comparisons; the tail grows by that many."""
+    rng = np.random.default_rng(11)
+    layer, _ = make_layer(rng, **{**CASES["odd_27x10"], "simd": 27, "pe": 1})  # 5 levels
+    assert layer.stages().extra == 0
+    assert layer.refold(pipeline=1).stages().tree_cuts == (1, 2, 3, 4)
+    assert layer.refold(pipeline=2).stages().tree_cuts == (2, 4)
+    assert layer.refold(pipeline=5).stages().tree_cuts == ()
+    assert layer.refold(pipeline=2).tail == layer.tail + 1 + 2 + 1
+    with pytest.raises(ValueError, match="pipeline must be a non-negative integer"):
+        layer.refold(pipeline=-1)
+
+
 def test_refolding_keeps_results():
     """Every folding of one layer gives the same outputs."""
     rng = np.random.default_rng(7)

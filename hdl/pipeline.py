@@ -18,26 +18,53 @@ def tree_depth(n: int) -> int:
     return max(0, (n - 1).bit_length())
 
 
-def sum_levels(values, cuts=(), *, m=None, en=None, name="sum"):
+def sum_levels(values, cuts=(), *, m=None, en=None, name="sum", depth=None, negative=None):
     """Sum of Amaranth values as a balanced adder tree (log depth instead of a chain).
 
     With *cuts* (adder levels, counted from 1), the partial sums after each of those levels
     are registered in ``m.d.sync`` when *en* is high: the sum then arrives ``len(cuts)``
     cycles later. A cut at or beyond the tree's last level is an error (the caller registers
-    the result).
+    the result). *depth* (at least the tree's own) makes a shallow tree arrive with a deeper
+    one: its result passes the registers of the levels it does not need.
+
+    With *negative* (a flag per value), the values to subtract: a pair of opposite signs is
+    a subtraction, a pair of subtracted values is added and stays subtracted. The result is
+    then ``(sum, negated)``: the tree's sum, to be negated when ``negated`` is True (only
+    when every value is subtracted).
     """
     values = list(values)
-    if not values:
-        return Const(0, 1)
+    signs = [False] * len(values) if negative is None else [bool(n) for n in negative]
+    if len(signs) != len(values):
+        raise ValueError(f"{len(values)} values but {len(signs)} signs")
+    depth = tree_depth(len(values)) if depth is None else depth
+    if depth < tree_depth(len(values)):
+        raise ValueError(f"depth {depth} is below the tree's {tree_depth(len(values))} levels")
     cuts = set(cuts)
-    depth = tree_depth(len(values))
     if cuts and not 0 < min(cuts) <= max(cuts) < depth:
         raise ValueError(f"cuts {sorted(cuts)} must lie between 1 and {depth - 1} (the levels)")
-    level = 0
-    while len(values) > 1:
-        pairs = [a + b for a, b in zip(values[0::2], values[1::2], strict=False)]
-        values = pairs + ([values[-1]] if len(values) % 2 else [])
-        level += 1
+    if not values:
+        values, signs = [Const(0, 1)], [False]
+    if negative is not None:
+        # subtracted values next to added ones, so that pairs subtract
+        order = sorted(range(len(values)), key=lambda k: signs[k])
+        plus = [k for k in order if not signs[k]]
+        minus = [k for k in order if signs[k]]
+        mixed = [k for pair in zip(plus, minus, strict=False) for k in pair]
+        rest = plus[len(minus) :] + minus[len(plus) :]
+        values, signs = [values[k] for k in mixed + rest], [signs[k] for k in mixed + rest]
+    for level in range(1, depth + 1):
+        nxt, nsigns = [], []
+        for k in range(0, len(values) - 1, 2):
+            (a, na), (b, nb) = (values[k], signs[k]), (values[k + 1], signs[k + 1])
+            if na == nb:
+                nxt.append(a + b)
+            else:
+                nxt.append(b - a if na else a - b)
+            nsigns.append(na and nb)
+        if len(values) % 2:
+            nxt.append(values[-1])
+            nsigns.append(signs[-1])
+        values, signs = nxt, nsigns
         if level in cuts:
             regs = [
                 Signal(Shape.cast(v.shape()), name=f"{name}_l{level}_{k}")
@@ -46,7 +73,7 @@ def sum_levels(values, cuts=(), *, m=None, en=None, name="sum"):
             with m.If(en):
                 m.d.sync += [r.eq(v) for r, v in zip(regs, values, strict=True)]
             values = regs
-    return values[0]
+    return values[0] if negative is None else (values[0], signs[0])
 
 
 def tree_sum(values):

@@ -159,7 +159,12 @@ class FoldedThresholds(wiring.Component):
             value, lane = self.value[p], word[p]
             flip = lane.flip if self._mixed else Const(int(self._flip.flat[0]), 1)
             passed = Signal(self._levels, name=f"passed{p}")
-            compare = [(value >= lane.bound[t]) ^ flip for t in range(self._levels)]
+            if self._folds == 1:  # constant bounds: Yosys simplifies the comparison
+                compare = [(value >= lane.bound[t]) ^ flip for t in range(self._levels)]
+            else:
+                # the sign of a difference one bit wider than both: one carry chain and its
+                # last sum bit, no overflow logic after it (a signed >= has some)
+                compare = [~(value - lane.bound[t])[-1] ^ flip for t in range(self._levels)]
             if self._split:
                 with m.If(self.en):
                     m.d.sync += passed.eq(Cat(*compare))

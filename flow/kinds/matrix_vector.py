@@ -65,12 +65,58 @@ def pipeline_for_clock(clock_mhz: float, family: str = "xc7") -> int:
     return max(1, int((1000.0 / clock_mhz - base) // level))
 
 
+MULTIPLIERS = ("dsp", "lut")
+
+
+def odd_part(v: int) -> tuple[int, int]:
+    """``(o, j)`` with ``|v| = o << j`` and ``o`` odd (``(0, 0)`` for 0)."""
+    v = abs(int(v))
+    if v == 0:
+        return 0, 0
+    j = (v & -v).bit_length() - 1
+    return v >> j, j
+
+
+def multiple_plan(odds) -> list[tuple[int, int, int, int, int]]:
+    """How to build the odd multiples *odds* (> 1) of an input ``x`` with one adder each:
+    steps ``(o, a, j, sign, b)`` meaning ``o x = (a x << j) + sign * b x``, where ``a`` and
+    ``b`` are 1 (``x`` itself) or built by an earlier step. A multiple no pair of built ones
+    gives in one step is reached through the odd part of ``o - 1`` (built first)."""
+    built, plan = {1}, []
+
+    def build(o: int) -> None:
+        if o in built:
+            return
+        for a in sorted(built):
+            for j in range(1, o.bit_length() + 1):
+                for sign in (1, -1):
+                    b = sign * (o - (a << j))
+                    if b in built:
+                        plan.append((o, a, j, sign, b))
+                        built.add(o)
+                        return
+        c, j = odd_part(o - 1)
+        build(c)
+        plan.append((o, c, j, 1, 1))
+        built.add(o)
+
+    for o in sorted(odds):
+        build(o)
+    return plan
+
+
 @dataclass(frozen=True)
 class Stages:
     """The registers a pipelined :class:`MatrixVector` unit adds to its base stages.
 
     Parameters
     ----------
+    operands : bool
+        A register in front of the multipliers (DSP products): next to each multiplier,
+        where a DSP48 takes it in.
+    multiples : bool
+        A register after each input's multiples (``3x`` and ``-x`` of LUT products, the odd
+        multiples of a shift-and-add unit).
     products : bool
         A register after the products (before the adder tree).
     tree_cuts : tuple of int
@@ -81,6 +127,8 @@ class Stages:
         their thermometer code is a few LUT levels deep: no adder tree).
     """
 
+    operands: bool = False
+    multiples: bool = False
     products: bool = False
     tree_cuts: tuple[int, ...] = ()
     compare: bool = False
@@ -88,7 +136,9 @@ class Stages:
     @property
     def extra(self) -> int:
         """Registers added to the path from a step to its output beat."""
-        return self.products + len(self.tree_cuts) + self.compare
+        return (
+            self.operands + self.multiples + self.products + len(self.tree_cuts) + self.compare
+        )
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -125,10 +175,20 @@ class MatrixVector(Layer):
         adder tree and the threshold count in one cycle each; ``k`` > 0 registers the
         products, the partial sums after every ``k`` levels and the threshold comparisons
         (:meth:`stages`), for a faster clock (:func:`pipeline_for_clock`).
+    mul : {"dsp", "lut"}
+        Hardware only, for products of two multi-bit operands: ``"dsp"`` writes them as
+        multiplications, which synthesis maps to DSP blocks where they are wide enough
+        (:func:`~gatemill.flow.kinds.resources.dsp_product`); ``"lut"`` builds them from
+        LUTs and adders (radix-4 digits of the weight selecting 0, x, 2x, 3x or -2x, -x, 0, x;
+        :class:`~gatemill.hdl.matrix_vector.MatrixVectorUnit`), never a DSP block.
+    pack : int
+        With ``mul="dsp"``: up to this many output rows share one multiplier, their weights
+        side by side in one operand, ``pack_shift`` bits apart (:meth:`max_pack` fits the
+        device's multiplier ports).
     """
 
     kind: ClassVar[str] = "MatrixVector"
-    fold_fields: ClassVar[tuple[str, ...]] = ("pe", "simd", "pipeline")
+    fold_fields: ClassVar[tuple[str, ...]] = ("pe", "simd", "pipeline", "mul", "pack")
     weights: np.ndarray
     in_dtype: Any
     w_dtype: Any
@@ -141,6 +201,8 @@ class MatrixVector(Layer):
     pe: int = 1
     simd: int = 1
     pipeline: int = 0
+    mul: str = "dsp"
+    pack: int = 1
 
     def __post_init__(self):
         super().__post_init__()
@@ -177,6 +239,16 @@ class MatrixVector(Layer):
                 f"{self.name}: pipeline must be a non-negative integer (adder levels per "
                 f"cycle, 0 for none), not {self.pipeline!r}"
             )
+        if self.mul not in MULTIPLIERS:
+            raise ValueError(
+                f"{self.name}: mul must be one of {', '.join(MULTIPLIERS)}, not {self.mul!r}"
+            )
+        if not isinstance(self.pack, int) or isinstance(self.pack, bool) or self.pack < 1:
+            raise ValueError(f"{self.name}: pack must be a positive integer, not {self.pack!r}")
+        if self.pack > 1 and not (self.mul == "dsp" and self.multiplies):
+            raise ValueError(
+                f"{self.name}: pack {self.pack} needs mul 'dsp' and multi-bit weights and inputs"
+            )
 
     # -- shapes and golden model ----------------------------------------------------------------
 
@@ -194,6 +266,101 @@ class MatrixVector(Layer):
     def binary(self) -> bool:
         """True for XNOR-popcount layers (BIPOLAR inputs and weights)."""
         return self.in_dtype == BIPOLAR and self.w_dtype == BIPOLAR
+
+    @property
+    def multiplies(self) -> bool:
+        """True when the products multiply two multi-bit operands (no XNOR, no sign flip)."""
+        return self.in_dtype != BIPOLAR and self.w_dtype != BIPOLAR
+
+    @property
+    def pack_shift(self) -> int:
+        """Bits between the products packed into one multiplier (:meth:`shift_for`)."""
+        return self.shift_for(self.pack)
+
+    def shift_for(self, pack: int) -> int:
+        """Bits between *pack* products packed into one multiplier: the product's width, and
+        a guard bit when three or more share it (the borrow of a field from the one below
+        never wraps around)."""
+        return rs.width(self.in_dtype) + rs.width(self.w_dtype) + (pack >= 3)
+
+    @property
+    def constant(self) -> bool:
+        """True when the layer is one step (``NF = SF = 1``): its weights are constants in the
+        logic."""
+        return self.folds == (1, 1)
+
+    @property
+    def shift_add(self) -> bool:
+        """True when the unit multiplies by its constant weights with shifts and adders
+        (constant weights, ``mul="lut"``): zero weights cost nothing, and each input's odd
+        multiples are built once for every row (:meth:`multiples`)."""
+        return self.constant and self.multiplies and self.mul == "lut"
+
+    @property
+    def lut_multiples(self) -> bool:
+        """True when LUT products select among multiples of the input (``3x``, ``-x``) built
+        once per input lane; not when an operand is a single unsigned bit (a multiplexer)."""
+        if not (self.multiplies and self.mul == "lut") or self.shift_add:
+            return False
+        one_bit = (self.in_dtype.bitwidth() == 1 and not self.in_dtype.signed()) or (
+            self.w_dtype.bitwidth() == 1 and not self.w_dtype.signed()
+        )
+        return not one_bit
+
+    def multiples(self) -> list[list[tuple[int, int, int, int, int]]]:
+        """Per input column, the :func:`multiple_plan` of the odd multiples its nonzero
+        weights need (the shift-and-add unit)."""
+        out = []
+        for col in np.asarray(self.weights).T:
+            out.append(multiple_plan({odd_part(v)[0] for v in col} - {0, 1}))
+        return out
+
+    def shift_add_terms(self) -> list[list[tuple[int, int, int, bool]]]:
+        """Per row, the terms of a shift-and-add unit: ``(column, o, j, negative)`` for each
+        nonzero weight ``w = +-(o << j)`` (``o`` odd)."""
+        rows = []
+        for row in np.asarray(self.weights):
+            rows.append([(s, *odd_part(w), bool(w < 0)) for s, w in enumerate(row) if w])
+        return rows
+
+    def adder_levels(self) -> int:
+        """Adder levels of each row's tree: over ``simd`` products, or over the nonzero
+        weights of the fullest row of a shift-and-add unit."""
+        if self.shift_add:
+            return tree_depth(int(np.count_nonzero(self.weights, axis=1).max(initial=0)))
+        return tree_depth(self.simd)
+
+    @property
+    def groups(self) -> int:
+        """Multipliers per input lane: the ``pe`` rows in groups of ``pack``."""
+        return -(-self.pe // self.pack)
+
+    def packed_bits(self, rows: int, pack: int | None = None) -> int:
+        """Signed bits of a multiplicand packing the weights of *rows* rows (of a group of
+        *pack*, this layer's by default)."""
+        if rows == 1:
+            return rs.width(self.w_dtype) + (not self.w_dtype.signed())
+        shift = self.shift_for(self.pack if pack is None else pack)
+        lo = hi = 0
+        wmin, wmax = int(self.w_dtype.min()), int(self.w_dtype.max())
+        for r in range(rows):
+            lo += wmin << (r * shift)
+            hi += wmax << (r * shift)
+        return max(lo.bit_length(), (-lo - 1).bit_length(), hi.bit_length()) + 1
+
+    def max_pack(self, family: str) -> int:
+        """The most products one multiplier of *family* takes (:data:`MULTIPLIER_PORTS`):
+        the input, and the weights ``pack_shift`` bits apart, fit its signed ports."""
+        if not self.multiplies:
+            return 1
+        ports = sorted(rs.MULTIPLIER_PORTS.get(family, rs.MULTIPLIER_PORTS["ecp5"]))
+        x_bits = rs.width(self.in_dtype) + (not self.in_dtype.signed())
+        best = 1
+        for pack in range(2, 5):
+            wide = self.packed_bits(pack, pack)
+            if all(a <= b for a, b in zip(sorted((x_bits, wide)), ports, strict=True)):
+                best = pack
+        return best
 
     @property
     def pixels(self) -> int:
@@ -240,8 +407,17 @@ class MatrixVector(Layer):
         return sorted(opts, key=lambda f: (f["pe"] * f["simd"], -f["simd"]))
 
     def device_fold(self, clock_mhz, family):
-        """The pipeline depth for the clock (:func:`pipeline_for_clock`)."""
-        return {"pipeline": pipeline_for_clock(clock_mhz, family)}
+        """The pipeline depth for the clock (:func:`pipeline_for_clock`); products on DSP
+        blocks, packed as the ports allow, where the device's synthesis maps them there
+        (:func:`~gatemill.flow.kinds.resources.dsp_product`), LUT products otherwise (never a
+        soft multiplier)."""
+        ab, wb = rs.width(self.in_dtype), rs.width(self.w_dtype)
+        dsp = self.multiplies and rs.dsp_product(ab, wb, family)
+        return {
+            "pipeline": pipeline_for_clock(clock_mhz, family),
+            "mul": "dsp" if dsp else "lut",
+            "pack": self.max_pack(family) if dsp else 1,
+        }
 
     def cycles_for(self, fold):
         """``prod(spatial) * MH / pe * MW / simd``: one step of ``pe x simd`` products a cycle."""
@@ -271,8 +447,10 @@ class MatrixVector(Layer):
         if k == 0:
             return Stages()
         return Stages(
-            products=True,
-            tree_cuts=tuple(range(k, tree_depth(self.simd), k)),
+            operands=self.multiplies and self.mul == "dsp" and not self.constant,
+            multiples=self.shift_add or self.lut_multiples,
+            products=not self.shift_add,
+            tree_cuts=tuple(range(k, self.adder_levels(), k)),
             compare=self.thresholds is not None,
         )
 
@@ -326,9 +504,13 @@ class MatrixVector(Layer):
         if levels:
             acc_range = (int(self.acc_dtype.min()), int(self.acc_dtype.max()))
             fold_bits = table_bits(self.thresholds, self.direction, acc_range) // nf
+        packed = self.mul == "dsp" and self.pack > 1 and pe > 1
+        word_bits = (
+            self.groups * simd * self.packed_bits(min(self.pack, pe)) if packed else lanes * wb
+        )
         mems = {}
         if depth > 1:
-            mems["weights"] = rs.map_memory(depth, lanes * wb, "rom")
+            mems["weights"] = rs.map_memory(depth, word_bits, "rom")
         if nf > 1 and sf > 1:
             mems["buffer"] = rs.map_memory(sf, simd * ab, "sp")
         if levels and nf > 1:
@@ -339,28 +521,51 @@ class MatrixVector(Layer):
             prod, mul, sign, xnor = max(ab, wb) + 1, 0, lanes, 0
         else:
             prod, mul, sign, xnor = ab + wb, lanes, 0, 0
-        dsp = mul if depth > 1 and rs.dsp_product(ab, wb, family) else 0
-        const_soft, tree = 0, pe * (simd - 1) * prod + xnor
+        lut_mul = lane_mul = unpack = 0
+        dsp = 0
+        if depth > 1 and mul and self.mul == "lut":
+            # radix-4 digits selecting a multiple of the input, summed; 3x and -x per lane
+            if min(ab, wb) == 1:
+                lut_mul = lanes * max(ab, wb)
+            else:
+                lut_mul, lane_mul = lanes * -(-wb // 2) * (ab + 2), simd * (2 * ab + 3)
+        elif depth > 1 and mul:
+            operand = self.packed_bits(min(self.pack, pe)) if packed else wb
+            dsp = self.groups * simd if packed else lanes
+            dsp = dsp if rs.dsp_product(ab, operand, family) else 0
+            unpack = (pe - self.groups) * simd * (self.pack_shift + 1) if packed else 0
+        soft = lanes if depth > 1 and mul and self.mul == "dsp" and not dsp else 0
+        const_soft, tree, mcm = 0, pe * (simd - 1) * prod + xnor, 0
         if depth == 1 and mul:  # constant weights: no product for a 0, a shift for a power of 2
-            dsp, const_soft = rs.constant_products(self.weights, ab, family)
+            if self.shift_add:  # the adders of each input's odd multiples
+                mcm = sum(ab + o.bit_length() for plan in self.multiples() for o, *_ in plan)
+            else:
+                dsp, const_soft = rs.constant_products(self.weights, ab, family)
             nonzero = np.count_nonzero(np.asarray(self.weights), axis=1)
             tree = int(np.maximum(nonzero - 1, 0).sum()) * prod
         rom_logic = "weights" in mems and mems["weights"].how == "logic"
         thr_logic = "thresholds.bounds" in mems and mems["thresholds.bounds"].how == "logic"
         bound = fold_bits // pe // levels if levels else 0
-        roms = [(depth, lanes * wb)] if rom_logic else []
+        roms = [(depth, word_bits)] if rom_logic else []
         roms += [(nf, fold_bits)] if thr_logic else []
+        # the adder tree: one $macc per cycle that Yosys maps to full adders, or carry-chain
+        # adders when every level has its own register (pipeline 1)
+        tree_term = {0: "tree", 1: "tree_chain"}.get(self.pipeline, "tree_stage")
         lut = {
             "base": 1,
             **rs.rom_terms(roms),
             # Yosys's soft multiplier extends both operands to the product's width: the sign
             # bits of a signed input are not constant and cost more than a zero-extended one's
-            "mul": (mul - dsp) * ab * wb if depth > 1 and not signed else 0,
-            "mul_signed": (mul - dsp) * ab * wb if depth > 1 and signed else 0,
+            "mul": soft * ab * wb if not signed else 0,
+            "mul_signed": soft * ab * wb if signed else 0,
+            "lut_mul": lut_mul,
+            "lut_mul_lane": lane_mul,
+            "unpack": unpack,
+            "mcm": mcm,
             "cmul": const_soft * (ab + wb) if not signed else 0,
             "cmul_signed": const_soft * (ab + wb) if signed else 0,
             "sign": sign * prod,
-            "tree": tree,
+            tree_term: tree,
             "acc": pe * acc if sf > 1 else 0,
             "buf": simd * ab if "buffer" in mems else 0,
             "cmp": pe * levels * bound if nf > 1 else 0,
@@ -368,7 +573,7 @@ class MatrixVector(Layer):
         }
         # read registers of ROMs in logic (weights on a DSP48 go to its own register); Yosys
         # keeps only part of them for a shallow ROM (fitted apart)
-        regs = [((lanes - dsp) * wb, depth)] if rom_logic else []
+        regs = [(0 if dsp else word_bits, depth)] if rom_logic else []
         regs += [(fold_bits, nf)] if thr_logic else []
         ff = {
             "base": 1,
@@ -379,8 +584,26 @@ class MatrixVector(Layer):
             "acc": pe * acc if levels else 0,
             "rom": sum(w for w, d in regs if d > rs.SHALLOW_ROM_REGS),
             "rom_small": sum(w for w, d in regs if d <= rs.SHALLOW_ROM_REGS),
+            "pipe": self._pipeline_bits(prod, levels),
         }
         return rs.Features(self.kind, lut, ff, mems, dsp)
+
+    def _pipeline_bits(self, prod: int, levels: int) -> int:
+        """Flip-flops of the registers :meth:`stages` adds: the products, the partial sums
+        after each cut (``prod + level`` bits each) and the comparisons."""
+        st = self.stages()
+        ab = rs.width(self.in_dtype)
+        if self.shift_add:
+            leaves = [int(n) for n in np.count_nonzero(self.weights, axis=1)]
+            products = sum(
+                ab + 1 + sum(ab + o.bit_length() for o, *_ in p) for p in self.multiples()
+            )
+        else:
+            leaves, products = [self.simd] * self.pe, self.pe * self.simd * prod
+        bits = products if st.products else 0
+        for cut in st.tree_cuts:
+            bits += sum(-(-n // 2**cut) for n in leaves) * (prod + cut)
+        return bits + (self.pe * levels if st.compare else 0)
 
     # -- hardware -------------------------------------------------------------------------------
 

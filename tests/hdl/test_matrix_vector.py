@@ -167,6 +167,76 @@ def test_pipelined_matches_golden(name):
     check_unit(layer.refold(pipeline=k), x, seed=k)
 
 
+MULTIPLIERS = {
+    # name: (CASES entry, fold fields)
+    "lut_signed_inputs": ("intermediate_mixed", {"mul": "lut"}),
+    "lut_unsigned_inputs_pipelined": ("conv3x3", {"mul": "lut", "pipeline": 1}),
+    "lut_odd_weight_bits": ("odd_27x10", {"mul": "lut"}),
+    "lut_raw_unfolded": ("odd_27x10_unfolded_raw", {"mul": "lut", "pipeline": 2}),
+    "lut_two_bit_weights": ("bipolar_out", {"mul": "lut"}),
+    "dsp_pack2": ("intermediate_mixed", {"pack": 2}),
+    "dsp_pack2_odd_pe_pipelined": ("odd_27x10", {"pack": 2, "pipeline": 1}),
+    "dsp_pack3_raw": ("raw_signed", {"pack": 3}),
+    "dsp_pack3_unfolded": ("odd_27x10_unfolded_raw", {"pack": 3, "pipeline": 1}),
+}
+
+
+@pytest.mark.parametrize("name", MULTIPLIERS)
+def test_multipliers_match_golden(name):
+    """LUT products (radix-4 digits) and packed DSP products, signed and unsigned inputs,
+    odd widths, several rows per multiplier: the same outputs and timing."""
+    case, fold = MULTIPLIERS[name]
+    rng = np.random.default_rng(sorted(MULTIPLIERS).index(name) + 70)
+    layer, x = make_layer(rng, **CASES[case])
+    check_unit(layer.refold(**fold), x, seed=3)
+
+
+SHIFT_ADD = {
+    # name: (make_layer arguments, share of zero weights, pipeline)
+    "signed_in_6bit_weights": (dict(mh=6, mw=10, in_dtype=D["INT6"], w_dtype=D["INT6"],
+                                    out_dtype=D["UINT3"], direction="mixed"), 0.3, 1),
+    "unsigned_in_raw": (dict(mh=5, mw=7, in_dtype=D["UINT8"], w_dtype=D["INT5"]), 0.5, 2),
+    "sparse_rows": (dict(mh=8, mw=16, in_dtype=D["UINT4"], w_dtype=D["INT4"],
+                         out_dtype=D["UINT4"]), 0.9, 1),
+    "one_cycle": (dict(mh=4, mw=6, in_dtype=D["INT4"], w_dtype=D["INT8"],
+                       out_dtype=D["UINT2"]), 0.2, 0),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SHIFT_ADD)
+def test_shift_add_constant_weights(name):
+    """A fully parallel layer with LUT products multiplies by its constant weights with odd
+    multiples of each input and shifts; zero weights (whole zero rows included) add
+    nothing; subtracted terms; every tree as deep as the fullest row's."""
+    kw, zeros, k = SHIFT_ADD[name]
+    rng = np.random.default_rng(sorted(SHIFT_ADD).index(name) + 90)
+    layer, x = make_layer(rng, pe=kw["mh"], simd=kw["mw"], samples=12, **kw)
+    w = np.where(rng.random(layer.weights.shape) < zeros, 0, layer.weights)
+    w[0] = 0  # a row without a product
+    w[1] = -np.abs(w[1])  # a row of subtracted terms only
+    layer = dataclasses.replace(layer, weights=w).refold(mul="lut", pipeline=k)
+    assert layer.shift_add
+    if layer.thresholds is not None:
+        lo, hi = (int(v) for v in (layer.acc_dtype.min(), layer.acc_dtype.max()))
+        t = random_thresholds(rng, layer.accumulate(x), layer.thresholds.shape[1],
+                              layer.direction, lo, hi)  # fmt: skip
+        layer = dataclasses.replace(layer, thresholds=t)
+    check_unit(layer, x, seed=k)
+
+
+@pytest.mark.parametrize("sign", ["INT", "UINT"])
+@pytest.mark.parametrize("wbits", [2, 3, 5, 6, 8])
+def test_lut_products_every_width(sign, wbits):
+    """Every weight width, signed and unsigned inputs, against exhaustive-ish products."""
+    rng = np.random.default_rng(200 + wbits + 10 * (sign == "INT"))
+    layer, x = make_layer(
+        rng, mh=4, mw=8, pe=2, simd=4, in_dtype=D[f"{sign}4"], w_dtype=D[f"INT{wbits}"],
+        samples=8,
+    )  # fmt: skip
+    check_unit(layer.refold(mul="lut"), x, seed=wbits)
+    check_unit(layer.refold(pack=2), x, seed=wbits)
+
+
 def test_pipeline_stages():
     """``k`` levels a cycle: a register after the products, after levels k, 2k, .. below the
     tree's depth, and after the comparisons; the tail grows by that many."""
@@ -176,7 +246,14 @@ def test_pipeline_stages():
     assert layer.refold(pipeline=1).stages().tree_cuts == (1, 2, 3, 4)
     assert layer.refold(pipeline=2).stages().tree_cuts == (2, 4)
     assert layer.refold(pipeline=5).stages().tree_cuts == ()
-    assert layer.refold(pipeline=2).tail == layer.tail + 1 + 2 + 1
+    # DSP products: operands and products registered; LUT products: the input's multiples
+    # and the products; constant weights by shift and add: the multiples only
+    assert layer.refold(pipeline=2).tail == layer.tail + 2 + 2 + 1
+    assert layer.refold(pipeline=2, mul="lut").tail == layer.tail + 2 + 2 + 1
+    assert layer.refold(pipeline=2, mul="lut").stages().multiples
+    assert not layer.refold(pipeline=2).stages().multiples
+    one = layer.refold(pe=layer.mh, simd=layer.mw, mul="lut", pipeline=1)
+    assert one.shift_add and one.stages().extra == 1 + len(one.stages().tree_cuts) + 1
     with pytest.raises(ValueError, match="pipeline must be a non-negative integer"):
         layer.refold(pipeline=-1)
 

@@ -136,9 +136,7 @@ class Stages:
     @property
     def extra(self) -> int:
         """Registers added to the path from a step to its output beat."""
-        return (
-            self.operands + self.multiples + self.products + len(self.tree_cuts) + self.compare
-        )
+        return self.operands + self.multiples + self.products + len(self.tree_cuts) + self.compare
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

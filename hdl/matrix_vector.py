@@ -121,8 +121,8 @@ class MatrixVectorUnit(wiring.Component):
         """Rows of products built from LUTs and adders: the weight's radix-4 digits select
         a multiple of the input (0, x, 2x, 3x; the top digit of a signed weight -2x, -x, 0,
         x), shifted and summed. ``3x`` and ``-x`` are computed once per input lane for all
-        rows (and registered with the weights when *register*); a 1-bit operand is a
-        multiplexer."""
+        rows, and registered when *register* (the weights are then read a cycle later); a
+        1-bit operand is a multiplexer."""
         layer = self._layer
         w_signed = layer.w_dtype.signed()
         wb = elem_shape(layer.w_dtype).width
@@ -136,8 +136,7 @@ class MatrixVectorUnit(wiring.Component):
                     else:
                         rows[p].append(Mux(weights[p][s], xs, 0))
             return rows
-        if register:
-            weights = self.weight_layout(self._register(m, weights.as_value(), en, "weights_d"))
+        # the weight memory is read a cycle later instead (see elaborate): the same step
         for s in range(layer.simd):
             xs = Value.cast(x[s])
             x3, nx = xs + (xs << 1), -xs
@@ -256,7 +255,14 @@ class MatrixVectorUnit(wiring.Component):
                 shape=Shape.cast(self.weight_layout).width, depth=steps, init=words
             )
             wport = wmem.read_port(domain="sync")
-            m.d.comb += [wport.addr.eq(step), wport.en.eq(advance)]
+            addr = step
+            if layer.stages().multiples:
+                # LUT products register the input's multiples first: read the weights a
+                # cycle later, to arrive with them, instead of delaying the word
+                addr = Signal.like(step, name="step_s1")
+                with m.If(advance):
+                    m.d.sync += addr.eq(step)
+            m.d.comb += [wport.addr.eq(addr), wport.en.eq(advance)]
             weights = self.weight_layout(wport.data)
         latest = Signal(in_layout)
         with m.If(accept):

@@ -356,11 +356,12 @@ class MatrixVectorUnit(wiring.Component):
             out_dtype=layer.out_dtype,
             out_base=layer.out_base,
             split=stages.compare,
+            search=stages.search_cuts if layer.threshold_search else None,
         )
         s3_valid = Signal()
         m.d.comb += [thr.fold.eq(s2.nf), thr.en.eq(advance)]
         m.d.comb += [thr.value[p].eq(a) for p, a in enumerate(acc)]
-        counted = delayed(m, s3_valid, int(stages.compare), advance, "s3")
+        counted = delayed(m, s3_valid, stages.compare + len(stages.search_cuts), advance, "s3")
         with m.If(advance):
             m.d.sync += [
                 s3_valid.eq(final),

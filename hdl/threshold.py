@@ -9,7 +9,7 @@ each lane's value passes. :class:`ThresholdUnit` (the IR's stand-alone ``Thresho
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -65,6 +65,12 @@ class FoldedThresholds(wiring.Component):
     split : bool
         Register the comparisons (when ``en`` is high) before counting them: ``result`` then
         follows ``value`` by one clock edge.
+    search : tuple of int, optional
+        Constant thresholds only (one fold): count by binary search instead, one comparison
+        per bit of the count against the threshold the bits above it select (``T`` levels
+        take ``T.bit_length()`` comparisons, not ``T``), with a register (loaded when
+        ``en`` is high) after each of these search levels (from 1): ``result`` then follows
+        ``value`` by ``len(search)`` clock edges.
 
     Members
     -------
@@ -80,7 +86,9 @@ class FoldedThresholds(wiring.Component):
         last enabled edge.
     """
 
-    def __init__(self, *, thresholds, direction, value_range, out_dtype, out_base, split=False):
+    def __init__(
+        self, *, thresholds, direction, value_range, out_dtype, out_base, split=False, search=None
+    ):
         t = np.asarray(thresholds, dtype=np.int64)
         d = np.asarray(direction, dtype=np.int64)
         if t.ndim != 3 or t.shape[2] < 1 or d.shape != t.shape[:2]:
@@ -103,6 +111,14 @@ class FoldedThresholds(wiring.Component):
         # A shared direction needs no per-channel flip bit in memory.
         self._mixed = _mixed(d)
         self._split = bool(split)
+        self._search = None if search is None else tuple(search)
+        if self._search is not None:
+            steps = self._levels.bit_length()
+            if self._folds != 1 or split:
+                raise ValueError("a binary search takes constant thresholds (one fold), no split")
+            if self._search and not 0 < min(self._search) <= max(self._search) < steps:
+                raise ValueError(f"search registers {self._search} must lie in 1..{steps - 1}")
+        self._lo, self._hi = lo, hi
         super().__init__(
             {
                 "fold": In(range(self._folds)),
@@ -156,6 +172,13 @@ class FoldedThresholds(wiring.Component):
             m.d.comb += [port.addr.eq(self.fold), port.en.eq(self.en)]
             word = layout(port.data)
         for p in range(self._pe):
+            if self._search is not None:
+                count = self._binary_search(m, p)
+                if self._out_dtype == BIPOLAR:
+                    m.d.comb += self.result[p].eq(count)
+                else:
+                    m.d.comb += self.result[p].eq(count + self._out_base)
+                continue
             value, lane = self.value[p], word[p]
             flip = lane.flip if self._mixed else Const(int(self._flip.flat[0]), 1)
             passed = Signal(self._levels, name=f"passed{p}")
@@ -177,6 +200,42 @@ class FoldedThresholds(wiring.Component):
             else:
                 m.d.comb += self.result[p].eq(count + self._out_base)
         return m
+
+    def _binary_search_bounds(self, p: int) -> tuple[list[int], bool]:
+        """Lane *p*'s bounds padded to ``2**n - 1`` with bounds never passed, and its flip."""
+        flip = bool(self._flip[0, p])
+        n = self._levels.bit_length()
+        # a padded comparison never passes: value >= hi + 1 is never true, and flipped,
+        # value >= lo always is
+        pad = self._lo if flip else self._hi + 1
+        bounds = [int(b) for b in self._bounds[0, p]]
+        return bounds + [pad] * ((1 << n) - 1 - len(bounds)), flip
+
+    def _binary_search(self, m, p: int):
+        """The count of lane *p* by binary search: bit ``b`` of the count (from the top) is
+        the comparison with the bound of count ``c + 2**b``, ``c`` the bits found so far."""
+        bounds, flip = self._binary_search_bounds(p)
+        n = self._levels.bit_length()
+        value = Value.cast(self.value[p])
+        count = Const(0, n)
+        for level, b in enumerate(range(n - 1, -1, -1), start=1):
+            table = [bounds[(j << (b + 1)) + (1 << b) - 1] for j in range(1 << (n - 1 - b))]
+            upper = count[b + 1 :]
+            if len(table) == 1:
+                bound = Const(table[0], self._bound_shape)
+            else:
+                bound = Array(Const(v, self._bound_shape) for v in table)[upper]
+            passed = ~(value - bound)[-1] ^ flip
+            count = count | (passed << b)
+            if level in self._search:
+                regs = (
+                    Signal(n, name=f"count{p}_l{level}"),
+                    Signal.like(value, name=f"v{p}_l{level}"),
+                )
+                with m.If(self.en):
+                    m.d.sync += [regs[0].eq(count), regs[1].eq(value)]
+                count, value = regs
+        return count[: self._levels.bit_length()]
 
 
 def _value_range(dtype) -> tuple[int, int]:

@@ -111,6 +111,7 @@ LUT_COEF = {
         "lut_mul_lane": 0.7,
         "unpack": 1.0,
         "mcm": 1.0,
+        "search": 0.65,
         "tree_chain": 1.07,
         "tree_stage": 1.5,
     },

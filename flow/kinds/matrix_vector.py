@@ -66,6 +66,10 @@ def pipeline_for_clock(clock_mhz: float, family: str = "xc7") -> int:
 
 
 MULTIPLIERS = ("dsp", "lut")
+# Thresholds from which constant ones are counted by binary search. Yosys xc7, 16 channels of
+# 17-bit values: 63 levels 195 LUT a channel compared one by one, 69-72 by search; at 15
+# levels both take about 46.
+SEARCH_LEVELS = 16
 
 
 def odd_part(v: int) -> tuple[int, int]:
@@ -125,6 +129,9 @@ class Stages:
     compare : bool
         A register after the threshold comparisons, before they are counted (the count of
         their thermometer code is a few LUT levels deep: no adder tree).
+    search_cuts : tuple of int
+        Constant thresholds counted by binary search (:attr:`MatrixVector.threshold_search`):
+        the search levels (from 1) after which a register holds the bits found so far.
     """
 
     operands: bool = False
@@ -132,11 +139,13 @@ class Stages:
     products: bool = False
     tree_cuts: tuple[int, ...] = ()
     compare: bool = False
+    search_cuts: tuple[int, ...] = ()
 
     @property
     def extra(self) -> int:
         """Registers added to the path from a step to its output beat."""
-        return self.operands + self.multiples + self.products + len(self.tree_cuts) + self.compare
+        regs = self.operands + self.multiples + self.products + self.compare
+        return regs + len(self.tree_cuts) + len(self.search_cuts)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -295,6 +304,18 @@ class MatrixVector(Layer):
         return self.constant and self.multiplies and self.mul == "lut"
 
     @property
+    def threshold_search(self) -> bool:
+        """True when the unit counts its thresholds by binary search: constant thresholds
+        (one neuron fold) of at least :data:`SEARCH_LEVELS` levels, where ``log2(T)``
+        comparisons against selected constants take fewer LUTs than ``T`` against fixed
+        ones (:class:`~gatemill.hdl.threshold.FoldedThresholds`)."""
+        return (
+            self.thresholds is not None
+            and self.folds[0] == 1
+            and int(self.thresholds.shape[1]) >= SEARCH_LEVELS
+        )
+
+    @property
     def lut_multiples(self) -> bool:
         """True when LUT products select among multiples of the input (``3x``, ``-x``) built
         once per input lane; not when an operand is a single unsigned bit (a multiplexer)."""
@@ -444,12 +465,15 @@ class MatrixVector(Layer):
         k = self.pipeline
         if k == 0:
             return Stages()
+        search = self.threshold_search
+        steps = int(self.thresholds.shape[1]).bit_length() if search else 0
         return Stages(
             operands=self.multiplies and self.mul == "dsp" and not self.constant,
             multiples=self.shift_add or self.lut_multiples,
             products=not self.shift_add,
             tree_cuts=tuple(range(k, self.adder_levels(), k)),
-            compare=self.thresholds is not None,
+            compare=self.thresholds is not None and not search,
+            search_cuts=tuple(range(k, steps, k)),
         )
 
     @property
@@ -567,7 +591,9 @@ class MatrixVector(Layer):
             "acc": pe * acc if sf > 1 else 0,
             "buf": simd * ab if "buffer" in mems else 0,
             "cmp": pe * levels * bound if nf > 1 else 0,
-            "cmp_const": pe * levels * bound if nf == 1 else 0,
+            "cmp_const": pe * levels * bound if nf == 1 and not self.threshold_search else 0,
+            # binary search: a comparison per bit of the count, against selected constants
+            "search": pe * levels.bit_length() * bound if self.threshold_search else 0,
         }
         # read registers of ROMs in logic (weights on a DSP48 go to its own register); Yosys
         # keeps only part of them for a shallow ROM (fitted apart)
@@ -601,7 +627,9 @@ class MatrixVector(Layer):
         bits = products if st.products else 0
         for cut in st.tree_cuts:
             bits += sum(-(-n // 2**cut) for n in leaves) * (prod + cut)
-        return bits + (self.pe * levels if st.compare else 0)
+        # the search's registers hold the bits found so far and the value
+        search = len(st.search_cuts) * (levels.bit_length() + rs.width(self.acc_dtype))
+        return bits + self.pe * ((levels if st.compare else 0) + search)
 
     # -- hardware -------------------------------------------------------------------------------
 

@@ -200,6 +200,10 @@ SHIFT_ADD = {
                          out_dtype=D["UINT4"]), 0.9, 1),
     "one_cycle": (dict(mh=4, mw=6, in_dtype=D["INT4"], w_dtype=D["INT8"],
                        out_dtype=D["UINT2"]), 0.2, 0),
+    "searched_thresholds": (dict(mh=6, mw=10, in_dtype=D["UINT6"], w_dtype=D["INT6"],
+                                 out_dtype=D["UINT5"], direction="mixed"), 0.5, 1),
+    "searched_thresholds_one_cycle": (dict(mh=3, mw=5, in_dtype=D["INT4"], w_dtype=D["INT5"],
+                                           out_dtype=D["INT6"], out_base=-20), 0.1, 0),
 }  # fmt: skip
 
 
@@ -235,6 +239,19 @@ def test_lut_products_every_width(sign, wbits):
     )  # fmt: skip
     check_unit(layer.refold(mul="lut"), x, seed=wbits)
     check_unit(layer.refold(pack=2), x, seed=wbits)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+def test_searched_thresholds_of_one_fold(k):
+    """One neuron fold over several synapse folds: constant thresholds (63 levels) counted
+    by binary search after a folded accumulation, registered every k search levels."""
+    rng = np.random.default_rng(300 + k)
+    layer, x = make_layer(rng, mh=4, mw=12, pe=4, simd=3, in_dtype=D["UINT4"],
+                          w_dtype=D["INT4"], out_dtype=D["UINT6"], direction="mixed")  # fmt: skip
+    layer = layer.refold(pipeline=k, mul="lut")
+    assert layer.threshold_search and layer.folds == (1, 4)
+    assert len(layer.stages().search_cuts) == (len(range(k, 6, k)) if k else 0)
+    check_unit(layer, x, seed=k)
 
 
 def test_pipeline_stages():

@@ -236,7 +236,8 @@ class MatrixVectorUnit(wiring.Component):
         nf = Signal(range(nf_count))
         sf = Signal(range(sf_count))
         step = Signal(range(steps))
-        fresh = nf == 0
+        # nf == 0, kept in a register of its own: it gates the input's enables
+        fresh = Signal(init=1)
         issue = advance & (self.i.valid | ~fresh)
         accept = self.i.valid & self.i.ready
         m.d.comb += self.i.ready.eq(advance & fresh)
@@ -245,6 +246,7 @@ class MatrixVectorUnit(wiring.Component):
             m.d.sync += sf.eq(Mux(sf == sf_count - 1, 0, sf + 1))
             with m.If(sf == sf_count - 1):
                 m.d.sync += nf.eq(Mux(nf == nf_count - 1, 0, nf + 1))
+                m.d.sync += fresh.eq(nf == nf_count - 1)
 
         # Stage 1: weights and input of the issued step.
         words = self.weight_words()

@@ -8,6 +8,7 @@ unit costs.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -191,7 +192,7 @@ class MatrixVector(Layer):
     pack : int
         With ``mul="dsp"``: up to this many output rows share one multiplier, their weights
         side by side in one operand, ``pack_shift`` bits apart (:meth:`max_pack` fits the
-        device's multiplier ports).
+        device's multiplier ports). 1 for LUT products and XNOR or sign products.
     """
 
     kind: ClassVar[str] = "MatrixVector"
@@ -252,10 +253,8 @@ class MatrixVector(Layer):
             )
         if not isinstance(self.pack, int) or isinstance(self.pack, bool) or self.pack < 1:
             raise ValueError(f"{self.name}: pack must be a positive integer, not {self.pack!r}")
-        if self.pack > 1 and not (self.mul == "dsp" and self.multiplies):
-            raise ValueError(
-                f"{self.name}: pack {self.pack} needs mul 'dsp' and multi-bit weights and inputs"
-            )
+        if not (self.mul == "dsp" and self.multiplies):
+            object.__setattr__(self, "pack", 1)  # nothing to pack
 
     # -- shapes and golden model ----------------------------------------------------------------
 
@@ -701,11 +700,31 @@ class MatrixVector(Layer):
     # -- summary --------------------------------------------------------------------------------
 
     def describe(self):
+        zeros = self.zero_weights
         return (
             f"{self.in_dtype.name} x {self.w_dtype.name} -> {self.acc_dtype.name}"
             + (" (xnor)" if self.binary else "")
             + (f" -> {self.out_dtype.name}" if self.thresholds is not None else "")
+            + (f", {zeros / self.weights.size:.0%} of weights zero" if zeros else "")
         )
+
+    @property
+    def zero_weights(self) -> int:
+        """Weights equal to 0 (pruned): products a shift-and-add unit does not build."""
+        return int(np.count_nonzero(np.asarray(self.weights) == 0))
+
+    def dense_twin(self, seed: int = 0) -> MatrixVector:
+        """This layer with every zero weight replaced by one of its nonzero weights drawn at
+        random (seeded; +1 if it has none), the accumulator widened to fit: what the layer
+        would cost unpruned (the report's "what sparsity saved")."""
+        w = np.asarray(self.weights)
+        nonzero = w[w != 0] if np.any(w != 0) else np.ones(1, np.int64)
+        draw = np.random.default_rng(seed).choice(nonzero, size=w.shape)
+        dense = np.where(w == 0, draw, w)
+        acc = min_acc_dtype(dense, self.in_dtype, self.binary)
+        if self.thresholds is None:
+            return dataclasses.replace(self, weights=dense, acc_dtype=acc, out_dtype=acc)
+        return dataclasses.replace(self, weights=dense, acc_dtype=acc)
 
     def details(self):
         d = {
@@ -714,6 +733,7 @@ class MatrixVector(Layer):
             "w_dtype": self.w_dtype.name,
             "acc_dtype": self.acc_dtype.name,
             "binary": self.binary,
+            "zero_weights": self.zero_weights,
         }
         if self.thresholds is not None:
             d["thresholds"] = int(self.thresholds.shape[1])

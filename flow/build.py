@@ -15,6 +15,7 @@ from .dse import apply_folding, default_folding, folding_for_rate, folding_of, l
 from .dse.budget import fastest_within, fit_multipliers
 from .dse.cost import design_estimate
 from .dse.estimate import estimate_point
+from .dse.fold import for_device
 from .errors import GatemillError, VerificationError
 from .frontend import parse_encoding
 from .frontend.lut import LUT_BITS
@@ -56,7 +57,8 @@ class BuildConfig:
     target_fps, clock_mhz : float
         Fold for this many samples per second at this clock (instead of the default rule);
         ``--folding`` entries still override single layers. The clock defaults to the
-        board's, or 100 MHz without a board.
+        board's, or 100 MHz without a board; it also sets the depth of the units' pipelines
+        (:meth:`Layer.device_fold <gatemill.flow.kinds.base.Layer.device_fold>`).
     lut_bits : int
         Sparse neurons of at most this many input bits become truth tables (0: none).
     input_type, input_scale : str, optional
@@ -104,21 +106,34 @@ class BuildConfig:
 def _fit_board(
     ir, folding: dict, rule: str, board, cfg: BuildConfig, clock_mhz: float
 ) -> tuple[dict, str]:
-    """*folding* and *rule*, folded further when the board has too few multipliers for it.
+    """*folding* and *rule*, with products moved to LUTs or folded further when the board
+    has too few multipliers for it (:func:`gatemill.flow.dse.budget.fit_multipliers`).
 
     A ``--target-fps`` the board cannot reach is an error naming the fastest rate it can.
     """
     fitted, dsp, limit = fit_multipliers(ir, folding, board.capacity, board.family)
     if fitted is folding:
         return folding, rule
+    ii = estimate_point(ir, folding, clock_mhz, board.family)["ii_cycles"]
+    est = estimate_point(ir, fitted, clock_mhz, board.family)
+    moved = [
+        layer.name
+        for layer in ir.layers
+        if "mul" in layer.fold_fields and fitted[layer.name].get("mul", layer.mul) != layer.mul
+    ]
+    if est["ii_cycles"] == ii:
+        return fitted, (
+            f"{rule}, products of {', '.join(moved)} in LUTs to fit the {board.name}'s {limit} "
+            f"usable multipliers ({dsp} used)"
+        )
     if cfg.target_fps is not None:
-        est = estimate_point(ir, fitted, clock_mhz, board.family)
         need = design_estimate(apply_folding(ir, folding), board.family)["dsp"]
         raise GatemillError(
             f"--target-fps {cfg.target_fps:g} at {clock_mhz:g} MHz needs {need} "
             f"multipliers (DSP blocks), more than the {limit} a folding may use on the "
-            f"{board.name} ({board.capacity['dsp']} in all); within them the fastest folding "
-            f"takes {est['ii_cycles']} cycles per sample, i.e. {est['samples_per_s']:,.0f} "
+            f"{board.name} ({board.capacity['dsp']} in all), and too many LUTs to build the "
+            f"products in LUTs instead; within them the fastest folding takes "
+            f"{est['ii_cycles']} cycles per sample, i.e. {est['samples_per_s']:,.0f} "
             "samples/s. Lower the target, or choose a board with more DSP blocks."
         )
     return fitted, f"{rule}, folded to {dsp} of the {board.name}'s {limit} usable multipliers"
@@ -141,6 +156,7 @@ def run_build(cfg: BuildConfig, step: Callable[[str], None] | None = None) -> di
     ir = load_ir(out)
     family = board.family if board else "xc7"
     clock = cfg.clock_mhz if cfg.clock_mhz is not None else board.clock_mhz if board else 100.0
+    ir = for_device(ir, clock, family)  # pipeline depths for the clock
     if cfg.target_fps is not None:
         folding, _ = folding_for_rate(ir, cfg.target_fps, clock, cfg.max_lut, family)
         rule = f"{cfg.target_fps:g} samples/s at {clock:g} MHz"

@@ -109,7 +109,10 @@ def build(
     ] = None,
     clock_mhz: Annotated[
         float | None,
-        typer.Option(help="Clock for --target-fps, in MHz (default: the board's, else 100)."),
+        typer.Option(
+            help="Target clock in MHz, for --target-fps and the depth of the units' pipelines "
+            "(default: the board's, else 100)."
+        ),
     ] = None,
     max_lut: Annotated[
         int | None,

@@ -125,9 +125,12 @@ class Layer:
     # -- folding --------------------------------------------------------------------------------
 
     @property
-    def fold(self) -> dict[str, int]:
-        """The layer's folding, as ``folding.json`` holds it."""
-        return {f: int(getattr(self, f)) for f in self.fold_fields}
+    def fold(self) -> dict[str, int | str]:
+        """The layer's folding, as ``folding.json`` holds it (integers, and words such as a
+        multiplier resource)."""
+        return {
+            f: v if isinstance(v := getattr(self, f), str) else int(v) for f in self.fold_fields
+        }
 
     def refold(self, **fold) -> Layer:
         """A copy with other values of the fold fields (validated)."""
@@ -149,6 +152,12 @@ class Layer:
         :meth:`lane_choices`). Empty for a layer the rules do not fold.
         """
         return []
+
+    def device_fold(self, clock_mhz: float, family: str) -> dict[str, int | str]:
+        """Fold fields that follow from the target clock and device family rather than from
+        the rate (a pipeline depth, a multiplier resource): the defaults the folding rules
+        start from (:func:`gatemill.flow.dse.fold.for_device`). Empty for most kinds."""
+        return {}
 
     def cycles_for(self, fold: dict[str, int]) -> int:
         """Cycles per sample of the unit under *fold* (one of :meth:`fold_options`)."""

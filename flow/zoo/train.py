@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import json
 import math
@@ -30,6 +31,7 @@ from ..errors import GatemillError
 from .data import Dataset, load_dataset, prepare
 from .models import MODELS
 from .parts import input_scale
+from .prune import Masks, Pruning
 
 MARKER = ".gatemill"
 FILES = ("model.onnx", "model.pt", "vectors.npz", "train.json")
@@ -69,6 +71,7 @@ def train(
     fanin: int | None = None,
     depth: int | None = None,
     trees: int | None = None,
+    sparsity: float = 0.0,
 ) -> dict:
     """Train a zoo model with quantization-aware training, export it, and write its files.
 
@@ -115,6 +118,11 @@ def train(
         ``lutnet`` only: inputs of every neuron.
     depth, trees : int, optional
         ``poetbin`` only: tree depth and trees per class.
+    sparsity : float
+        ``mlp`` and ``cnn``: prune this share of every layer's weights by magnitude during the
+        quantized training, on a schedule (:mod:`gatemill.flow.zoo.prune`); 0 prunes nothing.
+        ``train.json`` then has a ``pruning`` entry (schedule and the share of zeros reached
+        per layer).
 
     Returns
     -------
@@ -145,6 +153,12 @@ def train(
         channels = defaults["channels"] if channels is None else channels
     elif channels is not None:
         raise GatemillError(f"channels ({channels!r}) only applies to a cnn, not an {kind}.")
+    pruning = Pruning(float(sparsity)) if sparsity else None
+    if pruning is not None and kind not in ("mlp", "cnn"):
+        raise GatemillError(
+            f"--sparsity applies to mlp and cnn models, not to a {kind} (its neurons already "
+            "have a fixed, small fan-in)."
+        )
     _check_int("epochs", epochs, minimum=1)
     _check_int("batch_size", batch_size, minimum=2)
     _check_int("seed", seed, minimum=0)
@@ -183,7 +197,9 @@ def train(
         twin = _fit(MODELS[kind](**fit_arch, quant=False), ds, **recipe, bar=bar, label="float")
         float_acc = _accuracy(twin, ds.x_test, ds.y_test)
         torch.manual_seed(seed)
-        model = _fit(MODELS[kind](**fit_arch, quant=True), ds, **recipe, bar=bar, label="quant")
+        model = MODELS[kind](**fit_arch, quant=True)
+        masks = Masks(model) if pruning is not None else None
+        model = _fit(model, ds, **recipe, bar=bar, label="quant", masks=masks, pruning=pruning)
         head = None
         if kind == "poetbin":
             from .poetbin import fit_head
@@ -216,6 +232,12 @@ def train(
     }
     if head is not None:
         report["head"] = head
+    if pruning is not None:
+        report["pruning"] = {
+            **dataclasses.asdict(pruning),
+            "schedule": "zhu-gupta cubic, per layer by magnitude",
+            "zero_share": masks.achieved(),
+        }
     (out_dir / "train.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -324,6 +346,8 @@ def _fit(
     seed: int,
     bar,
     label: str,
+    masks: Masks | None = None,
+    pruning: Pruning | None = None,
 ) -> nn.Module:
     x, y = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
     steps = math.ceil(len(y) / batch_size)
@@ -333,6 +357,7 @@ def _fit(
     order = torch.Generator().manual_seed(seed)
     task = bar.add_task(label, total=epochs, loss=math.nan, acc=0.0)
     model.train()
+    done, total_steps = 0, epochs * steps
     for _ in range(epochs):
         total, correct, seen = 0.0, 0, 0
         for idx in torch.randperm(len(y), generator=order).split(batch_size):
@@ -344,6 +369,10 @@ def _fit(
             loss.backward()
             opt.step()
             sched.step()
+            done += 1
+            if masks is not None:
+                masks.update(pruning.at(done / total_steps))
+                masks.apply()
             total += loss.item() * len(idx)
             correct += int((logits.argmax(1) == y[idx]).sum())
             seen += len(idx)

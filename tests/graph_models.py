@@ -74,6 +74,25 @@ class ConcatNet(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
+class ForkedAccumulator(nn.Module):
+    """One convolution's accumulator (after BatchNorm) quantized twice, by an unsigned 3-bit
+    and a signed 4-bit quantizer of one scale (1/8), then concatenated: the chain is copied per
+    consumer."""
+
+    def __init__(self, hw=4, classes=3, seed=0):
+        super().__init__()
+        gen = seeded(seed)
+        self.inp = pot_act(4, signed=True)
+        self.conv = nn.Sequential(*conv_bn(3, 4, 3, gen))
+        self.q3 = pot_act(3)
+        self.q2 = pot_act(4, signed=True)
+        self.fc = qnn.QuantLinear(8 * hw * hw, classes, bias=True, weight_bit_width=4)
+
+    def forward(self, x):
+        h = self.conv(self.inp(x))
+        return self.fc(torch.flatten(torch.cat([self.q3(h), self.q2(h)], dim=1), 1))
+
+
 def depthwise_separable(c=4, hw=6, classes=3, seed=0) -> nn.Module:
     gen = seeded(seed)
     return nn.Sequential(
@@ -112,12 +131,15 @@ def gap_cnn(c=6, classes=3, seed=0) -> nn.Module:
 
 
 def conv1d_cnn(c=4, length=16, classes=3, seed=0) -> nn.Module:
+    """Conv1d (stride 2, padding 1), MaxPool1d (2), Conv1d, MaxPool1d (3, stride 2, padding 1),
+    dense: on (N, 2, 16)."""
     gen = seeded(seed)
     return nn.Sequential(
         pot_act(4, signed=True),
         *conv_bn(2, c, 3, gen, stride=2, padding=1, dims=1), qnn.QuantReLU(bit_width=3),
         nn.MaxPool1d(2, stride=2),
-        *conv_bn(c, c, 3, gen, padding=0, dims=1), qnn.QuantReLU(bit_width=3),
+        *conv_bn(c, c, 3, gen, padding=1, dims=1), qnn.QuantReLU(bit_width=3),
+        nn.MaxPool1d(3, stride=2, padding=1),
         nn.Flatten(), qnn.QuantLinear(c * 2, classes, bias=True, weight_bit_width=4),
     ).eval()  # fmt: skip
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn as nn
 from brevitas_models import export
-from graph_models import ConcatNet, DeepSet, Residual, pot_act
+from graph_models import ConcatNet, DeepSet, ForkedAccumulator, Residual, pot_act
 
 from gatemill.flow.build import BuildConfig, run_build
 from gatemill.flow.errors import GatemillError
@@ -82,6 +82,18 @@ def test_deep_set_reduces_its_elements_with_a_global_sum(name, tmp_path):
     kinds = [layer.kind for layer in imp.ir.layers]
     assert kinds == ["MatrixVector", "GlobalSum", "MatrixVector", "MatrixVector"]
     assert imp.ir.input.shape == (5, 3) and imp.ir.layers[0].spatial == (5,)
+    check_golden(imp)
+
+
+def test_an_accumulator_read_by_two_quantizers_is_built_twice(tmp_path):
+    """A chain forks: each quantizer closes its own copy (two layers, one window)."""
+    imp = import_qonnx(export(ForkedAccumulator().eval(), (3, 4, 4), tmp_path / "f.onnx"))
+    ir = imp.ir
+    kinds = [layer.kind for layer in ir.layers]
+    assert kinds[:3] == ["SlidingWindow", "MatrixVector", "MatrixVector"]
+    window = ir.layers[0].name
+    assert [c.name for c, _ in ir.consumers(window)] == [ir.layers[1].name, ir.layers[2].name]
+    assert {ir.layers[1].out_dtype.name, ir.layers[2].out_dtype.name} == {"UINT3", "INT4"}
     check_golden(imp)
 
 

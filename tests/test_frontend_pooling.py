@@ -19,6 +19,7 @@ MODELS = {
     "avgpool": (avgpool_cnn, (3, 6, 6)),
     "gap": (gap_cnn, (3, 5, 5)),
     "conv1d": (conv1d_cnn, (2, 16)),
+    "truncavgpool": (lambda: avgpool_cnn(trunc=True), (3, 6, 6)),
 }
 
 
@@ -62,6 +63,25 @@ def test_conv1d_and_maxpool1d_are_maps_of_height_one(tmp_path):
     window, pool = ir.layers[0], ir.layers[2]
     assert window.kernel == (1, 3) and window.stride == (1, 2) and window.pad == (0, 1, 0, 1)
     assert pool.kind == "MaxPool" and pool.kernel == (1, 2)
+    # MaxPool1d(3, stride 2, padding 1) over unsigned values: padded with 0 by a 1x1 window
+    pad, pool = ir.layers[5], ir.layers[6]
+    assert pad.kernel == (1, 1) and pad.pad == (0, 1, 0, 1)
+    assert pool.ifm == (1, 6, 4) and pool.out_shape == (1, 2, 4)
+    check_golden(imp)
+
+
+def test_padded_maxpool1d_of_signed_values_is_refused(tmp_path):
+    model = nn.Sequential(pot_act(4, signed=True), nn.MaxPool1d(3, stride=1, padding=1))
+    with pytest.raises(GatemillError, match="may be negative"):
+        import_qonnx(export(model.eval(), (2, 8), tmp_path / "m.onnx"))
+
+
+def test_trunc_avg_pool_thresholds_the_truncation(tmp_path):
+    """Brevitas' TruncAvgPool2d (AveragePool, then a QONNX Trunc) is a window, a sum and the
+    thresholds of the truncation; the QuantReLU after it is a Threshold layer."""
+    _, imp = imported("truncavgpool", tmp_path)
+    assert kinds(imp)[2:5] == ["SlidingWindow", "VectorVector", "Threshold"]
+    assert imp.ir.layers[3].thresholds is not None
     check_golden(imp)
 
 

@@ -146,7 +146,8 @@ def concat(s, node, args: list) -> IntTensor:
         raise node_error(
             node,
             "its inputs have different scales "
-            f"({', '.join(f'{float(v.scales[0]):g}' for v in args)}); {SAME_SCALE}",
+            f"({', '.join(f'{float(v.scales[0]):g}' for v in args)}); give the branches one "
+            "scale (one quantizer shared by all, or quantizers of equal scale)",
         )
     bipolar = [v.dtype == BIPOLAR for v in args]
     if any(bipolar) and not all(bipolar):

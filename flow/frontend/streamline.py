@@ -515,14 +515,13 @@ class Streamliner:
                 "input's pre-processing), so the maximum is not the largest integer; quantize "
                 "the input first (QuantIdentity)",
             )
-        layer = MaxPool(
-            name=self.names.unique(node.name, "maxpool"),
-            ifm=t.shape,
-            kernel=k,
-            stride=s,
-            dtype=t.dtype,
-        )
-        index = self.emit(layer, (t.layer,))
+        name = self.names.unique(node.name, "maxpool")
+        source, ifm = t.layer, t.shape
+        if any(a.get("pads", [0])):
+            pad = self.maxpool_padding(node, t, name)
+            source, ifm = pad.name, pad.out_shape
+        layer = MaxPool(name=name, ifm=ifm, kernel=k, stride=s, dtype=t.dtype)
+        index = self.emit(layer, (source,))
         self.probe(index, node.output[0], t.scales, None, t.layout)
         return IntTensor(
             node.output[0],
@@ -533,6 +532,29 @@ class Streamliner:
             offsets=t.offsets,
             layer=layer.name,
         )
+
+    def maxpool_padding(self, node, t: IntTensor, name: str) -> SlidingWindow:
+        """The padding of a 1-D max pool: a 1x1 window that pads with 0, emitted. ONNX pads
+        with -inf; 0 is the same when no value is below 0 (an unsigned quantizer's output)."""
+        if t.layout != "NCL":
+            raise _err(node, "padding of a 2-D max pool; use MaxPool2d with padding=0")
+        if t.dtype == BIPOLAR or int(t.dtype.min()) < 0 or t.has_offsets:
+            raise _err(
+                node,
+                "padding of a max pool over values that may be negative (ONNX pads with -inf, "
+                "the hardware with 0); use padding=0, or an unsigned activation (QuantReLU) "
+                "before it",
+            )
+        left, right = attrs(node)["pads"]
+        pad = SlidingWindow(
+            name=self.names.unique(f"{name}_pad"),
+            ifm=t.shape,
+            kernel=(1, 1),
+            pad=(0, left, 0, right),
+            dtype=t.dtype,
+        )
+        self.emit(pad, (t.layer,))
+        return pad
 
     def flatten(self, node, t: IntTensor) -> IntTensor:
         out_shape = self.shape(node.output[0])

@@ -291,8 +291,8 @@ def _conv_problems(model: ModelWrapper, node, attrs: dict) -> list[Problem]:
 def _pool_problems(node, attrs: dict) -> list[Problem]:
     out = []
     op = node.op_type
-    if op == "MaxPool" and any(attrs.get("pads", [0])):
-        out.append(Problem(node.name, op, "padding", "use MaxPool1d/MaxPool2d with padding=0"))
+    if op == "MaxPool" and any(attrs.get("pads", [0])) and len(attrs["kernel_shape"]) != 1:
+        out.append(Problem(node.name, op, "padding", "use MaxPool2d with padding=0"))
     if attrs.get("ceil_mode", 0):
         out.append(Problem(node.name, op, "ceil_mode", "use ceil_mode=False"))
     if any(d != 1 for d in attrs.get("dilations", [1])):

@@ -97,6 +97,51 @@ def test_an_accumulator_read_by_two_quantizers_is_built_twice(tmp_path):
     check_golden(imp)
 
 
+class AccumulatorSkip(nn.Module):
+    """A residual Add of a quantized skip and a convolution's accumulator that is not
+    requantized (power-of-two weight scale, no BatchNorm): the convolution is built without
+    thresholds and the Add takes its accumulator."""
+
+    def __init__(self):
+        super().__init__()
+        from brevitas.quant import Int8WeightPerTensorFixedPoint
+
+        torch.manual_seed(0)
+        self.inp = pot_act(4, signed=True)
+        self.conv = qnn.QuantConv2d(
+            3, 3, 3, padding=1, bias=False, weight_quant=Int8WeightPerTensorFixedPoint,
+            weight_bit_width=4,
+        )  # fmt: skip
+        self.out = pot_act(4)
+
+    def forward(self, x):
+        x = self.inp(x)
+        return self.out(self.conv(x) + x)
+
+
+def test_add_of_an_accumulator_and_a_quantized_skip(tmp_path):
+    imp = import_qonnx(export(AccumulatorSkip().eval(), (3, 4, 4), tmp_path / "a.onnx"))
+    kinds = [layer.kind for layer in imp.ir.layers]
+    assert kinds == ["SlidingWindow", "MatrixVector", "Add"]
+    assert imp.ir.layers[1].thresholds is None
+    add = imp.ir.layers[2]
+    assert imp.ir.inputs[add.name] == (imp.ir.layers[1].name, "")
+    check_golden(imp)
+
+
+@pytest.mark.parametrize(("name", "encoding"), [("deepset_mean", ("INT8", "1/16"))])
+def test_set_input_with_a_stated_encoding(name, encoding, tmp_path):
+    from gatemill.flow.frontend import parse_encoding
+
+    make, shape = MODELS[name]
+    path = export(make(), shape, tmp_path / f"{name}.onnx")
+    imp = import_qonnx(path, encoding=parse_encoding(*encoding))
+    assert imp.ir.input.raw and imp.ir.input.shape == shape
+    q = np.random.default_rng(3).integers(-128, 128, size=(200, *shape))
+    report, _, _ = check_against_qonnx(imp.ir, imp.model, imp.probes, q)
+    assert report["mismatches"] == 0, report
+
+
 def test_add_coefficients_from_scales():
     assert coefficients(Fraction(1, 8), Fraction(1, 4)) == (Fraction(1, 8), 1, 2)
     assert coefficients(Fraction(3, 16), Fraction(1, 8)) == (Fraction(1, 16), 3, 2)

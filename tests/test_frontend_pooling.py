@@ -97,3 +97,18 @@ def test_avgpool_padding_without_count_include_pad_is_refused(tmp_path):
 def test_builds_with_zero_mismatches(name, tmp_path):
     path, imp = imported(name, tmp_path)
     build(path, imp.ir, tmp_path)
+
+
+def test_signal_input_with_a_stated_encoding(tmp_path):
+    """A 1-D signal of raw INT8 integers (x = q / 16): the input quantizer becomes a
+    Threshold layer on the (1, L, C) map."""
+    from gatemill.flow.frontend import parse_encoding
+    from gatemill.flow.frontend.compare import check_against_qonnx
+
+    path = export(conv1d_cnn(), (2, 16), tmp_path / "c.onnx")
+    imp = import_qonnx(path, encoding=parse_encoding("INT8", "1/16"))
+    ir = imp.ir
+    assert ir.input.shape == (1, 16, 2) and ir.input.model_shape == (2, 16)
+    q = np.random.default_rng(3).integers(-128, 128, size=(200, 2, 16))
+    report, _, _ = check_against_qonnx(ir, imp.model, imp.probes, q)
+    assert report["mismatches"] == 0, report

@@ -129,6 +129,40 @@ class BipolarQuantizer:
         return 1 if v >= 0 else -1
 
 
+@dataclass(frozen=True)
+class TruncQuantizer:
+    """QONNX ``Trunc`` (version 2, zero point 0), Brevitas' truncation after an average pool:
+    ``round(v / in_scale)`` (half to even), divided by the power of two ``trunc``, clamped,
+    rounded with ``rounding_mode``; the output is ``level * out_scale``."""
+
+    in_scale: Fraction
+    trunc: Fraction
+    bits: int
+    signed: bool
+    narrow: bool
+    rounding_mode: str
+    scale: Sequence[Fraction]  # the output scale, per channel
+    bipolar: bool = False
+
+    @property
+    def qmin(self) -> int:
+        if not self.signed:
+            return 0
+        return -(2 ** (self.bits - 1)) + (1 if self.narrow else 0)
+
+    @property
+    def qmax(self) -> int:
+        if not self.signed:
+            return 2**self.bits - 1 - (1 if self.narrow else 0)
+        return 2 ** (self.bits - 1) - 1
+
+    def level(self, v: Fraction, c: int) -> int:
+        y = Fraction(round_exact(v / self.in_scale, "ROUND")) / self.trunc
+        return round_exact(
+            min(max(y, Fraction(self.qmin)), Fraction(self.qmax)), self.rounding_mode
+        )
+
+
 def evaluate(ops: Sequence, v: Fraction, c: int) -> Fraction:
     """Apply the chain *ops* to the real value *v* of channel *c*."""
     for op in ops:

@@ -31,10 +31,10 @@ from qonnx.core.datatype import DataType
 from ..errors import GatemillError
 from ..ir import InputSpec
 from . import exact
-from .graphutil import attrs, const_value, data_consumer, per_channel
+from .graphutil import attrs, const_value, data_consumer, ir_shape, layout_of, per_channel
 from .load import QUANT_OPS
 from .support import Problem
-from .tensors import IntTensor
+from .tensors import CHANNEL_AXIS, IntTensor
 
 MAX_INPUT_BITS = 16
 AFFINE_OPS = ("Mul", "Add", "Sub", "Div")
@@ -118,16 +118,16 @@ def preprocessing(model, tensor: str) -> tuple[list, str]:
 
 
 def shape_problem(name: str, shape) -> Problem | None:
-    """A problem if *shape* (with the batch axis) is neither (N, C) nor (N, C, H, W)."""
-    if len(shape) in (2, 4):
+    """A problem if *shape* (with the batch axis) is not (N, C), (N, C, L), (N, S, F) or
+    (N, C, H, W)."""
+    if len(shape) in (2, 3, 4):
         return None
     return Problem(
         name,
         "input",
         f"shape {tuple(shape)} ({len(shape)}-D)",
-        "gatemill takes vectors (N, C) or images (N, C, H, W); sets (N, S, F) and 1-D "
-        "signals (N, C, L) are not supported yet: give the model a 2-D or 4-D input (a "
-        "signal as an image (N, C, 1, L) with QuantConv2d kernels (1, k))",
+        "gatemill takes vectors (N, C), 1-D signals (N, C, L), sets (N, elements, features) "
+        "or images (N, C, H, W): reshape the input to one of these",
     )
 
 
@@ -201,7 +201,7 @@ class FirstQuantizer:
         return int(np.count_nonzero((q < self.keep_lo) | (q > self.keep_hi)))
 
 
-def _constant(s, node, data: str, end_shape) -> list[Fraction]:
+def _constant(s, node, data: str, end_shape, axis: int) -> list[Fraction]:
     """The constant of the affine *node* per channel of the pre-processing's last tensor."""
     other = node.input[1] if node.input[0] == data else node.input[0]
     value = np.asarray(const_value(s.model, other))
@@ -214,7 +214,7 @@ def _constant(s, node, data: str, end_shape) -> list[Fraction]:
         )
     full = np.broadcast_to(value, data_shape).reshape(end_shape)
     try:
-        return exact.fractions(per_channel(full, end_shape, 1, "the constant"))
+        return exact.fractions(per_channel(full, end_shape, axis, "the constant"))
     except ValueError:
         raise GatemillError(
             f"node {node.name!r} ({node.op_type}): its constant varies across the image, "
@@ -223,13 +223,13 @@ def _constant(s, node, data: str, end_shape) -> list[Fraction]:
         ) from None
 
 
-def _affine(s, nodes, end_shape, scale: Fraction, channels: int):
+def _affine(s, nodes, end_shape, scale: Fraction, channels: int, axis: int):
     """``x = scale * q`` through the pre-processing *nodes*: ``(a, b)`` per channel."""
     a, b = [scale] * channels, [Fraction(0)] * channels
     data = s.model.graph.input[0].name
     for node in nodes:
         if node.op_type in AFFINE_OPS:
-            k = _constant(s, node, data, end_shape)
+            k = _constant(s, node, data, end_shape, axis)
             op, first = node.op_type, node.input[0] == data
             if op == "Div" and any(y == 0 for y in k):
                 raise GatemillError(f"node {node.name!r} (Div): division by zero.")
@@ -257,20 +257,20 @@ def raw_input(s, encoding: InputEncoding) -> IntTensor:
     end_shape = s.shape(end)
     if (p := shape_problem(inp, end_shape)) is not None:
         raise GatemillError(f"model input {inp!r}: {p.why}; {p.fix}.")
-    layout = "NCHW" if len(end_shape) == 4 else "NC"
-    ir_shape = end_shape[1:] if layout == "NC" else (*end_shape[2:], end_shape[1])
-    a, b = _affine(s, nodes, end_shape, encoding.scale, ir_shape[-1])
+    layout = layout_of(model, end)
+    shape = ir_shape(end_shape, layout)
+    a, b = _affine(s, nodes, end_shape, encoding.scale, shape[-1], CHANNEL_AXIS[layout])
     model_shape = s.shape(inp)[1:]
     s.input = InputSpec(
-        shape=ir_shape,
+        shape=shape,
         dtype=encoding.dtype,
         scale=float(encoding.scale),
-        layout=layout,
+        layout="NCHW" if layout in ("NCHW", "NCL") else "NC",
         raw=True,
         exact_scale=str(encoding.scale),
-        model_input_shape=model_shape if model_shape != end_shape[1:] else (),
+        model_input_shape=model_shape if model_shape != end_shape[1:] or layout == "NCL" else (),
     )
-    t = IntTensor(end, encoding.dtype, a, ir_shape, layout, offsets=b)
+    t = IntTensor(end, encoding.dtype, a, shape, layout, offsets=b)
     s.first = t
     s.input_report = {
         "input_type": encoding.dtype.name,
@@ -349,7 +349,7 @@ def _takes_offsets(model, tensor: str) -> bool:
 
 
 def _first_quantizer(s, node, t: IntTensor) -> IntTensor:
-    qz = s.quantizer(node, 1, s.shape(node.output[0]))
+    qz = s.quantizer(node, CHANNEL_AXIS[t.layout], s.shape(node.output[0]))
     lo, hi = int(t.dtype.min()), int(t.dtype.max())
     maps = _level_maps(qz, t, lo, hi)
     real = (float(qz.scale[0] * qz.qmin), float(qz.scale[0] * qz.qmax))

@@ -278,10 +278,12 @@ def gather_layer(s, match: GatherLut, t):
         in_dtype=t.dtype,
         out_dtype=out_dtype,
     )
-    s.layers.append(layer)
+    index = s.emit(layer, (t.layer,))
     ones = np.ones(neurons)
-    s.probes.append(Probe(len(s.layers) - 1, match.output, ones, np.zeros(neurons), "NC"))
-    return IntTensor(match.output, out_dtype, [Fraction(1)] * neurons, (neurons,), "NC")
+    s.probes.append(Probe(index, match.output, ones, np.zeros(neurons), "NC"))
+    return IntTensor(
+        match.output, out_dtype, [Fraction(1)] * neurons, (neurons,), "NC", layer=layer.name
+    )
 
 
 __all__ = [

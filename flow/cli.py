@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from .asic.cli import asic
 from .bitstream.cli import bitstream
 from .boards import boards_command
 from .dse.cli import explore
@@ -36,11 +37,18 @@ LUT_BITS_HELP = (
     "Sparse neurons reading at most this many input bits (fan-in x bits) become truth "
     "tables (LutLayer); 0 keeps them as matrix-vector layers."
 )
+INPUT_TYPE_HELP = (
+    "Integer type of the raw input the hardware takes (e.g. UINT8), for a model whose float "
+    "input reaches its first quantizer through a pre-processing (Mul, Add, Sub, Div, Reshape) "
+    "or reaches none; with --input-scale. --vectors then hold those integers."
+)
+INPUT_SCALE_HELP = "The model's float input is x = scale * q for the raw integers q: e.g. 1/255."
 app.command("hls")(hls)
 app.command("boards")(boards_command)
 app.command("synth")(synth)
 app.command("bitstream")(bitstream)
 app.command("explore")(explore)
+app.command("asic")(asic)
 
 
 @app.command()
@@ -63,6 +71,8 @@ def import_cmd(
         int, typer.Option(help="Seed of the random vectors used without --vectors.")
     ] = 0,
     lut_bits: Annotated[int, typer.Option(help=LUT_BITS_HELP)] = 12,
+    input_type: Annotated[str | None, typer.Option(help=INPUT_TYPE_HELP)] = None,
+    input_scale: Annotated[str | None, typer.Option(help=INPUT_SCALE_HELP)] = None,
 ) -> None:
     """Import a QONNX model into the integer IR and check the golden model against QONNX."""
     from .api import BuildConfig
@@ -71,7 +81,14 @@ def import_cmd(
     from .report_text import print_import
 
     cfg = BuildConfig(
-        model=model, out=out, vectors=vectors, seed=seed, lut_bits=lut_bits, steps=("import",)
+        model=model,
+        out=out,
+        vectors=vectors,
+        seed=seed,
+        lut_bits=lut_bits,
+        input_type=input_type,
+        input_scale=input_scale,
+        steps=("import",),
     )
     with steps() as display:
         result = run(cfg, display)
@@ -105,7 +122,10 @@ def build(
     ] = None,
     clock_mhz: Annotated[
         float | None,
-        typer.Option(help="Clock for --target-fps, in MHz (default: the board's, else 100)."),
+        typer.Option(
+            help="Target clock in MHz, for --target-fps and the depth of the units' pipelines "
+            "(default: the board's, else 100)."
+        ),
     ] = None,
     max_lut: Annotated[
         int | None,
@@ -135,6 +155,8 @@ def build(
     force: Annotated[
         bool, typer.Option("--force", help="Run the steps even when their inputs are unchanged.")
     ] = False,
+    input_type: Annotated[str | None, typer.Option(help=INPUT_TYPE_HELP)] = None,
+    input_scale: Annotated[str | None, typer.Option(help=INPUT_SCALE_HELP)] = None,
 ) -> None:
     """Import, fold, generate RTL and verify it against the golden model in simulation.
 
@@ -164,6 +186,8 @@ def build(
         start=start,
         stop=stop,
         force=force,
+        input_type=input_type,
+        input_scale=input_scale,
     )
     with display() as lines:
         result = run(cfg, lines)

@@ -125,28 +125,100 @@ def _round(x: np.ndarray, mode: str) -> np.ndarray:
     return modes[mode](x)
 
 
-def quantize(x: np.ndarray, port: dict) -> np.ndarray:
-    """The model's float inputs ``(N, *model shape)`` -> the integers the hardware takes.
+def _range(port: dict, narrow: bool = False) -> tuple[int, int]:
+    bits = port["element_bits"]
+    if port["encoding"] == BIPOLAR:
+        return -1, 1
+    if port["encoding"] == SIGNED:
+        return -(1 << (bits - 1)) + int(narrow), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1 - int(narrow)
 
-    Reproduces the model's input quantizer (the manifest's ``input.quantizer``): float32
-    ``x / scale``, rounded with the graph's mode, clipped to the datatype (narrow range if so);
-    BIPOLAR by the sign. Images are given channels first, as the model takes them.
+
+def _channels_last(x: np.ndarray, port: dict) -> np.ndarray:
+    """The model's inputs (channels first, reshaped as the model's pre-processing does) in the
+    port's order: channels last."""
+    q = port["quantizer"]
+    shape = list(port["shape"])
+    if q["layout"] == "NCHW":
+        h, w, c = shape
+        x = x.reshape(len(x), c, h, w).transpose(0, 2, 3, 1)
+    else:
+        x = x.reshape(len(x), *shape)
+    return x
+
+
+def _check_model_shape(x: np.ndarray, port: dict) -> None:
+    q = port["quantizer"]
+    want = q.get("model_shape")
+    if want is None:  # manifests written before model_shape: the port's own shape
+        shape = list(port["shape"])
+        want = [shape[2], shape[0], shape[1]] if q["layout"] == "NCHW" else shape
+    if list(x.shape[1:]) != list(want):
+        raise ValueError(f"inputs of shape {tuple(x.shape[1:])} for a model input {tuple(want)}")
+
+
+def raw_integers(q: np.ndarray, port: dict) -> np.ndarray:
+    """The user's raw integers (a port with ``quantizer.raw``) checked and put channels last.
+
+    Raises ``ValueError`` naming the first value that is not an integer of the input type.
+    """
+    v = np.asarray(q)
+    _check_model_shape(v, port)
+    t = port["quantizer"]["input_type"]
+    if not np.issubdtype(v.dtype, np.number):
+        raise ValueError(f"the inputs are {v.dtype}, not {t} integers")
+    bad = ~np.isfinite(v) | (v != np.round(v)) if np.issubdtype(v.dtype, np.floating) else None
+    if bad is not None and bad.any():
+        i = np.unravel_index(np.argmax(bad), v.shape)
+        raise ValueError(
+            f"input value {v[i]!r} at {tuple(map(int, i))} is not an integer: with "
+            f"input_type {t} and scale {port['quantizer']['scale']} the inputs are the raw "
+            "integers q (x = scale * q), not the model's float inputs x"
+        )
+    lo, hi = _range(port)
+    v = v.astype(np.int64)
+    out = (v < lo) | (v > hi) | ((v == 0) if port["encoding"] == BIPOLAR else False)
+    if out.any():
+        i = np.unravel_index(np.argmax(out), v.shape)
+        raise ValueError(
+            f"input value {v[i]} at {tuple(map(int, i))} is not a {t} integer "
+            f"({'-1 or +1' if port['encoding'] == BIPOLAR else f'{lo}..{hi}'})"
+        )
+    return _channels_last(v, port)
+
+
+def quantize(x: np.ndarray, port: dict) -> np.ndarray:
+    """The model's inputs ``(N, *model shape)`` -> the integers the hardware takes.
+
+    With the model's own float input, this reproduces the model's input quantizer (the
+    manifest's ``input.quantizer``): float32 ``x / scale``, rounded with the graph's mode,
+    clipped to the datatype (narrow range if so); BIPOLAR by the sign. With a stated integer
+    encoding (``quantizer.raw``) the inputs are the user's raw integers, checked
+    (:func:`raw_integers`). Images are given channels first, as the model takes them.
     """
     q = port["quantizer"]
+    if q.get("raw"):
+        return raw_integers(x, port)
     x = np.asarray(x, dtype=np.float32)
-    if q["layout"] == "NCHW":
-        x = x.transpose(0, 2, 3, 1)
-    if tuple(x.shape[1:]) != tuple(port["shape"]):
-        raise ValueError(f"inputs of shape {x.shape[1:]} (channels last) for {port['shape']}")
+    _check_model_shape(x, port)
+    x = _channels_last(x, port)
     if port["encoding"] == BIPOLAR:
         return np.where(x >= 0, 1, -1).astype(np.int64)
-    bits = port["element_bits"]
-    if port["encoding"] == SIGNED:
-        lo, hi = -(1 << (bits - 1)) + int(q["narrow"]), (1 << (bits - 1)) - 1
-    else:
-        lo, hi = 0, (1 << bits) - 1 - int(q["narrow"])
+    lo, hi = _range(port, q["narrow"])
     y = _round(x / np.float32(q["scale"]), q["rounding_mode"])
     return np.clip(y, lo, hi).astype(np.int64)
+
+
+def saturated(x: np.ndarray, port: dict) -> int:
+    """How many of the float inputs *x* :func:`quantize` clips to the quantizer's range (0
+    for a BIPOLAR quantizer, a sign, and for raw integers)."""
+    q = port["quantizer"]
+    if q.get("raw") or port["encoding"] == BIPOLAR:
+        return 0
+    x = np.asarray(x, dtype=np.float32)
+    lo, hi = _range(port, q["narrow"])
+    y = _round(x / np.float32(q["scale"]), q["rounding_mode"])
+    return int(np.count_nonzero((y < lo) | (y > hi)))
 
 
 def dequantize(y: np.ndarray, port: dict) -> np.ndarray:

@@ -141,7 +141,39 @@ def collect(out: Path) -> dict:
     if (out / "ir.json").is_file():
         # the other foldings have no measured Fmax: all of them at the nominal clock
         report["pareto"] = pareto(out, clock_for_rate(synth, None, None)[0], synth)
+        saved = sparsity_savings(out, (synth or {}).get("family") or "xc7")
+        for row in layers:
+            if row["name"] in saved:
+                row["sparsity"] = saved[row["name"]]
     return report
+
+
+def sparsity_savings(out: Path, family: str) -> dict[str, dict]:
+    """Per layer with zero weights: their share, and what they saved by the estimate
+    (LUTs, FFs, DSPs of the layer's unit against its dense twin at the same folding,
+    :meth:`MatrixVector.dense_twin <gatemill.flow.kinds.matrix_vector.MatrixVector.dense_twin>`):
+    a constant layer builds no product for a zero weight, a folded one still stores it."""
+    from .dse.cost import estimate
+    from .kinds import load_ir
+
+    saved = {}
+    for layer in load_ir(out).layers:
+        zeros = getattr(layer, "zero_weights", 0)
+        if not zeros:
+            continue
+        mine, dense = (
+            estimate(layer.features(family)),
+            estimate(layer.dense_twin().features(family)),
+        )
+        saved[layer.name] = {
+            "zero_weights": zeros,
+            "share": round(zeros / layer.weights.size, 4),
+            "est_saved": {k: round(dense[k] - mine[k]) for k in ("lut", "ff", "dsp")},
+            "text": f"{zeros / layer.weights.size:.0%} zero: about "
+            f"{dense['lut'] - mine['lut']:,.0f} LUT and {dense['dsp'] - mine['dsp']:,.0f} DSP "
+            "saved (estimate)",
+        }
+    return saved
 
 
 PARETO_POINTS = 12

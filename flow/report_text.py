@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(highlight=False)
@@ -28,6 +29,7 @@ def print_import(report: dict, out: Path) -> None:
             layer["describe"],
         )
     console.print(table)
+    _print_input(report)
     g, e = report["golden_vs_qonnx"], report["end_to_end"]
     console.print(
         f"golden vs QONNX on {report['vectors']} vectors: {g['mismatches']} of {g['elements']} "
@@ -40,6 +42,28 @@ def print_import(report: dict, out: Path) -> None:
             f"QONNX {_pct(report['qonnx_accuracy'])}"
         )
     console.print(f"wrote {out}/import.json, golden.npz, import/ir.json (+ ir.npz)")
+
+
+def _print_input(report: dict) -> None:
+    """The input encoding (when stated) and the input values the first quantizer clips."""
+    enc = report["input"].get("encoding")
+    if enc:
+        first = enc.get("first_quantizer", {})
+        pre = ", ".join(enc["preprocessing"]) or "none"
+        console.print(
+            f"input: raw {enc['input_type']} integers q, x = {enc['scale']} * q; "
+            f"pre-processing folded: {escape(pre)}; first quantizer: {escape(first['detail'])}"
+            + (f" ({first['layer']})" if first.get("layer") else "")
+        )
+    sat = report.get("input_saturation")
+    if sat and sat["values"]:
+        lo, hi = sat["range"]
+        where = escape(f"[{lo:g}, {hi:g}] of the input quantizer {sat['quantizer']!r}")
+        console.print(
+            f"[yellow]input saturation:[/] {sat['values']:,} of {sat['elements']:,} input values "
+            f"({100 * sat['values'] / sat['elements']:.2g} %) fall outside the range {where} "
+            "and are clipped (the model's own behaviour; check the vectors' scale)"
+        )
 
 
 def print_build(reports: dict, out: Path, timings: dict | None = None) -> None:

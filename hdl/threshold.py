@@ -9,25 +9,15 @@ each lane's value passes. :class:`ThresholdUnit` (the IR's stand-alone ``Thresho
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..flow.ir.datatypes import BIPOLAR
 from .common import check_kind, lanes, stream_of
+from .pipeline import thermometer_count, tree_sum
 
 __all__ = ["FoldedThresholds", "ThresholdUnit", "table_bits", "tree_sum"]
-
-
-def tree_sum(values):
-    """Sum of Amaranth values as a balanced adder tree (log depth instead of a chain)."""
-    values = list(values)
-    if not values:
-        return Const(0, 1)
-    while len(values) > 1:
-        pairs = [a + b for a, b in zip(values[0::2], values[1::2], strict=False)]
-        values = pairs + ([values[-1]] if len(values) % 2 else [])
-    return values[0]
 
 
 def _bound_shape(lo: int, hi: int) -> Shape:
@@ -56,7 +46,10 @@ class FoldedThresholds(wiring.Component):
 
     Both directions use one comparator: ``value <= T`` is ``not (value >= T + 1)``, so each
     channel stores bounds ``U`` (``T`` or ``T + 1``) clamped to ``[lo, hi + 1]`` and a flip bit;
-    the flip bit is a constant when all channels share a direction.
+    the flip bit is a constant when all channels share a direction. A channel's thresholds are
+    monotonic (:func:`~gatemill.flow.kinds.thresholds.check_thresholds`), so the thresholds it
+    passes are always the first ``count``: the comparisons are a thermometer code, counted by
+    :func:`~gatemill.hdl.pipeline.thermometer_count`.
 
     Parameters
     ----------
@@ -69,20 +62,33 @@ class FoldedThresholds(wiring.Component):
         ``(lo, hi)``: every compared value lies in this range (bounds are clamped to it).
     out_dtype : DataType
     out_base : int
+    split : bool
+        Register the comparisons (when ``en`` is high) before counting them: ``result`` then
+        follows ``value`` by one clock edge.
+    search : tuple of int, optional
+        Constant thresholds only (one fold): count by binary search instead, one comparison
+        per bit of the count against the threshold the bits above it select (``T`` levels
+        take ``T.bit_length()`` comparisons, not ``T``), with a register (loaded when
+        ``en`` is high) after each of these search levels (from 1): ``result`` then follows
+        ``value`` by ``len(search)`` clock edges.
 
     Members
     -------
     fold : ``In(range(NF))``
         Fold whose thresholds are loaded at the next clock edge where ``en`` is high.
     en : ``In(1)``
-        Load enable (the memory's read enable; ignored with a single fold).
+        Load enable (the memory's read enable; ignored with a single fold), and with
+        ``split`` the enable of the comparison register.
     value : ``In(ArrayLayout(Shape.cast(range(lo, hi + 1)), pe))``
         Values to compare, against the thresholds loaded at the last enabled edge.
     result : ``Out(lanes(out_dtype, pe))``
-        Combinational result for ``value``.
+        The result for ``value``: combinational, or with ``split`` for the ``value`` of the
+        last enabled edge.
     """
 
-    def __init__(self, *, thresholds, direction, value_range, out_dtype, out_base):
+    def __init__(
+        self, *, thresholds, direction, value_range, out_dtype, out_base, split=False, search=None
+    ):
         t = np.asarray(thresholds, dtype=np.int64)
         d = np.asarray(direction, dtype=np.int64)
         if t.ndim != 3 or t.shape[2] < 1 or d.shape != t.shape[:2]:
@@ -104,6 +110,15 @@ class FoldedThresholds(wiring.Component):
         self._flip = d < 0
         # A shared direction needs no per-channel flip bit in memory.
         self._mixed = _mixed(d)
+        self._split = bool(split)
+        self._search = None if search is None else tuple(search)
+        if self._search is not None:
+            steps = self._levels.bit_length()
+            if self._folds != 1 or split:
+                raise ValueError("a binary search takes constant thresholds (one fold), no split")
+            if self._search and not 0 < min(self._search) <= max(self._search) < steps:
+                raise ValueError(f"search registers {self._search} must lie in 1..{steps - 1}")
+        self._lo, self._hi = lo, hi
         super().__init__(
             {
                 "fold": In(range(self._folds)),
@@ -157,16 +172,70 @@ class FoldedThresholds(wiring.Component):
             m.d.comb += [port.addr.eq(self.fold), port.en.eq(self.en)]
             word = layout(port.data)
         for p in range(self._pe):
+            if self._search is not None:
+                count = self._binary_search(m, p)
+                if self._out_dtype == BIPOLAR:
+                    m.d.comb += self.result[p].eq(count)
+                else:
+                    m.d.comb += self.result[p].eq(count + self._out_base)
+                continue
             value, lane = self.value[p], word[p]
             flip = lane.flip if self._mixed else Const(int(self._flip.flat[0]), 1)
-            passed = [(value >= lane.bound[t]) ^ flip for t in range(self._levels)]
+            passed = Signal(self._levels, name=f"passed{p}")
+            if self._folds == 1:  # constant bounds: Yosys simplifies the comparison
+                compare = [(value >= lane.bound[t]) ^ flip for t in range(self._levels)]
+            else:
+                # the sign of a difference one bit wider than both: one carry chain and its
+                # last sum bit, no overflow logic after it (a signed >= has some)
+                compare = [~(value - lane.bound[t])[-1] ^ flip for t in range(self._levels)]
+            if self._split:
+                with m.If(self.en):
+                    m.d.sync += passed.eq(Cat(*compare))
+            else:
+                m.d.comb += passed.eq(Cat(*compare))
             count = Signal(range(self._levels + 1), name=f"count{p}")
-            m.d.comb += count.eq(tree_sum(passed))
+            m.d.comb += count.eq(thermometer_count(passed))
             if self._out_dtype == BIPOLAR:
                 m.d.comb += self.result[p].eq(count)
             else:
                 m.d.comb += self.result[p].eq(count + self._out_base)
         return m
+
+    def _binary_search_bounds(self, p: int) -> tuple[list[int], bool]:
+        """Lane *p*'s bounds padded to ``2**n - 1`` with bounds never passed, and its flip."""
+        flip = bool(self._flip[0, p])
+        n = self._levels.bit_length()
+        # a padded comparison never passes: value >= hi + 1 is never true, and flipped,
+        # value >= lo always is
+        pad = self._lo if flip else self._hi + 1
+        bounds = [int(b) for b in self._bounds[0, p]]
+        return bounds + [pad] * ((1 << n) - 1 - len(bounds)), flip
+
+    def _binary_search(self, m, p: int):
+        """The count of lane *p* by binary search: bit ``b`` of the count (from the top) is
+        the comparison with the bound of count ``c + 2**b``, ``c`` the bits found so far."""
+        bounds, flip = self._binary_search_bounds(p)
+        n = self._levels.bit_length()
+        value = Value.cast(self.value[p])
+        count = Const(0, n)
+        for level, b in enumerate(range(n - 1, -1, -1), start=1):
+            table = [bounds[(j << (b + 1)) + (1 << b) - 1] for j in range(1 << (n - 1 - b))]
+            upper = count[b + 1 :]
+            if len(table) == 1:
+                bound = Const(table[0], self._bound_shape)
+            else:
+                bound = Array(Const(v, self._bound_shape) for v in table)[upper]
+            passed = ~(value - bound)[-1] ^ flip
+            count = count | (passed << b)
+            if level in self._search:
+                regs = (
+                    Signal(n, name=f"count{p}_l{level}"),
+                    Signal.like(value, name=f"v{p}_l{level}"),
+                )
+                with m.If(self.en):
+                    m.d.sync += [regs[0].eq(count), regs[1].eq(value)]
+                count, value = regs
+        return count[: self._levels.bit_length()]
 
 
 def _value_range(dtype) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from amaranth.build import ResourceError
 from amaranth.hdl import Cat, Const, Elaboratable, Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import io, stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
@@ -391,11 +391,14 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.bridge = bridge = self.bridge
-        port = platform.request(self.uart, 0)
-        m.d.comb += [bridge.rx.eq(port.rx.i), port.tx.o.eq(bridge.tx)]
+        uart = platform.request(self.uart, 0, dir="-")
+        m.submodules.rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [bridge.rx.eq(rx.i), tx.o.eq(bridge.tx)]
         try:
-            led = platform.request("led", 0)
+            led = platform.request("led", 0, dir="-")
         except ResourceError:  # a board without LEDs loses only the error light
             return m
-        m.d.comb += led.o.eq(bridge.error)
+        m.submodules.led = light = io.Buffer("o", led)
+        m.d.comb += light.o.eq(bridge.error)
         return m

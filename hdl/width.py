@@ -11,9 +11,9 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import elem_shape, pipelined_times, stream_of
+from .common import elem_shape, stream_of
 
-__all__ = ["WidthConverter", "cycles_per_sample", "latency_cycles"]
+__all__ = ["Intake", "WidthConverter", "beat_times", "cycles_per_sample", "latency_cycles"]
 
 
 def _check(n_in, n_out, per_sample) -> None:
@@ -44,18 +44,61 @@ def latency_cycles(dtype, n_in: int, n_out: int, per_sample: int) -> int:
 
 
 def beat_times(dtype, n_in: int, n_out: int, per_sample: int, avail) -> list[int]:
-    """Cycle of every output beat of one sample, given when each input beat is available:
-    an output beat leaves one cycle after the input beat holding its last element."""
-    _check(n_in, n_out, per_sample)
+    """Cycle of every output beat of one sample, given when each input beat is offered (and
+    held until taken, see :class:`Intake`): an output beat leaves one cycle after the input beat
+    holding its last element is taken; ``n_in == n_out`` is a wire."""
     if n_in == n_out:
+        _check(n_in, n_out, per_sample)
         return list(avail)
-    taken = pipelined_times(avail, 0)
-    out, t = [], None
-    for j in range(per_sample // n_out):
-        ready = taken[-(-((j + 1) * n_out) // n_in) - 1] + 1
-        t = ready if t is None else max(ready, t + 1)
-        out.append(t)
-    return out
+    intake = Intake(n_in, n_out, per_sample)
+    for a in avail:
+        intake.take(a)
+    return intake.out
+
+
+class Intake:
+    """When a :class:`WidthConverter` takes the input beats of a sample, offered one after
+    another, and when its output beats leave (its consumer, a FIFO, takes them at once).
+
+    An output beat leaves one cycle after the input beat holding its last element is taken, and
+    one cycle after the previous output beat. The gather structure takes a beat a cycle. The
+    general structure takes one only while it holds at most ``n_in + n_out - 1`` elements, so
+    input beat ``j`` waits until the first ``ceil((n_in * (j - 1) + 1) / n_out) - 1`` output
+    beats have left; the scatter structure, which takes a beat while its second register is
+    free, waits for the same output beats.
+
+    Parameters
+    ----------
+    n_in, n_out, per_sample : int
+        As for :class:`WidthConverter`, with ``n_in != n_out`` (a pass-through is a wire).
+
+    Members
+    -------
+    out : list of int
+        The cycle of every output beat completed so far.
+    """
+
+    def __init__(self, n_in: int, n_out: int, per_sample: int):
+        _check(n_in, n_out, per_sample)
+        if n_in == n_out:
+            raise ValueError(f"a pass-through (n_in = n_out = {n_in}) takes no time")
+        self._n_in, self._n_out, self._beats = n_in, n_out, per_sample // n_out
+        self._taken: list[int] = []
+        self.out: list[int] = []
+
+    def take(self, offered: int) -> int:
+        """The cycle at which the next input beat, valid from cycle *offered*, is taken."""
+        n_in, n_out, j = self._n_in, self._n_out, len(self._taken)
+        t = offered if j == 0 else max(offered, self._taken[-1] + 1)
+        if n_out % n_in:
+            gone = -(-(n_in * (j - 1) + 1) // n_out) - 1
+            if gone > 0:
+                t = max(t, self.out[gone - 1] + 1)
+        self._taken.append(t)
+        out = self.out
+        while len(out) < self._beats and ((len(out) + 1) * n_out - 1) // n_in == j:
+            out.append(t + 1 if not out else max(t + 1, out[-1] + 1))
+        return t
 
 
 class WidthConverter(wiring.Component):

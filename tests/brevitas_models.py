@@ -97,9 +97,12 @@ def cnn(
     pool=True,
     seed=0,
 ) -> nn.Module:
-    """convs: list of (out_ch, kernel, stride, padding); each conv-BN-act(-maxpool 2)."""
+    """convs: list of (out_ch, kernel, stride, padding); each conv-BN-act(-maxpool). *pool*:
+    True for 2x2 max-pools, a (kernel, stride) pair for others, False for none; a pool is left
+    out where the feature map is smaller than its kernel."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
+    pool_k, pool_s = (2, 2) if pool is True else pool or (0, 0)
     layers = [act(in_bits, "identity")]
     c = in_ch
     for oc, k, s, p in convs:
@@ -113,9 +116,9 @@ def cnn(
             randomize_bn(layers[-1], gen)
         layers.append(act(abits))
         hw = (hw + 2 * p - k) // s + 1
-        if pool and hw >= 2:
-            layers.append(nn.MaxPool2d(2))
-            hw //= 2
+        if pool and hw >= pool_k:
+            layers.append(nn.MaxPool2d(pool_k, pool_s))
+            hw = (hw - pool_k) // pool_s + 1
         c = oc
     layers.append(nn.Flatten())
     sizes = [c * hw * hw, *dense]
@@ -130,3 +133,68 @@ def export(model: nn.Module, shape, path) -> str:
     """QONNX export of *model* for inputs of *shape* (batch 1)."""
     export_qonnx(model, torch.zeros(1, *shape), export_path=str(path), dynamo=False)
     return str(path)
+
+
+def q17_input() -> nn.Module:
+    """An 8-bit signed input quantizer of range [-1, 127/128] (scale 1/128, non-narrow), as
+    FINN's CNV has ("Q1.7 input format")."""
+    from gatemill.flow.zoo.quantizers import ConstIntActQuant
+
+    return qnn.QuantIdentity(act_quant=ConstIntActQuant, bit_width=8, min_val=-1.0, max_val=1.0)
+
+
+def u8_input() -> nn.Module:
+    """An 8-bit unsigned input quantizer of range [0, 1] (scale float32(1/255))."""
+    from gatemill.flow.zoo.quantizers import ConstUintActQuant
+
+    return qnn.QuantIdentity(act_quant=ConstUintActQuant, bit_width=8, min_val=0.0, max_val=1.0)
+
+
+class Preprocessed(nn.Module):
+    """A float input, an affine pre-processing as bnn_pynq's (``x.view(N, -1)``; per-channel
+    ``(x - mean) / std``; ``mul * x - sub``), then *body*."""
+
+    def __init__(self, body, mul=2.0, sub=1.0, flatten=False, mean=None, std=None):
+        super().__init__()
+        self.body, self.mul, self.sub, self.flatten = body, mul, sub, flatten
+        self.mean = None if mean is None else torch.tensor(mean).reshape(1, -1, 1, 1)
+        self.std = None if std is None else torch.tensor(std).reshape(1, -1, 1, 1)
+
+    def forward(self, x):
+        if self.flatten:
+            x = x.view(x.shape[0], -1)
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        if self.mul != 1.0 or self.sub != 0.0:
+            x = self.mul * x - torch.tensor([self.sub])
+        return self.body(x)
+
+
+def pre_mlp(features, first, *, flatten=False, seed=0, **pre) -> nn.Module:
+    """*first* (an input quantizer, or None), then Linear-BN-ReLU4-Linear, behind a
+    pre-processing (:class:`Preprocessed`)."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    layers = [] if first is None else [first]
+    layers.append(qnn.QuantLinear(features, 8, bias=True, weight_bit_width=4))
+    layers += [nn.BatchNorm1d(8), qnn.QuantReLU(bit_width=4), qnn.QuantLinear(8, 3, bias=True)]
+    randomize_bn(layers[-3], gen)
+    return Preprocessed(nn.Sequential(*layers), flatten=flatten, **pre).eval()
+
+
+def pre_cnn(in_ch, hw, first, *, padding=0, seed=0, **pre) -> nn.Module:
+    """*first*, then Conv3x3-BN-ReLU4-Flatten-Linear on (in_ch, hw, hw), behind a
+    pre-processing."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    layers = [] if first is None else [first]
+    out = hw + 2 * padding - 2
+    layers += [
+        qnn.QuantConv2d(in_ch, 4, 3, padding=padding, bias=False, weight_bit_width=4),
+        nn.BatchNorm2d(4),
+        qnn.QuantReLU(bit_width=4),
+        nn.Flatten(),
+        qnn.QuantLinear(4 * out * out, 3, bias=True, weight_bit_width=4),
+    ]
+    randomize_bn(layers[-4], gen)
+    return Preprocessed(nn.Sequential(*layers), **pre).eval()

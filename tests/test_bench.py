@@ -72,13 +72,17 @@ def test_run_first_names_designs(bench):
     assert set(bench.RUN_FIRST) <= set(bench.DESIGNS)
 
 
-def test_ecp5_build_folds_for_the_multipliers(bench, tmp_path, monkeypatch):
+def test_ecp5_build_is_built_for_the_ecp5(bench, tmp_path, monkeypatch):
+    """The ECP5 copy keeps the row's folding with the pipelines for ECP5_CLOCK_MHZ; with
+    too few MULT18s its products go to LUTs at the same rate, and with too few LUTs as
+    well it folds slower."""
     from gatemill.flow.boards import load_board
     from gatemill.flow.dse.budget import DSP_SHARE
     from gatemill.flow.dse.cost import design_estimate
     from gatemill.flow.dse.fold import apply_folding, fold_for_ii
     from gatemill.flow.import_step import run_import
     from gatemill.flow.kinds import load_ir, save_ir
+    from gatemill.flow.kinds.matrix_vector import pipeline_for_clock
     from gatemill.flow.rtl_step import run_rtl
 
     model = export(mlp([16, 8, 4], wbits=8, abits=8, seed=3), (16,), tmp_path / "m.onnx")
@@ -87,16 +91,27 @@ def test_ecp5_build_folds_for_the_multipliers(bench, tmp_path, monkeypatch):
     ir = apply_folding(load_ir(out), fold_for_ii(load_ir(out), 1), "test")
     save_ir(ir, out)
     run_rtl(ir, out)
-    dsp = design_estimate(ir, "ecp5")["dsp"]
-    assert dsp >= 8
 
-    monkeypatch.setitem(DSP_SHARE, "ecp5", 1.0)  # within the whole ECP5: as it is
-    assert bench.ecp5_build(out) == (out, 1)
+    build, ii = bench.ecp5_build(out)
+    folded = load_ir(build)
+    assert build == tmp_path / "ecp5" and ii == 1
+    assert (build / "rtl" / "manifest.json").is_file()
+    depth = pipeline_for_clock(bench.ECP5_CLOCK_MHZ, "ecp5")
+    assert all(layer.pipeline == depth for layer in folded.layers if layer.kind == "MatrixVector")
+    dsp = design_estimate(folded, "ecp5")["dsp"]
+    assert dsp >= 8
 
     mult18 = load_board(bench.ECP5_BOARD).capacity["dsp"]
     monkeypatch.setitem(DSP_SHARE, "ecp5", dsp / 4 / mult18)
     build, ii = bench.ecp5_build(out)
     folded = load_ir(build)
-    assert build == tmp_path / "ecp5" and ii > 1
-    assert design_estimate(folded, "ecp5")["dsp"] <= dsp / 4
-    assert (build / "rtl" / "manifest.json").is_file()
+    assert ii == 1 and design_estimate(folded, "ecp5")["dsp"] <= dsp / 4
+    assert any(layer.mul == "lut" for layer in folded.layers if layer.kind == "MatrixVector")
+
+    # LUTs a little short of that design's: a slower folding, with fewer products, fits
+    # (8-bit activations: most of the LUTs are threshold comparisons, which do not fold away)
+    lut_limit = 0.99 * design_estimate(folded, "ecp5")["lut"]
+    lut_cap = load_board(bench.ECP5_BOARD).capacity["lut"]
+    monkeypatch.setattr("gatemill.flow.dse.budget.LUT_SHARE", lut_limit / lut_cap)
+    build, ii = bench.ecp5_build(out)
+    assert ii > 1 and design_estimate(load_ir(build), "ecp5")["lut"] <= lut_limit

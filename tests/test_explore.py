@@ -7,6 +7,7 @@ import json
 
 import pytest
 from brevitas_models import export, mlp
+from dask import distributed
 
 from gatemill.flow.dse.estimate import estimate_point
 from gatemill.flow.dse.explore import pareto_front, spread, sweep
@@ -57,10 +58,10 @@ def test_bad_points():
 
 
 def test_explore_on_a_dask_local_cluster(small):
-    distributed = pytest.importorskip("dask.distributed")
     out = small["dir"] / "ex"
+    # any free port for its HTTP server: another cluster on the machine may hold dask's 8787
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as cluster:
         cfg = ExploreConfig(
             model=small["model"],

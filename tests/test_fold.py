@@ -79,9 +79,13 @@ def test_folding_file_errors(tmp_path, cnn_ir):
         apply_folding(cnn_ir, {conv.name: {"simd": 3}})
     with pytest.raises(GatemillError, match="no option"):
         apply_folding(cnn_ir, {conv.name: {"depth": 3}})
-    for value in ("4", 2.5, None):
-        with pytest.raises(GatemillError, match=f"option pe must be an integer, not {value!r}"):
+    for value in (2.5, None, True):
+        with pytest.raises(
+            GatemillError, match=f"option pe must be an integer or a word, not {value!r}"
+        ):
             apply_folding(cnn_ir, {conv.name: {"pe": value}})
+    with pytest.raises(GatemillError, match=r"pe must be a positive divisor of \d+, not '4'"):
+        apply_folding(cnn_ir, {conv.name: {"pe": "4"}})
 
 
 @pytest.mark.parametrize("fps", [1e6, 1e7, 1e8])
@@ -141,33 +145,45 @@ def dsp_mlp_ir(tmp_path_factory):
     return import_qonnx(path).ir
 
 
-def test_fit_multipliers_folds_to_the_fastest_that_fits(dsp_mlp_ir):
+def test_fit_multipliers_moves_products_to_luts_then_folds(dsp_mlp_ir):
+    """Too many DSP blocks: first the layers that give up most DSPs per LUT build their
+    products in LUTs at the same rate, within the board's LUTs; only when LUTs run out too
+    is the folding slower."""
     from gatemill.flow.boards import load_board
-    from gatemill.flow.dse.budget import fit_multipliers, multiplier_limit
+    from gatemill.flow.dse.budget import LUT_SHARE, fit_multipliers, multiplier_limit
     from gatemill.flow.dse.cost import design_estimate
-    from gatemill.flow.dse.fold import candidate_iis
+    from gatemill.flow.dse.fold import for_device
 
-    ir = dsp_mlp_ir
     board = load_board("ulx3s-85f")
+    ir = for_device(dsp_mlp_ir, board.clock_mhz, "ecp5")
     limit = multiplier_limit(board.capacity, "ecp5")
     assert limit == int(0.6 * board.capacity["dsp"])
     start = default_folding(ir)
     assert design_estimate(apply_folding(ir, start), "ecp5")["dsp"] > limit
+    start_ii = estimates(plan(apply_folding(ir, start)))["ii_cycles"]
 
     folding, dsp, got_limit = fit_multipliers(ir, start, board.capacity, "ecp5")
-    assert got_limit == limit and 0 < dsp <= limit
-    assert design_estimate(apply_folding(ir, folding), "ecp5")["dsp"] == dsp
-    ii = estimates(plan(apply_folding(ir, folding)))["ii_cycles"]
-    start_ii = estimates(plan(apply_folding(ir, start)))["ii_cycles"]
-    for faster in (t for t in candidate_iis(ir) if start_ii < t < ii):
-        assert design_estimate(apply_folding(ir, fold_for_ii(ir, faster)), "ecp5")["dsp"] > limit
+    fitted = apply_folding(ir, folding)
+    est = design_estimate(fitted, "ecp5")
+    assert got_limit == limit and est["dsp"] == dsp <= limit
+    assert est["lut"] <= LUT_SHARE * board.capacity["lut"]
+    assert estimates(plan(fitted))["ii_cycles"] == start_ii
+    assert any(layer.mul == "lut" and layer.kind == "MatrixVector" for layer in fitted.layers)
+
+    # with few LUTs as well, the folding gets slower
+    small = {**board.capacity, "lut": int(1.2 * est["lut"] / LUT_SHARE) // 4}
+    folding, dsp, _ = fit_multipliers(ir, start, small, "ecp5")
+    slower = apply_folding(ir, folding)
+    assert estimates(plan(slower))["ii_cycles"] > start_ii
+    est = design_estimate(slower, "ecp5")
+    assert est["dsp"] <= limit and est["lut"] <= LUT_SHARE * small["lut"]
 
     # within the xc7020's DSP48s the folding is left as it is
     small = fold_for_ii(ir, 64)
     assert fit_multipliers(ir, small, load_board("pynq-z2").capacity, "xc7")[0] is small
 
     with pytest.raises(GatemillError, match="even the slowest folding of this model needs"):
-        fit_multipliers(ir, start, {"dsp": 0}, "ecp5")
+        fit_multipliers(ir, start, {"dsp": 0, "lut": 10}, "ecp5")
 
 
 @pytest.mark.parametrize("target", [30, 60, 135, 270, 540])

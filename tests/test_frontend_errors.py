@@ -183,3 +183,81 @@ def test_exit_code_and_no_traceback_from_the_real_command(tmp_path):
     )
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "missing.onnx" in r.stderr
+
+
+def test_preprocessing_without_encoding_names_the_option(tmp_path, capsys):
+    """bnn_pynq's front (view, 2 x - 1) before the first quantizer: the options are named."""
+    from brevitas_models import pre_mlp, q17_input
+
+    path = export(pre_mlp(16, q17_input(), flatten=True), (1, 4, 4), tmp_path / "p.onnx")
+    text = assert_refused(
+        ["import", path, "--out", str(tmp_path / "o")],
+        capsys,
+        "node '/Reshape' (Reshape)",
+        "affine pre-processing (Reshape, Mul, Sub) before the first quantizer",
+        "--input-type UINT8 --input-scale 1/255",
+    )
+    assert "1 unsupported node" in text
+
+
+class _DeepSet(nn.Module):
+    """Per-element layers on a set (N, S, F), then the mean over the elements."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = qnn.QuantIdentity(bit_width=8)
+        self.phi = qnn.QuantLinear(4, 8, bias=True, weight_bit_width=4)
+        self.act = qnn.QuantReLU(bit_width=4)
+        self.rho = qnn.QuantLinear(8, 3, bias=True, weight_bit_width=4)
+
+    def forward(self, x):
+        return self.rho(self.act(self.phi(self.q(x))).mean(dim=1))
+
+
+class _Residual(nn.Module):
+    """A raw float input into a conv, and a residual block (fork, Add of two branches)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv0 = qnn.QuantConv2d(3, 4, 3, padding=1, weight_bit_width=4)
+        self.act0 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+        self.conv1 = qnn.QuantConv2d(4, 4, 3, padding=1, weight_bit_width=4)
+        self.act1 = qnn.QuantReLU(bit_width=4, return_quant_tensor=True)
+        self.out = qnn.QuantReLU(bit_width=4)
+        self.fc = qnn.QuantLinear(4 * 6 * 6, 2, bias=True)
+
+    def forward(self, x):
+        h = self.act0(self.conv0(x))
+        h = self.out(h + self.act1(self.conv1(h)))
+        return self.fc(h.flatten(1))
+
+
+def test_deep_set_imports_with_its_3d_input_and_mean(tmp_path):
+    """A set (N, elements, features) and a mean over the elements: no longer refused; the
+    mean (not requantized) is a GlobalSum whose sums the last layer takes."""
+    from gatemill.flow.frontend import import_qonnx
+    from gatemill.flow.frontend.compare import check_against_qonnx
+
+    imp = import_qonnx(export(_DeepSet().eval(), (5, 4), tmp_path / "set.onnx"))
+    assert [layer.kind for layer in imp.ir.layers] == ["MatrixVector", "GlobalSum", "MatrixVector"]
+    x = np.random.default_rng(0).normal(size=(100, 5, 4)).astype(np.float32)
+    report, _, _ = check_against_qonnx(imp.ir, imp.model, imp.probes, x)
+    assert report["mismatches"] == 0, report
+
+
+def test_residual_block_lists_only_its_input(tmp_path, capsys):
+    """The fork and the Add are supported: the float input is the one thing to change."""
+    path = export(_Residual().eval(), (3, 6, 6), tmp_path / "res.onnx")
+    text = assert_refused(
+        ["import", path, "--out", str(tmp_path / "o")],
+        capsys,
+        "1 unsupported node:",
+        "reaches it as floats, without a quantizer",
+        "--input-type UINT8 --input-scale 1 ",
+    )
+    assert "(Add)" not in text and "a branch" not in text
+    code, text = run(
+        ["import", path, "-o", str(tmp_path / "o2"), "--input-type", "UINT8", "--input-scale", "1"],
+        capsys,
+    )
+    assert code == 0, text

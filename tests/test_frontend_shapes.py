@@ -7,7 +7,7 @@ import pytest
 from brevitas_models import cnn, export, mlp
 
 from gatemill.flow.frontend import import_qonnx
-from gatemill.flow.frontend.compare import golden_vs_qonnx, run_qonnx
+from gatemill.flow.frontend.compare import check_against_qonnx
 from gatemill.flow.kinds.thresholds import apply_thresholds
 from gatemill.flow.vectors import random_vectors
 
@@ -53,8 +53,7 @@ def imported(request, tmp_path_factory):
 
 def check(imp, n=N, seed=0):
     x = random_vectors(imp.ir, n, seed)
-    values = run_qonnx(imp.model, x, [imp.input_tensor, *[p.tensor for p in imp.probes]])
-    report = golden_vs_qonnx(imp.ir, imp.probes, imp.input_tensor, values)
+    report, values, _ = check_against_qonnx(imp.ir, imp.model, imp.probes, x)
     golden = imp.ir.predict(x)
     ref = values[imp.probes[-1].tensor].reshape(golden.shape)
     return report, golden, ref

@@ -14,7 +14,7 @@ from torch import nn
 
 from gatemill.flow.errors import GatemillError
 from gatemill.flow.frontend import import_qonnx
-from gatemill.flow.frontend.compare import golden_vs_qonnx, run_qonnx
+from gatemill.flow.frontend.compare import check_against_qonnx
 from gatemill.flow.frontend.lut import matrix_vector_to_lut, sparse_fanin
 from gatemill.flow.kinds import MatrixVector
 from gatemill.flow.vectors import random_vectors
@@ -49,8 +49,7 @@ def jsc_s(seed: int = 0) -> nn.Module:
 
 def check(imp, n=200, seed=0):
     x = random_vectors(imp.ir, n, seed)
-    values = run_qonnx(imp.model, x, [imp.input_tensor, *[p.tensor for p in imp.probes]])
-    return golden_vs_qonnx(imp.ir, imp.probes, imp.input_tensor, values), x
+    return check_against_qonnx(imp.ir, imp.model, imp.probes, x)[0], x
 
 
 @pytest.fixture(scope="module")

@@ -104,3 +104,36 @@ def test_samples_per_s_at_the_measured_fmax(built, tmp_path):
     synth = {"board": "ulx3s-85f", "clock_mhz": 25.0}
     assert clock_for_rate(synth, None, None)[:2] == (25.0, "board")
     assert clock_for_rate(synth, fmax, {"fmax_mhz": 58.0})[:2] == (58.0, "bitstream")
+
+
+def test_report_shows_what_sparsity_saved(tmp_path):
+    """A pruned layer made fully parallel (constant weights, shift and add) builds no
+    product for its zero weights: the report names their share and the estimated saving
+    against the same layer unpruned; a folded one stores its zeros and saves nothing."""
+    import dataclasses
+
+    import numpy as np
+
+    from gatemill.flow.dse.fold import apply_folding
+    from gatemill.flow.import_step import run_import
+    from gatemill.flow.kinds import load_ir, save_ir
+    from gatemill.flow.report import sparsity_savings
+
+    model = export(mlp([16, 12, 4], wbits=6, abits=6, seed=5), (16,), tmp_path / "m.onnx")
+    run_import(model, tmp_path / "b", seed=0)
+    ir = load_ir(tmp_path / "b")
+    rng = np.random.default_rng(0)
+    layers = []
+    for layer in ir.layers:
+        if layer.kind == "MatrixVector":
+            w = np.where(rng.random(layer.weights.shape) < 0.8, 0, layer.weights)
+            layer = dataclasses.replace(layer, weights=w)
+        layers.append(layer)
+    ir = dataclasses.replace(ir, layers=tuple(layers))
+    first, last = (layer.name for layer in ir.layers if layer.kind == "MatrixVector")
+    ir = apply_folding(ir, {first: {"pe": 12, "simd": 16, "mul": "lut"}, last: {"pe": 1}})
+    save_ir(ir, tmp_path / "b")
+    saved = sparsity_savings(tmp_path / "b", "xc7")
+    assert saved[first]["share"] > 0.6 and saved[first]["est_saved"]["lut"] > 0
+    assert "zero: about" in saved[first]["text"]
+    assert saved[last]["est_saved"]["lut"] <= 0.05 * abs(saved[first]["est_saved"]["lut"])

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import types
 
 import numpy as np
 import onnx
 import pytest
 from brevitas_models import export, mlp
+from fake_pynq import fake_pynq, import_driver
 
 from gatemill.flow.boards import load_board
 from gatemill.flow.build import BuildConfig, run_build
 from gatemill.flow.kinds import load_ir
-from gatemill.flow.packing import pack, unpack
 from gatemill.flow.tclcheck import check_tcl
 from gatemill.flow.textgen import tcl_quote
 from gatemill.flow.vivado import write_vivado
@@ -96,34 +94,8 @@ def test_pynq_driver_matches_the_golden_model(built, monkeypatch):
     write_vivado(built, load_board("pynq-z2"), run=False)
     ir = load_ir(built)
     manifest = json.loads((built / "rtl" / "manifest.json").read_text())
-    sent = {}
-
-    class Channel:
-        def __init__(self, role):
-            self.role = role
-
-        def transfer(self, buf):
-            sent[self.role] = buf
-
-        def wait(self):
-            if self.role == "send":
-                q = unpack(np.array(sent["send"]), manifest["input"])
-                sent["recv"][:] = pack(ir.execute(q), manifest["output"]).reshape(-1)
-
-    class Buffer(np.ndarray):
-        def freebuffer(self):
-            pass
-
-    fake = types.ModuleType("pynq")
-    fake.allocate = lambda shape, dtype: np.zeros(shape, dtype).view(Buffer)
-    fake.Overlay = lambda path: types.SimpleNamespace(
-        dma=types.SimpleNamespace(sendchannel=Channel("send"), recvchannel=Channel("recv"))
-    )
-    monkeypatch.setitem(sys.modules, "pynq", fake)
-    monkeypatch.syspath_prepend(str(built / "driver"))
-    from gatemill_driver import Accelerator
-
-    acc = Accelerator()
+    fake_pynq(monkeypatch, ir, manifest)
+    acc = import_driver(monkeypatch, built).Accelerator()
     x = np.random.default_rng(0).normal(size=(25, 12)).astype(np.float32)
     np.testing.assert_array_equal(acc.execute(x), ir.predict(x))
     t = acc.throughput(100)

@@ -230,6 +230,41 @@ def test_train_is_deterministic(tmp_path):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_pruning_schedule():
+    """Zhu and Gupta's cubic ramp: none before the start, the target from the end on,
+    growing in between, fastest at first."""
+    from gatemill.flow.zoo.prune import Pruning
+
+    p = Pruning(0.8, start=0.2, end=0.6)
+    assert p.at(0.0) == p.at(0.2) == 0.0
+    assert p.at(0.6) == p.at(1.0) == pytest.approx(0.8)
+    ramp = [p.at(0.2 + 0.04 * k) for k in range(11)]
+    steps = np.diff(ramp)
+    assert np.all(steps > 0) and np.all(np.diff(steps) < 0)
+
+
+def test_train_prunes_by_magnitude(tmp_path):
+    """--sparsity 0.75: every layer ends with three quarters of its weights zero, in the
+    trained model and exactly in the exported QONNX weights (a zero quantizes to 0)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    report = train("mlp", out_dir=tmp_path, epochs=2, sparsity=0.75, progress=False, **TINY["mlp"])
+    pruning = report["pruning"]
+    assert pruning["sparsity"] == 0.75 and len(pruning["zero_share"]) == 1 + len(
+        TINY["mlp"]["hidden"]
+    )
+    assert all(abs(z - 0.75) < 0.01 for z in pruning["zero_share"])
+    model = load_trained(tmp_path)
+    for layer in (m for m in model.modules() if getattr(m, "weight", None) is not None):
+        if layer.weight.dim() >= 2:
+            assert abs(float((layer.weight == 0).float().mean()) - 0.75) < 0.01
+    onnx = ModelWrapper(str(tmp_path / "model.onnx"))
+    weights = [t for t in onnx.graph.initializer if len(t.dims) == 2]
+    for t in weights:
+        w = onnx.get_initializer(t.name)
+        assert abs(float((w == 0).mean()) - 0.75) < 0.01
+
+
 def test_pot_without_batchnorm_is_exact_in_qonnx(tmp_path):
     train("mlp", out_dir=tmp_path, epochs=1, scaling="pot", batchnorm=False, progress=False)
     x = np.load(tmp_path / "vectors.npz")["x"][:40]
@@ -280,6 +315,9 @@ def test_refuses_foreign_directory(tmp_path):
         ({"lr": -1.0}, "lr"),
         ({"channels": (4,)}, "only applies to a cnn"),
         ({"seed": -1}, "seed"),
+        ({"sparsity": 1.0}, r"--sparsity 1.0: the share of zero weights must be .* \[0, 1\)"),
+        ({"sparsity": -0.5}, "--sparsity -0.5"),
+        ({"kind": "lutnet", "sparsity": 0.5}, "applies to mlp and cnn models, not to a lutnet"),
     ],
 )
 def test_train_rejects(tmp_path, kwargs, needle):

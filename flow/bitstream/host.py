@@ -5,7 +5,8 @@
 ``DIR/rtl/manifest.json``, sends every input of ``DIR/golden.npz`` packed as the manifest says
 (window flow control, :mod:`gatemill.flow.bitstream.protocol`), unpacks the results, counts the
 outputs that differ from the golden model and measures samples per second. The report goes to
-``DIR/bitstream/board_run.json``.
+``DIR/bitstream/board_run.json``. ``golden.npz`` holds the hardware's input integers: with an
+input encoding stated at import (``--input-type``/``--input-scale``), the user's raw integers.
 
 :class:`BoardLink` takes any object with pyserial's ``write(bytes)`` and ``read(n)`` (which
 may return fewer bytes on timeout), so it is tested with a fake port.

@@ -9,7 +9,7 @@ from ..errors import GatemillError
 from ..ir import IRGraph
 from .cost import design_estimate
 from .estimate import estimate_point
-from .fold import apply_folding, balanced_foldings, candidate_iis, fold_for_ii
+from .fold import apply_folding, balanced_foldings, candidate_iis, fold_for_ii, folding_of
 
 
 def fastest_within(
@@ -99,31 +99,102 @@ def multiplier_limit(capacity: dict, family: str) -> int:
     return int(DSP_SHARE.get(family, 1.0) * capacity["dsp"])
 
 
+# The share of a board's LUTs a folding may fill with LUT multipliers (place and route needs
+# room, and the estimate is within about 15 %).
+LUT_SHARE = 0.85
+
+
+def _switchable(ir: IRGraph, to: str) -> list[str]:
+    """Folded matrix-vector layers of *ir* whose products could go to *to* (``"lut"`` or
+    ``"dsp"``) and do not yet."""
+    names = []
+    for layer in ir.layers:
+        fields = set(layer.fold_fields)
+        if {"mul", "pack"} <= fields and getattr(layer, "multiplies", False) and layer.mul != to:
+            names.append(layer.name)
+    return names
+
+
+def _with_mul(ir: IRGraph, name: str, to: str, family: str) -> IRGraph:
+    layer = next(x for x in ir.layers if x.name == name)
+    pack = layer.max_pack(family) if to == "dsp" else 1
+    return apply_folding(ir, {name: {"mul": to, "pack": pack}}, "multipliers")
+
+
+def choose_multipliers(
+    ir: IRGraph, dsp_limit: int, lut_limit: float, family: str
+) -> tuple[IRGraph, dict]:
+    """*ir* (folded) with each layer's multipliers on DSP blocks or in LUTs so that the
+    design fits *dsp_limit* DSP blocks and *lut_limit* LUTs, if it can; and its estimate.
+
+    Greedy on the estimate (:func:`gatemill.flow.dse.cost.design_estimate`): while there are
+    too many DSP blocks, the layer that gives up the most of them per LUT it adds moves to
+    LUTs; while there are too many LUTs, the layer that saves the most LUTs per DSP block it
+    takes moves to DSPs (packed), as long as they stay within *dsp_limit*.
+    """
+    est = design_estimate(ir, family)
+    while est["dsp"] > dsp_limit:
+        best = None
+        for name in _switchable(ir, "lut"):
+            cand = _with_mul(ir, name, "lut", family)
+            e = design_estimate(cand, family)
+            saved = est["dsp"] - e["dsp"]
+            if saved > 0:
+                score = (e["lut"] - est["lut"]) / saved
+                if best is None or score < best[0]:
+                    best = (score, cand, e)
+        if best is None:
+            break
+        _, ir, est = best
+    while est["lut"] > lut_limit:
+        best = None
+        for name in _switchable(ir, "dsp"):
+            cand = _with_mul(ir, name, "dsp", family)
+            e = design_estimate(cand, family)
+            saved, used = est["lut"] - e["lut"], e["dsp"] - est["dsp"]
+            ok = saved > 0 and used > 0 and e["dsp"] <= dsp_limit
+            if ok and (best is None or saved / used > best[0]):
+                best = (saved / used, cand, e)
+        if best is None:
+            break
+        _, ir, est = best
+    return ir, est
+
+
 def fit_multipliers(
     ir: IRGraph, folding: dict, capacity: dict, family: str
 ) -> tuple[dict[str, dict[str, int]], int, int]:
-    """*folding*, or the fastest balanced folding at least as slow that fits the board's
-    multipliers (:func:`multiplier_limit`; the estimate counts them exactly).
+    """*folding*, with each layer's multipliers on DSP blocks or in LUTs
+    (:func:`choose_multipliers`) so that the design fits the board's DSP blocks
+    (:func:`multiplier_limit`) and :data:`LUT_SHARE` of its LUTs; else the fastest balanced
+    folding at least as slow that does.
 
-    Returns ``(folding, dsp, limit)``: the folding, its DSP blocks and the limit.
+    Returns ``(folding, dsp, limit)``: the folding (*folding* itself when it fits as it is,
+    else with ``mul`` and ``pack`` set for every layer that has them), its DSP blocks and
+    the limit.
 
     Raises
     ------
     GatemillError
-        If even the slowest folding needs more than the limit.
+        If even the slowest folding needs more multipliers than the limit.
     """
     limit = multiplier_limit(capacity, family)
+    lut_limit = LUT_SHARE * capacity["lut"] if "lut" in capacity else float("inf")
     folded = apply_folding(ir, folding)
-    dsp = design_estimate(folded, family)["dsp"]
-    if dsp <= limit:
-        return folding, dsp, limit
+    est = design_estimate(folded, family)
+    if est["dsp"] <= limit:
+        return folding, est["dsp"], limit
     now = estimates(plan(folded))["ii_cycles"]
-    for _, slower in balanced_foldings(ir, (t for t in candidate_iis(ir) if t > now)):
-        dsp = design_estimate(apply_folding(ir, slower), family)["dsp"]
-        if dsp <= limit:
-            return slower, dsp, limit
+    candidates = [(now, folding)]
+    candidates += list(balanced_foldings(ir, (t for t in candidate_iis(ir) if t > now)))
+    for _, candidate in candidates:
+        chosen, est = choose_multipliers(apply_folding(ir, candidate), limit, lut_limit, family)
+        if est["dsp"] <= limit and est["lut"] <= lut_limit:
+            return {**candidate, **folding_of(chosen)}, est["dsp"], limit
     raise GatemillError(
-        f"even the slowest folding of this model needs {dsp} multipliers (DSP blocks), more "
-        f"than the {limit} a folding may use of the board's {capacity['dsp']}: quantize the "
-        "weights or activations to fewer bits, or choose a bigger board."
+        f"even the slowest folding of this model needs {est['dsp']} multipliers (DSP blocks) "
+        f"and about {est['lut']:,.0f} LUTs with its other products in LUTs, more than the "
+        f"{limit} DSP blocks and {lut_limit:,.0f} LUTs a folding may use of the board's "
+        f"{capacity['dsp']} and {capacity.get('lut', 0):,}: quantize the weights or "
+        "activations to fewer bits, or choose a bigger board."
     )

@@ -112,6 +112,15 @@ LUT_COEF = {
         "rom": 1.535,
         "sign": 2.567,
         "tree": 0.901,
+        # provisional (unit measurements, to be refitted): LUT products, packed products'
+        # borrows, adder trees registered every level or every few levels
+        "lut_mul": 0.7,
+        "lut_mul_lane": 0.7,
+        "unpack": 1.0,
+        "mcm": 1.0,
+        "search": 0.65,
+        "tree_chain": 1.07,
+        "tree_stage": 1.5,
     },
     "MaxPool": {"bits": 3.046, "ctrl": 1.368},
     "SlidingWindow": {"base": 70.636, "bits": 0.732},
@@ -137,6 +146,7 @@ FF_COEF = {
         "out": 1.984,
         "rom": 0.879,
         "rom_small": 0.031,
+        "pipe": 1.0,
     },
     "MaxPool": {"bits": 1.136, "ctrl": 0.982},
     "SlidingWindow": {"base": 30.714, "bits": 0.911},

@@ -46,6 +46,7 @@ __all__ = [
     "divisors",
     "fold_for_ii",
     "folding_of",
+    "for_device",
     "load_folding",
 ]
 
@@ -147,10 +148,10 @@ def apply_folding(
             )
         values = {}
         for key, value in fold.items():
-            if not isinstance(value, int):
+            if not isinstance(value, int | str) or isinstance(value, bool):
                 raise GatemillError(
-                    f"{source}: layer {layer.name!r} option {key} must be an integer, not "
-                    f"{value!r}."
+                    f"{source}: layer {layer.name!r} option {key} must be an integer or a "
+                    f"word, not {value!r}."
                 )
             values[key] = value
         try:
@@ -167,6 +168,15 @@ def apply_folding(
                 except ValueError as e:
                     raise GatemillError(f"{source}: layer {consumer.name!r} {e}.") from None
     return dataclasses.replace(ir, layers=tuple(layers))
+
+
+def for_device(ir: IRGraph, clock_mhz: float, family: str) -> IRGraph:
+    """*ir* with the fold fields every layer derives from the target clock and the device
+    family (:meth:`Layer.device_fold <gatemill.flow.kinds.base.Layer.device_fold>`: the
+    pipeline depth of a matrix-vector unit, its multiplier resource). The folding rules
+    then set the rate fields (PE, SIMD) and keep these."""
+    folding = {layer.name: f for layer in ir.layers if (f := layer.device_fold(clock_mhz, family))}
+    return apply_folding(ir, folding, f"the fields for {family} at {clock_mhz:g} MHz")
 
 
 def load_folding(path: str | Path) -> dict[str, dict[str, int]]:

@@ -129,6 +129,40 @@ class BipolarQuantizer:
         return 1 if v >= 0 else -1
 
 
+@dataclass(frozen=True)
+class TruncQuantizer:
+    """QONNX ``Trunc`` (version 2, zero point 0), Brevitas' truncation after an average pool:
+    ``round(v / in_scale)`` (half to even), divided by the power of two ``trunc``, clamped,
+    rounded with ``rounding_mode``; the output is ``level * out_scale``."""
+
+    in_scale: Fraction
+    trunc: Fraction
+    bits: int
+    signed: bool
+    narrow: bool
+    rounding_mode: str
+    scale: Sequence[Fraction]  # the output scale, per channel
+    bipolar: bool = False
+
+    @property
+    def qmin(self) -> int:
+        if not self.signed:
+            return 0
+        return -(2 ** (self.bits - 1)) + (1 if self.narrow else 0)
+
+    @property
+    def qmax(self) -> int:
+        if not self.signed:
+            return 2**self.bits - 1 - (1 if self.narrow else 0)
+        return 2 ** (self.bits - 1) - 1
+
+    def level(self, v: Fraction, c: int) -> int:
+        y = Fraction(round_exact(v / self.in_scale, "ROUND")) / self.trunc
+        return round_exact(
+            min(max(y, Fraction(self.qmin)), Fraction(self.qmax)), self.rounding_mode
+        )
+
+
 def evaluate(ops: Sequence, v: Fraction, c: int) -> Fraction:
     """Apply the chain *ops* to the real value *v* of channel *c*."""
     for op in ops:
@@ -156,7 +190,7 @@ def compose_affine(ops: Sequence, channels: int) -> tuple[list[Fraction], list[F
     return a, b
 
 
-def _first_true(lo: int, hi: int, pred: Callable[[int], bool]) -> int:
+def first_true(lo: int, hi: int, pred: Callable[[int], bool]) -> int:
     """Smallest x in [lo, hi] with pred(x) true for a monotone pred; hi + 1 if none."""
     hi += 1
     while lo < hi:
@@ -179,7 +213,7 @@ def thresholds_for_channel(level_of: Callable[[int], int], lo: int, hi: int, lev
     if level_of(hi) >= level_of(lo):
         ts, start = [], lo
         for level in levels:
-            start = _first_true(start, hi, lambda x, L=level: level_of(x) >= L)
+            start = first_true(start, hi, lambda x, L=level: level_of(x) >= L)
             ts.append(start)
         return 1, ts
     # decreasing: search the increasing function x -> level_of(-x) and reflect back

@@ -8,7 +8,11 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.general.bipolar_quant import binary_quant
 from qonnx.custom_op.general.quant import quant
 
+from ..errors import GatemillError
 from .load import QUANT_OPS
+
+# the ops that make a 3-D tensor (N, C, L) a 1-D signal; otherwise it is a set (N, S, F)
+SIGNAL_OPS = ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool")
 
 
 def attrs(node) -> dict:
@@ -56,3 +60,36 @@ def data_consumer(model: ModelWrapper, tensor: str):
     """The single node reading *tensor*, or ``None`` at the graph output."""
     consumers = model.find_consumers(tensor) or []
     return consumers[0] if consumers else None
+
+
+def node_error(node, msg: str) -> GatemillError:
+    """The error for *node*: its name and operator, then *msg*."""
+    return GatemillError(f"node {node.name!r} ({node.op_type}): {msg}")
+
+
+def layout_of(model: ModelWrapper, tensor: str) -> str:
+    """The layout of the data tensor *tensor* (see ``tensors.CHANNEL_AXIS``) by its rank; a
+    3-D tensor is a signal (``NCL``) if a convolution or pooling reads it before any dense
+    layer does, else a set of elements (``NSC``)."""
+    rank = len(model.get_tensor_shape(tensor))
+    if rank != 3:
+        return {2: "NC", 4: "NCHW"}.get(rank, "")
+    todo, seen = [tensor], set()
+    while todo:
+        for node in model.find_consumers(todo.pop()) or []:
+            if node.op_type in SIGNAL_OPS:
+                return "NCL"
+            if node.op_type in ("MatMul", "Gemm", "ReduceMean", "ReduceSum") or node.name in seen:
+                continue
+            seen.add(node.name)
+            todo.extend(node.output)
+    return "NSC"
+
+
+def ir_shape(shape, layout: str) -> tuple[int, ...]:
+    """The IR's per-sample shape (channels last) of a QONNX *shape* (with the batch axis)."""
+    if layout == "NCHW":
+        return (*shape[2:], shape[1])
+    if layout == "NCL":
+        return (1, shape[2], shape[1])
+    return tuple(shape[1:])

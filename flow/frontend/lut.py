@@ -254,7 +254,10 @@ def gather_layer(s, match: GatherLut, t):
         indices[n] = np.concatenate([used, spare])
         # index = sum_j P[j, n] * scale_j * x_j + c[n], exactly; unread inputs weigh 0
         coefs = [Fraction(float(select[j, n])) * t.scales[j] for j in indices[n]]
-        num, den = _integer_combination(coefs, Fraction(float(match.offset[n])), inputs)
+        const = Fraction(float(match.offset[n])) + sum(
+            (Fraction(float(select[j, n])) * t.offset(j) for j in indices[n]), Fraction(0)
+        )
+        num, den = _integer_combination(coefs, const, inputs)
         if np.any(num % den != 0):
             raise _err(
                 node,
@@ -275,10 +278,12 @@ def gather_layer(s, match: GatherLut, t):
         in_dtype=t.dtype,
         out_dtype=out_dtype,
     )
-    s.layers.append(layer)
+    index = s.emit(layer, (t.layer,))
     ones = np.ones(neurons)
-    s.probes.append(Probe(len(s.layers) - 1, match.output, ones, np.zeros(neurons), "NC"))
-    return IntTensor(match.output, out_dtype, [Fraction(1)] * neurons, (neurons,), "NC")
+    s.probes.append(Probe(index, match.output, ones, np.zeros(neurons), "NC"))
+    return IntTensor(
+        match.output, out_dtype, [Fraction(1)] * neurons, (neurons,), "NC", layer=layer.name
+    )
 
 
 __all__ = [

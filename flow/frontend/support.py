@@ -17,7 +17,8 @@ MAX_BITS = 8
 WEIGHT_OPS = ("MatMul", "Gemm", "Conv")
 ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu", "Clip", "Identity")
 LAYOUT = ("Flatten", "Reshape")
-SUPPORTED = (*QUANT_OPS, *WEIGHT_OPS, *ELEMENTWISE, *LAYOUT, "MaxPool")
+POOLING = ("MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "ReduceSum")
+SUPPORTED = (*QUANT_OPS, *WEIGHT_OPS, *ELEMENTWISE, *LAYOUT, *POOLING, "Concat", "Trunc")
 
 # What to tell the user for operators we know and do not support.
 HINTS = {
@@ -29,11 +30,8 @@ HINTS = {
     "RNN": "recurrent layers are not supported; use dense or convolutional layers",
     "Sigmoid": "use QuantReLU or QuantHardTanh as the activation",
     "Tanh": "use QuantHardTanh as the activation",
-    "AveragePool": "use MaxPool2d, or a strided QuantConv2d",
-    "GlobalAveragePool": "use MaxPool2d over the whole map, or Flatten and a QuantLinear",
-    "Concat": "branching graphs are not supported yet; use a plain chain of layers",
+    "ReduceMax": "use MaxPool2d over the whole map",
     "Transpose": "remove the permute/transpose from the model's forward()",
-    "Trunc": "QuantAvgPool / Trunc is not supported; use MaxPool2d",
     "QuantizeLinear": "export with brevitas.export.export_qonnx (QONNX Quant nodes), not QCDQ",
     "DequantizeLinear": "export with brevitas.export.export_qonnx (QONNX Quant nodes), not QCDQ",
 }
@@ -49,6 +47,8 @@ class Problem:
     fix: str
 
     def __str__(self) -> str:
+        if self.op_type == "input":
+            return f"model input {self.node!r}: {self.why}; {self.fix}."
         return f"node {self.node!r} ({self.op_type}): {self.why}; {self.fix}."
 
 
@@ -60,8 +60,9 @@ def unsupported_ops(model: ModelWrapper) -> list[Problem]:
         if node.op_type not in SUPPORTED and node_key(node) not in tables:
             fix = HINTS.get(
                 node.op_type,
-                "replace it with supported layers (QuantIdentity, QuantLinear, QuantConv2d, "
-                "BatchNorm, QuantReLU, QuantHardTanh, MaxPool2d, Flatten)",
+                "replace it with supported layers (QuantIdentity, QuantLinear, QuantConv1d/2d, "
+                "BatchNorm, QuantReLU, QuantHardTanh, MaxPool1d/2d, AvgPool, Flatten, torch.cat, "
+                "a residual +, a sum or mean over a set's elements)",
             )
             problems.append(Problem(node.name, node.op_type, "operator not supported", fix))
     return problems
@@ -135,7 +136,7 @@ def _check_quant(model, node, role: str) -> list[Problem]:
 
 
 def structural_problems(model: ModelWrapper) -> list[Problem]:
-    """Checks on the cleaned graph: quantized weights, bit widths, attributes, a plain chain."""
+    """Checks on the cleaned graph: quantized weights, bit widths, attributes, joins."""
     from onnx import helper
 
     problems = []
@@ -200,50 +201,105 @@ def structural_problems(model: ModelWrapper) -> list[Problem]:
                 )
             )
         if node.op_type == "Conv":
-            if attrs.get("group", 1) != 1:
-                problems.append(
-                    Problem(
-                        node.name,
-                        "Conv",
-                        f"grouped convolution (group={attrs['group']})",
-                        "use groups=1",
-                    )
-                )
-            if any(d != 1 for d in attrs.get("dilations", [1])):
-                problems.append(Problem(node.name, "Conv", "dilated convolution", "use dilation=1"))
-            if len(attrs.get("kernel_shape", [0, 0])) != 2:
-                problems.append(
-                    Problem(node.name, "Conv", "not a 2D convolution", "use QuantConv2d")
-                )
-        if node.op_type == "MaxPool":
-            if any(attrs.get("pads", [0])) or attrs.get("ceil_mode", 0):
-                problems.append(
-                    Problem(
-                        node.name,
-                        "MaxPool",
-                        "padding or ceil_mode",
-                        "use MaxPool2d with padding=0 and ceil_mode=False",
-                    )
-                )
-            if any(d != 1 for d in attrs.get("dilations", [1])):
-                problems.append(Problem(node.name, "MaxPool", "dilation", "use dilation=1"))
+            problems += _conv_problems(model, node, attrs)
+        if node.op_type in ("MaxPool", "AveragePool"):
+            problems += _pool_problems(node, attrs)
     for node in graph.node:
         # quantizers of constants (weights, a quantized bias) are evaluated, not built
         is_param = _const(model, node.input[0]) is not None
         if node.op_type in QUANT_OPS and node.name not in weight_quants and not is_param:
             problems += _check_quant(model, node, "activations")
-        for out in node.output:
-            consumers = model.find_consumers(out)
-            if consumers is not None and len(consumers) > 1:
-                problems.append(
-                    Problem(
-                        node.name,
-                        node.op_type,
-                        f"its output feeds {len(consumers)} nodes (a branch)",
-                        "branching graphs (skip connections) are not supported yet",
-                    )
+        if node.op_type == "Trunc":
+            problems += _trunc_problems(model, node)
+        if node.op_type in ("Sub", "Mul", "Div") and all(
+            const_value(model, i) is None for i in node.input
+        ):
+            verb = {"Sub": "subtracts", "Mul": "multiplies", "Div": "divides"}
+            problems.append(
+                Problem(
+                    node.name,
+                    node.op_type,
+                    f"{verb[node.op_type]} two computed tensors",
+                    "branches join only by a residual Add or by Concat along the channels",
                 )
+            )
     return problems
+
+
+def _trunc_problems(model: ModelWrapper, node) -> list[Problem]:
+    params = [_const(model, i) for i in node.input[1:]]
+    if len(params) != 5 or any(p is None or np.size(p) != 1 for p in params):
+        return [
+            Problem(
+                node.name,
+                "Trunc",
+                "not a Trunc of version 2 with constant per-tensor parameters",
+                "export TruncAvgPool2d with brevitas' export_qonnx (qonnx opset 2)",
+            )
+        ]
+    scale, zp, _, out_scale, bits = (float(np.ravel(p)[0]) for p in params)
+    out = []
+    if zp != 0 or scale <= 0 or out_scale <= 0:
+        out.append(
+            Problem(
+                node.name,
+                "Trunc",
+                "zero point not 0 or scale not positive",
+                "use symmetric quantizers",
+            )
+        )
+    if bits != int(bits) or not 1 <= bits <= MAX_BITS:
+        out.append(
+            Problem(
+                node.name,
+                "Trunc",
+                f"output of {bits:g} bits",
+                f"gatemill supports 1 to {MAX_BITS} bits",
+            )
+        )
+    return out
+
+
+def _conv_problems(model: ModelWrapper, node, attrs: dict) -> list[Problem]:
+    out = []
+    group = attrs.get("group", 1)
+    w = const_value(model, node.input[1])
+    if group != 1 and (w is None or not (w.shape[0] == group and w.shape[1] == 1)):
+        out.append(
+            Problem(
+                node.name,
+                "Conv",
+                f"grouped convolution (group={group})",
+                "use groups=1, or a depthwise convolution (groups = in_channels = out_channels)",
+            )
+        )
+    if any(d != 1 for d in attrs.get("dilations", [1])):
+        out.append(Problem(node.name, "Conv", "dilated convolution", "use dilation=1"))
+    dims = len(attrs.get("kernel_shape", [0, 0]))
+    if dims not in (1, 2):
+        out.append(
+            Problem(
+                node.name,
+                "Conv",
+                f"a {dims}-D convolution",
+                "use QuantConv1d or QuantConv2d",
+            )
+        )
+    return out
+
+
+def _pool_problems(node, attrs: dict) -> list[Problem]:
+    out = []
+    op = node.op_type
+    if op == "MaxPool" and any(attrs.get("pads", [0])) and len(attrs["kernel_shape"]) != 1:
+        out.append(Problem(node.name, op, "padding", "use MaxPool2d with padding=0"))
+    if attrs.get("ceil_mode", 0):
+        out.append(Problem(node.name, op, "ceil_mode", "use ceil_mode=False"))
+    if any(d != 1 for d in attrs.get("dilations", [1])):
+        out.append(Problem(node.name, op, "dilation", "use dilation=1"))
+    if len(attrs.get("kernel_shape", [0, 0])) not in (1, 2):
+        out.append(Problem(node.name, op, "a 3-D pool", "use 1-D or 2-D pooling"))
+    return out
 
 
 def raise_if_problems(problems: list[Problem], source: str) -> None:
@@ -254,5 +310,6 @@ def raise_if_problems(problems: list[Problem], source: str) -> None:
     lines = "\n".join(f"  - {p}" for p in problems)
     raise GatemillError(
         f"cannot import {source!r}: {n} unsupported node{'s' if n > 1 else ''}:\n{lines}\n"
-        "Change the model as suggested, export it again and re-run gatemill import."
+        "Change the model as suggested and export it again, or give the options named, and "
+        "re-run gatemill import."
     )

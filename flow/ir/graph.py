@@ -10,6 +10,7 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,18 @@ READABLE_VERSIONS = (1, 2)  # version 1: a chain, no "inputs"
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class InputSpec:
-    """How the host turns the model's float input into the integers the hardware takes.
+    """How the host turns the model's input into the integers the hardware takes.
 
-    It reproduces the model's first quantizer (QONNX ``Quant``/``BipolarQuant``):
-    ``q = clip(round(x / scale + zero_point))`` with the graph's rounding mode.
+    Two cases:
+
+    - the model's own float input (``raw`` false): the host reproduces the model's first
+      quantizer (QONNX ``Quant``/``BipolarQuant``), ``q = clip(round(x / scale))`` with the
+      graph's rounding mode;
+    - a stated integer encoding (``raw``, ``gatemill import --input-type --input-scale``): the
+      hardware takes the user's raw integers ``q`` of *dtype*, and the model's float input is
+      ``x = exact_scale * q``; the model's pre-processing and first quantizer are inside the
+      IR. The host only reshapes ``q`` (when the pre-processing reshapes) and puts channels
+      last.
 
     Parameters
     ----------
@@ -36,12 +45,19 @@ class InputSpec:
         Per-sample shape in IR layout (channels last).
     dtype : DataType
     scale : float
-        The quantizer's scale (float32 value).
+        The quantizer's scale (float32 value); with ``raw``, the user's scale (rounded).
     layout : str
-        The model's own layout of the input: ``"NC"`` or ``"NCHW"`` (transposed to NHWC).
+        The model's own layout at the quantizer: ``"NC"`` or ``"NCHW"`` (transposed to NHWC).
     rounding_mode : str
         QONNX rounding mode (``ROUND`` is half-to-even).
     narrow : bool
+    raw : bool
+        The hardware takes the user's raw integers (see above).
+    exact_scale : str
+        With ``raw``: the user's scale as an exact rational, e.g. ``"1/255"``.
+    model_input_shape : tuple of int
+        The model's own per-sample input shape when its pre-processing reshapes it (e.g.
+        ``(1, 28, 28)`` flattened to 784 values); empty when it is the shape at the quantizer.
     """
 
     shape: tuple[int, ...]
@@ -50,41 +66,78 @@ class InputSpec:
     layout: str = "NC"
     rounding_mode: str = "ROUND"
     narrow: bool = False
+    raw: bool = False
+    exact_scale: str = ""
+    model_input_shape: tuple[int, ...] = ()
 
     def __post_init__(self):
         int_tuple(self, "shape")
+        int_tuple(self, "model_input_shape")
         if self.layout not in ("NC", "NCHW"):
             raise ValueError(f"input layout must be NC or NCHW, not {self.layout!r}")
+        if self.raw and not self.exact_scale:
+            raise ValueError("a raw input needs its exact scale")
+        if self.model_input_shape and np.prod(self.model_input_shape) != np.prod(self.shape):
+            raise ValueError(f"model input {self.model_input_shape} does not hold {self.shape}")
 
     @property
     def model_shape(self) -> tuple[int, ...]:
         """Per-sample shape the model itself takes (channels first for images)."""
+        if self.model_input_shape:
+            return self.model_input_shape
         if self.layout == "NCHW":
             h, w, c = self.shape
             return (c, h, w)
         return self.shape
 
     def port(self) -> dict:
-        """This quantizer in the manifest's form (see :mod:`gatemill.flow.packing`)."""
+        """This input in the manifest's form (see :mod:`gatemill.flow.packing`)."""
         from ..packing import port_description
 
         port = port_description(self.shape, self.dtype, 1)
+        if self.raw:
+            port["quantizer"] = {
+                "raw": True,
+                "input_type": self.dtype.name,
+                "scale": self.exact_scale,
+                "meaning": "the hardware takes the raw integers q of input_type, as the user "
+                "stated them (gatemill --input-type/--input-scale); the model's float input is "
+                "x = scale * q, its pre-processing and first quantizer are in the hardware",
+                "layout": self.layout,
+                "model_shape": list(self.model_shape),
+            }
+            return port
         port["quantizer"] = {
             "scale": self.scale,
             "layout": self.layout,
             "rounding_mode": self.rounding_mode,
             "narrow": self.narrow,
+            "model_shape": list(self.model_shape),
         }
         return port
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Integers ``(N, *shape)`` for float inputs ``(N, *model_shape)``."""
+        """Integers ``(N, *shape)`` for the model's inputs ``(N, *model_shape)``: float inputs,
+        or with ``raw`` the user's raw integers (checked, reshaped, channels last)."""
         from ..packing import quantize
 
-        x = np.asarray(x, dtype=np.float32)
+        x = np.asarray(x) if self.raw else np.asarray(x, dtype=np.float32)
         if x.shape[1:] != self.model_shape:
             raise ValueError(f"input shape {x.shape[1:]} != model input {self.model_shape}")
         return quantize(x, self.port())
+
+    def float_input(self, q: np.ndarray) -> np.ndarray:
+        """The float32 input the model takes for integers *q* of the hardware ``(N, *shape)``
+        (the raw integers times the scale; the quantizer's levels times its scale)."""
+        q = np.asarray(q)
+        if self.layout == "NCHW":
+            q = q.transpose(0, 3, 1, 2)
+        if self.raw:
+            s = Fraction(self.exact_scale)
+            x = q.astype(np.float64) * s.numerator / s.denominator
+        else:
+            x = q.astype(np.float64) * self.scale
+        return np.ascontiguousarray(x.astype(np.float32).reshape(len(q), *self.model_shape))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -171,9 +171,10 @@ class Add(Layer):
         taken = pipelined_times([max(x, y) for x, y in zip(a0, a1, strict=True)], 0)
         return [taken, taken]
 
-    def beat_times(self, a0, a1):
-        """Output beat ``j`` leaves :attr:`stages` cycles after input beat ``j`` is taken."""
-        return [t + self.stages for t in self.take_times(a0, a1)[0]]
+    def beat_times(self, a0, a1, hold=None):
+        """Output beat ``j`` leaves :attr:`stages` advancing cycles after input beat ``j`` is
+        taken; no beat is taken while *hold* keeps an output beat."""
+        return pipelined_times([max(x, y) for x, y in zip(a0, a1, strict=True)], self.stages, hold)
 
     def folded_thresholds(self) -> tuple[np.ndarray, np.ndarray]:
         """Thresholds ``[NF, PE, T]`` and directions ``[NF, PE]`` in beat order."""

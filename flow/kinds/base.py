@@ -8,8 +8,9 @@ A layer kind is one module of this package: its params dataclass (a subclass of
   :meth:`Layer.fold_options` (the legal folds, cheapest first) and :meth:`Layer.cycles_for`;
 - **timing**: :meth:`Layer.cycles` (initiation interval of the unit alone),
   :meth:`Layer.beat_times` (the cycle of every output beat of a sample, given when its input
-  beats arrive) and :meth:`Layer.latency` (derived from it), :attr:`Layer.in_lanes` and
-  :attr:`Layer.out_lanes` (elements per stream beat);
+  beats arrive and when its consumer takes its output beats) and :meth:`Layer.latency`
+  (derived from it), :attr:`Layer.in_lanes` and :attr:`Layer.out_lanes` (elements per
+  stream beat);
 - **cost**: :meth:`Layer.features`, what Yosys maps the unit to
   (:mod:`gatemill.flow.kinds.resources`), weighted by :mod:`gatemill.flow.dse.cost`;
 - **hardware**: :meth:`Layer.unit`, the Amaranth component of :mod:`gatemill.hdl`, and
@@ -124,9 +125,12 @@ class Layer:
     # -- folding --------------------------------------------------------------------------------
 
     @property
-    def fold(self) -> dict[str, int]:
-        """The layer's folding, as ``folding.json`` holds it."""
-        return {f: int(getattr(self, f)) for f in self.fold_fields}
+    def fold(self) -> dict[str, int | str]:
+        """The layer's folding, as ``folding.json`` holds it (integers, and words such as a
+        multiplier resource)."""
+        return {
+            f: v if isinstance(v := getattr(self, f), str) else int(v) for f in self.fold_fields
+        }
 
     def refold(self, **fold) -> Layer:
         """A copy with other values of the fold fields (validated)."""
@@ -148,6 +152,12 @@ class Layer:
         :meth:`lane_choices`). Empty for a layer the rules do not fold.
         """
         return []
+
+    def device_fold(self, clock_mhz: float, family: str) -> dict[str, int | str]:
+        """Fold fields that follow from the target clock and device family rather than from
+        the rate (a pipeline depth, a multiplier resource): the defaults the folding rules
+        start from (:func:`gatemill.flow.dse.fold.for_device`). Empty for most kinds."""
+        return {}
 
     def cycles_for(self, fold: dict[str, int]) -> int:
         """Cycles per sample of the unit under *fold* (one of :meth:`fold_options`)."""
@@ -199,9 +209,11 @@ class Layer:
         """Initiation interval of the unit alone, in cycles per sample, at full rate."""
         return self.cycles_for(self.fold)
 
-    def beat_times(self, avail: list[int]) -> list[int]:
+    def beat_times(self, *avails: list[int], hold=None) -> list[int]:
         """Cycle of every output beat of one sample, given the cycle each input beat is
-        available (the output never blocked; a join takes one list per input). The unit's one
+        available (a join takes one list per input); *hold*
+        (:class:`gatemill.hdl.common.Backpressure`, keyword only) says when the consumer takes
+        each output beat (by default at once: the output is never blocked). The unit's one
         timing model."""
         raise NotImplementedError
 

@@ -154,10 +154,11 @@ class Concat(Layer):
             out[k][i] = t
         return out
 
-    def beat_times(self, *avails):
-        """An output beat leaves one cycle after its input beat is taken."""
+    def beat_times(self, *avails, hold=None):
+        """An output beat leaves one cycle after its input beat is taken; no beat is taken
+        while *hold* keeps an output beat."""
         order = self._order()
-        return pipelined_times([avails[k][i] for k, i in order], LATENCY)
+        return pipelined_times([avails[k][i] for k, i in order], LATENCY, hold)
 
     # -- cost, hardware, summary --------------------------------------------------------------
 

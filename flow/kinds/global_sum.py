@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...hdl.common import pipelined_times
+from ...hdl.common import sum_times
 from ..hls.model import Config, bconst, ctype, ident, uconst
 from ..ir.datatypes import BIPOLAR, dtype_for_range
 from ..ir.fields import check_divisor, divisors, int_tuple
@@ -160,12 +160,12 @@ class GlobalSum(Layer):
         """Clock edges from accepting a beat to the output beat it ends."""
         return PIPELINE_TAIL + (self.thresholds is not None)
 
-    def beat_times(self, avail):
+    def beat_times(self, avail, hold=None):
         """One beat a cycle; the beats of the last position each end the sums of a fold,
-        whose output beat passes :attr:`tail` edges later."""
-        taken = pipelined_times(avail, 0)
+        whose output beat passes :attr:`tail` edges later. The whole pipeline stalls while
+        *hold* keeps an output beat."""
         last = (self.positions - 1) * self.folds
-        return [taken[last + f] + self.tail for f in range(self.folds)]
+        return sum_times(avail, lambda k: k >= last, self.tail, hold)
 
     def folded_thresholds(self):
         """Thresholds ``[CF, PE, T]`` and directions ``[CF, PE]`` in output-beat order

@@ -197,9 +197,9 @@ class LutLayer(Layer):
     def out_lanes(self) -> int:
         return self.neurons
 
-    def beat_times(self, avail):
+    def beat_times(self, avail, hold=None):
         """The output register, plus the pipeline register when ``pipeline``."""
-        return pipelined_times(avail, 1 + int(self.pipeline))
+        return pipelined_times(avail, 1 + int(self.pipeline), hold)
 
     # -- cost, hardware -------------------------------------------------------------------------
 

@@ -8,12 +8,15 @@ unit costs.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ...hdl.common import Backpressure
+from ...hdl.pipeline import tree_depth
 from ..hls.model import Array, Config, bconst, ctype, ident, uconst
 from ..ir.datatypes import BIPOLAR, check_values, dtype_for_range
 from ..ir.fields import check_divisor, divisors, freeze, int_tuple
@@ -43,8 +46,108 @@ def min_acc_dtype(weights, in_dtype, binary: bool):
 
 
 # Registers of MatrixVectorUnit after a fold's last input beat: issue, product, output, and the
-# accumulator when the output is thresholded (see gatemill.hdl.matrix_vector).
+# accumulator when the output is thresholded (see gatemill.hdl.matrix_vector); a pipelined unit
+# (``pipeline`` > 0) has more (:meth:`MatrixVector.stages`).
 PIPELINE_TAIL = 3
+
+
+# The delay of one pipeline stage of the unit on an ECP5 (LFE5U-85F, speed 6; nextpnr-ecp5 out
+# of context, flow/synth/fmax.py): a fixed part (clock to output, routing in and out, setup,
+# the products or the comparisons) and a part per adder level of the tree, in ns. Fitted by
+# bench/pipeline.py on digits layers at 1 to 4 levels per cycle. No Xilinx timing tool runs
+# here: other families use the ECP5 figures, which a 7-series -1 fabric beats (deeper
+# pipelines than needed: more flip-flops, and fewer LUTs, not a slower clock).
+STAGE_NS = {"ecp5": (4.0, 1.5)}
+
+
+def pipeline_for_clock(clock_mhz: float, family: str = "xc7") -> int:
+    """Adder levels per cycle (:attr:`MatrixVector.pipeline`) for a clock of *clock_mhz* on
+    a device of *family*: as many as :data:`STAGE_NS` says fit the period, at least one."""
+    base, level = STAGE_NS.get(family, STAGE_NS["ecp5"])
+    return max(1, int((1000.0 / clock_mhz - base) // level))
+
+
+MULTIPLIERS = ("dsp", "lut")
+# Thresholds from which constant ones are counted by binary search. Yosys xc7, 16 channels of
+# 17-bit values: 63 levels 195 LUT a channel compared one by one, 69-72 by search; at 15
+# levels both take about 46.
+SEARCH_LEVELS = 16
+
+
+def odd_part(v: int) -> tuple[int, int]:
+    """``(o, j)`` with ``|v| = o << j`` and ``o`` odd (``(0, 0)`` for 0)."""
+    v = abs(int(v))
+    if v == 0:
+        return 0, 0
+    j = (v & -v).bit_length() - 1
+    return v >> j, j
+
+
+def multiple_plan(odds) -> list[tuple[int, int, int, int, int]]:
+    """How to build the odd multiples *odds* (> 1) of an input ``x`` with one adder each:
+    steps ``(o, a, j, sign, b)`` meaning ``o x = (a x << j) + sign * b x``, where ``a`` and
+    ``b`` are 1 (``x`` itself) or built by an earlier step. A multiple no pair of built ones
+    gives in one step is reached through the odd part of ``o - 1`` (built first)."""
+    built, plan = {1}, []
+
+    def build(o: int) -> None:
+        if o in built:
+            return
+        for a in sorted(built):
+            for j in range(1, o.bit_length() + 1):
+                for sign in (1, -1):
+                    b = sign * (o - (a << j))
+                    if b in built:
+                        plan.append((o, a, j, sign, b))
+                        built.add(o)
+                        return
+        c, j = odd_part(o - 1)
+        build(c)
+        plan.append((o, c, j, 1, 1))
+        built.add(o)
+
+    for o in sorted(odds):
+        build(o)
+    return plan
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The registers a pipelined :class:`MatrixVector` unit adds to its base stages.
+
+    Parameters
+    ----------
+    operands : bool
+        A register in front of the multipliers (DSP products): next to each multiplier,
+        where a DSP48 takes it in.
+    multiples : bool
+        A register after each input's multiples (``3x`` and ``-x`` of LUT products, the odd
+        multiples of a shift-and-add unit).
+    products : bool
+        A register after the products (before the adder tree).
+    tree_cuts : tuple of int
+        Adder-tree levels (from 1) after which the partial sums are registered; the tree's
+        last level feeds the dot-product register of the base stages.
+    compare : bool
+        A register after the threshold comparisons, before they are counted (the count of
+        their thermometer code is a few LUT levels deep: no adder tree).
+    search_cuts : tuple of int
+        Constant thresholds counted by binary search (:attr:`MatrixVector.threshold_search`):
+        the search levels (from 1) after which a register holds the bits found so far.
+    """
+
+    operands: bool = False
+    multiples: bool = False
+    products: bool = False
+    tree_cuts: tuple[int, ...] = ()
+    compare: bool = False
+    search_cuts: tuple[int, ...] = ()
+
+    @property
+    def extra(self) -> int:
+        """Registers added to the path from a step to its output beat."""
+        regs = self.operands + self.multiples + self.products + self.compare
+        return regs + len(self.tree_cuts) + len(self.search_cuts)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -76,10 +179,25 @@ class MatrixVector(Layer):
         Output value when no threshold is passed.
     pe, simd : int
         Folding: output rows and input columns processed per cycle (divisors of MH and MW).
+    pipeline : int
+        Hardware only: adder-tree levels per clock cycle. 0 computes the products, their whole
+        adder tree and the threshold count in one cycle each; ``k`` > 0 registers the
+        products, the partial sums after every ``k`` levels and the threshold comparisons
+        (:meth:`stages`), for a faster clock (:func:`pipeline_for_clock`).
+    mul : {"dsp", "lut"}
+        Hardware only, for products of two multi-bit operands: ``"dsp"`` writes them as
+        multiplications, which synthesis maps to DSP blocks where they are wide enough
+        (:func:`~gatemill.flow.kinds.resources.dsp_product`); ``"lut"`` builds them from
+        LUTs and adders (radix-4 digits of the weight selecting 0, x, 2x, 3x or -2x, -x, 0, x;
+        :class:`~gatemill.hdl.matrix_vector.MatrixVectorUnit`), never a DSP block.
+    pack : int
+        With ``mul="dsp"``: up to this many output rows share one multiplier, their weights
+        side by side in one operand, ``pack_shift`` bits apart (:meth:`max_pack` fits the
+        device's multiplier ports). 1 for LUT products and XNOR or sign products.
     """
 
     kind: ClassVar[str] = "MatrixVector"
-    fold_fields: ClassVar[tuple[str, ...]] = ("pe", "simd")
+    fold_fields: ClassVar[tuple[str, ...]] = ("pe", "simd", "pipeline", "mul", "pack")
     weights: np.ndarray
     in_dtype: Any
     w_dtype: Any
@@ -91,6 +209,9 @@ class MatrixVector(Layer):
     out_base: int = 0
     pe: int = 1
     simd: int = 1
+    pipeline: int = 0
+    mul: str = "dsp"
+    pack: int = 1
 
     def __post_init__(self):
         super().__post_init__()
@@ -118,6 +239,23 @@ class MatrixVector(Layer):
             check_thresholds(self, self.mh)
         check_divisor(self.name, self.mh, self.pe, "pe")
         check_divisor(self.name, self.mw, self.simd, "simd")
+        if (
+            not isinstance(self.pipeline, int)
+            or isinstance(self.pipeline, bool)
+            or (self.pipeline < 0)
+        ):
+            raise ValueError(
+                f"{self.name}: pipeline must be a non-negative integer (adder levels per "
+                f"cycle, 0 for none), not {self.pipeline!r}"
+            )
+        if self.mul not in MULTIPLIERS:
+            raise ValueError(
+                f"{self.name}: mul must be one of {', '.join(MULTIPLIERS)}, not {self.mul!r}"
+            )
+        if not isinstance(self.pack, int) or isinstance(self.pack, bool) or self.pack < 1:
+            raise ValueError(f"{self.name}: pack must be a positive integer, not {self.pack!r}")
+        if not (self.mul == "dsp" and self.multiplies):
+            object.__setattr__(self, "pack", 1)  # nothing to pack
 
     # -- shapes and golden model ----------------------------------------------------------------
 
@@ -135,6 +273,113 @@ class MatrixVector(Layer):
     def binary(self) -> bool:
         """True for XNOR-popcount layers (BIPOLAR inputs and weights)."""
         return self.in_dtype == BIPOLAR and self.w_dtype == BIPOLAR
+
+    @property
+    def multiplies(self) -> bool:
+        """True when the products multiply two multi-bit operands (no XNOR, no sign flip)."""
+        return self.in_dtype != BIPOLAR and self.w_dtype != BIPOLAR
+
+    @property
+    def pack_shift(self) -> int:
+        """Bits between the products packed into one multiplier (:meth:`shift_for`)."""
+        return self.shift_for(self.pack)
+
+    def shift_for(self, pack: int) -> int:
+        """Bits between *pack* products packed into one multiplier: the product's width, and
+        a guard bit when three or more share it (the borrow of a field from the one below
+        never wraps around)."""
+        return rs.width(self.in_dtype) + rs.width(self.w_dtype) + (pack >= 3)
+
+    @property
+    def constant(self) -> bool:
+        """True when the layer is one step (``NF = SF = 1``): its weights are constants in the
+        logic."""
+        return self.folds == (1, 1)
+
+    @property
+    def shift_add(self) -> bool:
+        """True when the unit multiplies by its constant weights with shifts and adders
+        (constant weights, ``mul="lut"``): zero weights cost nothing, and each input's odd
+        multiples are built once for every row (:meth:`multiples`)."""
+        return self.constant and self.multiplies and self.mul == "lut"
+
+    @property
+    def threshold_search(self) -> bool:
+        """True when the unit counts its thresholds by binary search: constant thresholds
+        (one neuron fold) of at least :data:`SEARCH_LEVELS` levels, where ``log2(T)``
+        comparisons against selected constants take fewer LUTs than ``T`` against fixed
+        ones (:class:`~gatemill.hdl.threshold.FoldedThresholds`)."""
+        return (
+            self.thresholds is not None
+            and self.folds[0] == 1
+            and int(self.thresholds.shape[1]) >= SEARCH_LEVELS
+        )
+
+    @property
+    def lut_multiples(self) -> bool:
+        """True when LUT products select among multiples of the input (``3x``, ``-x``) built
+        once per input lane; not when an operand is a single unsigned bit (a multiplexer)."""
+        if not (self.multiplies and self.mul == "lut") or self.shift_add:
+            return False
+        one_bit = (self.in_dtype.bitwidth() == 1 and not self.in_dtype.signed()) or (
+            self.w_dtype.bitwidth() == 1 and not self.w_dtype.signed()
+        )
+        return not one_bit
+
+    def multiples(self) -> list[list[tuple[int, int, int, int, int]]]:
+        """Per input column, the :func:`multiple_plan` of the odd multiples its nonzero
+        weights need (the shift-and-add unit)."""
+        out = []
+        for col in np.asarray(self.weights).T:
+            out.append(multiple_plan({odd_part(v)[0] for v in col} - {0, 1}))
+        return out
+
+    def shift_add_terms(self) -> list[list[tuple[int, int, int, bool]]]:
+        """Per row, the terms of a shift-and-add unit: ``(column, o, j, negative)`` for each
+        nonzero weight ``w = +-(o << j)`` (``o`` odd)."""
+        rows = []
+        for row in np.asarray(self.weights):
+            rows.append([(s, *odd_part(w), bool(w < 0)) for s, w in enumerate(row) if w])
+        return rows
+
+    def adder_levels(self) -> int:
+        """Adder levels of each row's tree: over ``simd`` products, or over the nonzero
+        weights of the fullest row of a shift-and-add unit."""
+        if self.shift_add:
+            return tree_depth(int(np.count_nonzero(self.weights, axis=1).max(initial=0)))
+        return tree_depth(self.simd)
+
+    @property
+    def groups(self) -> int:
+        """Multipliers per input lane: the ``pe`` rows in groups of ``pack``."""
+        return -(-self.pe // self.pack)
+
+    def packed_bits(self, rows: int, pack: int | None = None) -> int:
+        """Signed bits of a multiplicand packing the weights of *rows* rows (of a group of
+        *pack*, this layer's by default)."""
+        if rows == 1:
+            return rs.width(self.w_dtype) + (not self.w_dtype.signed())
+        shift = self.shift_for(self.pack if pack is None else pack)
+        lo = hi = 0
+        wmin, wmax = int(self.w_dtype.min()), int(self.w_dtype.max())
+        for r in range(rows):
+            lo += wmin << (r * shift)
+            hi += wmax << (r * shift)
+        return max(lo.bit_length(), (-lo - 1).bit_length(), hi.bit_length()) + 1
+
+    def max_pack(self, family: str) -> int:
+        """The most products one multiplier of *family* takes (:data:`MULTIPLIER_PORTS`):
+        the input, and the weights ``pack_shift`` bits apart, fit its signed ports."""
+        if not self.multiplies:
+            return 1
+        ports = sorted(rs.MULTIPLIER_PORTS.get(family, rs.MULTIPLIER_PORTS["ecp5"]))
+        x_bits = rs.width(self.in_dtype) + (not self.in_dtype.signed())
+        best = 1
+        for pack in range(2, 5):
+            wide = self.packed_bits(pack, pack)
+            if all(a <= b for a, b in zip(sorted((x_bits, wide)), ports, strict=True)):
+                best = pack
+        return best
 
     @property
     def pixels(self) -> int:
@@ -183,6 +428,19 @@ class MatrixVector(Layer):
         opts = [{"pe": p, "simd": s} for p in divisors(self.mh) for s in simds]
         return sorted(opts, key=lambda f: (f["pe"] * f["simd"], -f["simd"]))
 
+    def device_fold(self, clock_mhz, family):
+        """The pipeline depth for the clock (:func:`pipeline_for_clock`); products on DSP
+        blocks, packed as the ports allow, where the device's synthesis maps them there
+        (:func:`~gatemill.flow.kinds.resources.dsp_product`), LUT products otherwise (never a
+        soft multiplier)."""
+        ab, wb = rs.width(self.in_dtype), rs.width(self.w_dtype)
+        dsp = self.multiplies and rs.dsp_product(ab, wb, family)
+        return {
+            "pipeline": pipeline_for_clock(clock_mhz, family),
+            "mul": "dsp" if dsp else "lut",
+            "pack": self.max_pack(family) if dsp else 1,
+        }
+
     def cycles_for(self, fold):
         """``prod(spatial) * MH / pe * MW / simd``: one step of ``pe x simd`` products a cycle."""
         return self.pixels * (self.mh // fold["pe"]) * (self.mw // fold["simd"])
@@ -205,24 +463,43 @@ class MatrixVector(Layer):
         """``(NF, SF)``: neuron folds (output beats) and synapse folds (input beats) a vector."""
         return self.mh // self.pe, self.mw // self.simd
 
+    def stages(self) -> Stages:
+        """Where the unit has registers beyond its four base stages (see :class:`Stages`)."""
+        k = self.pipeline
+        if k == 0:
+            return Stages()
+        search = self.threshold_search
+        steps = int(self.thresholds.shape[1]).bit_length() if search else 0
+        return Stages(
+            operands=self.multiplies and self.mul == "dsp" and not self.constant,
+            multiples=self.shift_add or self.lut_multiples,
+            products=not self.shift_add,
+            tree_cuts=tuple(range(k, self.adder_levels(), k)),
+            compare=self.thresholds is not None and not search,
+            search_cuts=tuple(range(k, steps, k)),
+        )
+
     @property
     def tail(self) -> int:
         """Clock edges from a fold's last step to its output beat (the unit's registers)."""
-        return PIPELINE_TAIL + (self.thresholds is not None)
+        return PIPELINE_TAIL + (self.thresholds is not None) + self.stages().extra
 
-    def beat_times(self, avail):
+    def beat_times(self, avail, hold=None):
         """Steps ``(vector, nf, sf)`` issue one per cycle; a step of fold 0 waits for its input
         beat (later folds read the buffered vector); fold ``nf``'s output beat passes
-        :attr:`tail` edges after the fold's last step."""
+        :attr:`tail` edges after the fold's last step. The whole pipeline stalls while *hold*
+        keeps an output beat."""
+        hold = hold or Backpressure()
         nf_count, sf_count = self.folds
         out, t, k = [], None, 0
         for _ in range(self.pixels):
             for nf in range(nf_count):
                 for sf in range(sf_count):
                     t = (avail[k] if t is None else max(t + 1, avail[k])) if nf == 0 else t + 1
+                    t = hold.advance(t)
                     k += nf == 0
                     if sf == sf_count - 1:
-                        out.append(t + self.tail)
+                        out.append(hold.emit(hold.later(t, self.tail - 1) + 1))
         return out
 
     # -- layout ---------------------------------------------------------------------------------
@@ -255,9 +532,13 @@ class MatrixVector(Layer):
         if levels:
             acc_range = (int(self.acc_dtype.min()), int(self.acc_dtype.max()))
             fold_bits = table_bits(self.thresholds, self.direction, acc_range) // nf
+        packed = self.mul == "dsp" and self.pack > 1 and pe > 1
+        word_bits = (
+            self.groups * simd * self.packed_bits(min(self.pack, pe)) if packed else lanes * wb
+        )
         mems = {}
         if depth > 1:
-            mems["weights"] = rs.map_memory(depth, lanes * wb, "rom")
+            mems["weights"] = rs.map_memory(depth, word_bits, "rom")
         if nf > 1 and sf > 1:
             mems["buffer"] = rs.map_memory(sf, simd * ab, "sp")
         if levels and nf > 1:
@@ -268,36 +549,61 @@ class MatrixVector(Layer):
             prod, mul, sign, xnor = max(ab, wb) + 1, 0, lanes, 0
         else:
             prod, mul, sign, xnor = ab + wb, lanes, 0, 0
-        dsp = mul if depth > 1 and rs.dsp_product(ab, wb, family) else 0
-        const_soft, tree = 0, pe * (simd - 1) * prod + xnor
+        lut_mul = lane_mul = unpack = 0
+        dsp = 0
+        if depth > 1 and mul and self.mul == "lut":
+            # radix-4 digits selecting a multiple of the input, summed; 3x and -x per lane
+            if min(ab, wb) == 1:
+                lut_mul = lanes * max(ab, wb)
+            else:
+                lut_mul, lane_mul = lanes * -(-wb // 2) * (ab + 2), simd * (2 * ab + 3)
+        elif depth > 1 and mul:
+            operand = self.packed_bits(min(self.pack, pe)) if packed else wb
+            dsp = self.groups * simd if packed else lanes
+            dsp = dsp if rs.dsp_product(ab, operand, family) else 0
+            unpack = (pe - self.groups) * simd * (self.pack_shift + 1) if packed else 0
+        soft = lanes if depth > 1 and mul and self.mul == "dsp" and not dsp else 0
+        const_soft, tree, mcm = 0, pe * (simd - 1) * prod + xnor, 0
         if depth == 1 and mul:  # constant weights: no product for a 0, a shift for a power of 2
-            dsp, const_soft = rs.constant_products(self.weights, ab, family)
+            if self.shift_add:  # the adders of each input's odd multiples
+                mcm = sum(ab + o.bit_length() for plan in self.multiples() for o, *_ in plan)
+            else:
+                dsp, const_soft = rs.constant_products(self.weights, ab, family)
             nonzero = np.count_nonzero(np.asarray(self.weights), axis=1)
             tree = int(np.maximum(nonzero - 1, 0).sum()) * prod
         rom_logic = "weights" in mems and mems["weights"].how == "logic"
         thr_logic = "thresholds.bounds" in mems and mems["thresholds.bounds"].how == "logic"
         bound = fold_bits // pe // levels if levels else 0
-        roms = [(depth, lanes * wb)] if rom_logic else []
+        roms = [(depth, word_bits)] if rom_logic else []
         roms += [(nf, fold_bits)] if thr_logic else []
+        # the adder tree: one $macc per cycle that Yosys maps to full adders, or carry-chain
+        # adders when every level has its own register (pipeline 1)
+        tree_term = {0: "tree", 1: "tree_chain"}.get(self.pipeline, "tree_stage")
         lut = {
             "base": 1,
             **rs.rom_terms(roms),
             # Yosys's soft multiplier extends both operands to the product's width: the sign
             # bits of a signed input are not constant and cost more than a zero-extended one's
-            "mul": (mul - dsp) * ab * wb if depth > 1 and not signed else 0,
-            "mul_signed": (mul - dsp) * ab * wb if depth > 1 and signed else 0,
+            "mul": soft * ab * wb if not signed else 0,
+            "mul_signed": soft * ab * wb if signed else 0,
+            "lut_mul": lut_mul,
+            "lut_mul_lane": lane_mul,
+            "unpack": unpack,
+            "mcm": mcm,
             "cmul": const_soft * (ab + wb) if not signed else 0,
             "cmul_signed": const_soft * (ab + wb) if signed else 0,
             "sign": sign * prod,
-            "tree": tree,
+            tree_term: tree,
             "acc": pe * acc if sf > 1 else 0,
             "buf": simd * ab if "buffer" in mems else 0,
             "cmp": pe * levels * bound if nf > 1 else 0,
-            "cmp_const": pe * levels * bound if nf == 1 else 0,
+            "cmp_const": pe * levels * bound if nf == 1 and not self.threshold_search else 0,
+            # binary search: a comparison per bit of the count, against selected constants
+            "search": pe * levels.bit_length() * bound if self.threshold_search else 0,
         }
         # read registers of ROMs in logic (weights on a DSP48 go to its own register); Yosys
         # keeps only part of them for a shallow ROM (fitted apart)
-        regs = [((lanes - dsp) * wb, depth)] if rom_logic else []
+        regs = [(0 if dsp else word_bits, depth)] if rom_logic else []
         regs += [(fold_bits, nf)] if thr_logic else []
         ff = {
             "base": 1,
@@ -308,8 +614,28 @@ class MatrixVector(Layer):
             "acc": pe * acc if levels else 0,
             "rom": sum(w for w, d in regs if d > rs.SHALLOW_ROM_REGS),
             "rom_small": sum(w for w, d in regs if d <= rs.SHALLOW_ROM_REGS),
+            "pipe": self._pipeline_bits(prod, levels),
         }
         return rs.Features(self.kind, lut, ff, mems, dsp)
+
+    def _pipeline_bits(self, prod: int, levels: int) -> int:
+        """Flip-flops of the registers :meth:`stages` adds: the products, the partial sums
+        after each cut (``prod + level`` bits each) and the comparisons."""
+        st = self.stages()
+        ab = rs.width(self.in_dtype)
+        if self.shift_add:
+            leaves = [int(n) for n in np.count_nonzero(self.weights, axis=1)]
+            products = sum(
+                ab + 1 + sum(ab + o.bit_length() for o, *_ in p) for p in self.multiples()
+            )
+        else:
+            leaves, products = [self.simd] * self.pe, self.pe * self.simd * prod
+        bits = products if st.products else 0
+        for cut in st.tree_cuts:
+            bits += sum(-(-n // 2**cut) for n in leaves) * (prod + cut)
+        # the search's registers hold the bits found so far and the value
+        search = len(st.search_cuts) * (levels.bit_length() + rs.width(self.acc_dtype))
+        return bits + self.pe * ((levels if st.compare else 0) + search)
 
     # -- hardware -------------------------------------------------------------------------------
 
@@ -382,11 +708,31 @@ class MatrixVector(Layer):
     # -- summary --------------------------------------------------------------------------------
 
     def describe(self):
+        zeros = self.zero_weights
         return (
             f"{self.in_dtype.name} x {self.w_dtype.name} -> {self.acc_dtype.name}"
             + (" (xnor)" if self.binary else "")
             + (f" -> {self.out_dtype.name}" if self.thresholds is not None else "")
+            + (f", {zeros / self.weights.size:.0%} of weights zero" if zeros else "")
         )
+
+    @property
+    def zero_weights(self) -> int:
+        """Weights equal to 0 (pruned): products a shift-and-add unit does not build."""
+        return int(np.count_nonzero(np.asarray(self.weights) == 0))
+
+    def dense_twin(self, seed: int = 0) -> MatrixVector:
+        """This layer with every zero weight replaced by one of its nonzero weights drawn at
+        random (seeded; +1 if it has none), the accumulator widened to fit: what the layer
+        would cost unpruned (the report's "what sparsity saved")."""
+        w = np.asarray(self.weights)
+        nonzero = w[w != 0] if np.any(w != 0) else np.ones(1, np.int64)
+        draw = np.random.default_rng(seed).choice(nonzero, size=w.shape)
+        dense = np.where(w == 0, draw, w)
+        acc = min_acc_dtype(dense, self.in_dtype, self.binary)
+        if self.thresholds is None:
+            return dataclasses.replace(self, weights=dense, acc_dtype=acc, out_dtype=acc)
+        return dataclasses.replace(self, weights=dense, acc_dtype=acc)
 
     def details(self):
         d = {
@@ -395,6 +741,7 @@ class MatrixVector(Layer):
             "w_dtype": self.w_dtype.name,
             "acc_dtype": self.acc_dtype.name,
             "binary": self.binary,
+            "zero_weights": self.zero_weights,
         }
         if self.thresholds is not None:
             d["thresholds"] = int(self.thresholds.shape[1])

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...hdl.common import pipelined_times
+from ...hdl.common import Backpressure
 from ..hls.model import ctype
 from ..ir.fields import check_divisor, divisors, int_tuple
 from . import resources as rs
@@ -94,18 +94,25 @@ class MaxPool(DataMover, Layer):
     def out_lanes(self) -> int:
         return self.pe
 
-    def beat_times(self, avail):
-        """A window's beat leaves one cycle after the input beat that completes it."""
+    def beat_times(self, avail, hold=None):
+        """A window's beat leaves one cycle after the input beat that completes it; no input
+        beat is taken while *hold* keeps an output beat."""
+        hold = hold or Backpressure()
         (kh, kw), (sh, sw), (_, w, c) = self.kernel, self.stride, self.ifm
         oh, ow, _ = self.out_shape
         cf = c // self.pe
-        taken = pipelined_times(avail, 0)
-        return [
-            taken[((oy * sh + kh - 1) * w + ox * sw + kw - 1) * cf + f] + 1
+        last = [  # the input beat completing each window, in output order (increasing)
+            ((oy * sh + kh - 1) * w + ox * sw + kw - 1) * cf + f
             for oy in range(oh)
             for ox in range(ow)
             for f in range(cf)
         ]
+        out, t = [], None
+        for k, a in enumerate(avail[: last[-1] + 1]):
+            t = hold.advance(a if t is None else max(a, t + 1))
+            if k == last[len(out)]:
+                out.append(hold.emit(t + 1))
+        return out
 
     # -- cost, hardware -------------------------------------------------------------------------
 

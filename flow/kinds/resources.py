@@ -102,6 +102,11 @@ def map_memory(depth: int, width: int, kind: str) -> MemoryMap:
     return MemoryMap(how, bram, lutram)
 
 
+# signed operand bits of one multiplier block: DSP48E1 (7-series) 25 x 18, DSP48E2 (UltraScale+)
+# 27 x 18, MULT18X18D (ECP5) 18 x 18
+MULTIPLIER_PORTS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18)}
+
+
 def dsp_product(a_bits: int, w_bits: int, family: str = "xc7") -> bool:
     """Does Yosys put an ``a_bits`` x ``w_bits`` product (input, weight) on a DSP block?
 

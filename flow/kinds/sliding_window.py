@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...hdl.common import pipelined_times
+from ...hdl.common import Backpressure, pipelined_times
 from ..ir.datatypes import BIPOLAR
 from ..ir.fields import check_divisor, divisors, int_tuple
 from . import resources as rs
@@ -163,18 +163,20 @@ class SlidingWindow(DataMover, Layer):
         p = self.refold(**fold).schedule() if fold != self.fold else self.schedule()
         return sum(max(p.orow, n * p.irow) for n in p.rows_in)
 
-    def beat_times(self, avail):
+    def beat_times(self, avail, hold=None):
         """Output row ``k`` starts two cycles after the last input beat it needs (row
         ``need(k)``) is accepted, and not before the previous row has ended; input is taken one
-        beat a cycle (the line buffer does not block within a sample)."""
+        beat a cycle (the line buffer does not block within a sample). The output stage, not
+        the input, stalls while *hold* keeps an output beat."""
+        hold = hold or Backpressure()
         p = self.schedule()
         taken = pipelined_times(avail, 0)
-        out, end = [], None
+        out, issue = [], None
         for k in range(p.oh):
-            ready = taken[(p.need(k) + 1) * p.irow - 1] + 2
-            start = ready if end is None else max(ready, end + 1)
-            out.extend(range(start, start + p.orow))
-            end = start + p.orow - 1
+            ready = taken[(p.need(k) + 1) * p.irow - 1] + 1  # row k's first issue, at the earliest
+            for _ in range(p.orow):
+                issue = hold.advance(ready if issue is None else max(ready, issue + 1))
+                out.append(hold.emit(issue + 1))
         return out
 
     # -- cost, hardware -------------------------------------------------------------------------

@@ -93,8 +93,8 @@ class Threshold(Layer):
     def out_lanes(self) -> int:
         return self.pe
 
-    def beat_times(self, avail):
-        return pipelined_times(avail, LATENCY)
+    def beat_times(self, avail, hold=None):
+        return pipelined_times(avail, LATENCY, hold)
 
     def folded_thresholds(self) -> tuple[np.ndarray, np.ndarray]:
         """Thresholds ``[NF, PE, T]`` and directions ``[NF, PE]`` in beat order."""

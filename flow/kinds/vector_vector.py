@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...hdl.common import pipelined_times
+from ...hdl.common import sum_times
 from ..hls.model import Array, Config, bconst, ctype, ident, uconst
 from ..ir.datatypes import BIPOLAR, check_values
 from ..ir.fields import check_divisor, divisors, freeze, int_tuple
@@ -189,16 +189,12 @@ class VectorVector(Layer):
         """Clock edges from accepting a beat to the output beat it ends."""
         return PIPELINE_TAIL + (self.thresholds is not None)
 
-    def beat_times(self, avail):
+    def beat_times(self, avail, hold=None):
         """One beat a cycle; the beats of a window's last element (``k = K - 1``) each end
-        the sums of a fold, whose output beat passes :attr:`tail` edges later."""
-        taken = pipelined_times(avail, 0)
+        the sums of a fold, whose output beat passes :attr:`tail` edges later. The whole
+        pipeline stalls while *hold* keeps an output beat."""
         per, last = self.taps * self.folds, (self.taps - 1) * self.folds
-        return [
-            taken[px * per + last + f] + self.tail
-            for px in range(self.pixels)
-            for f in range(self.folds)
-        ]
+        return sum_times(avail, lambda k: k % per >= last, self.tail, hold)
 
     # -- layout ---------------------------------------------------------------------------------
 

@@ -130,6 +130,8 @@ def _reports(**paths: Path) -> dict:
 def _import_key(ctx: StepContext) -> dict:
     cfg = ctx.cfg
     config = {"lut_bits": cfg.lut_bits}
+    if cfg.input_type is not None or cfg.input_scale is not None:
+        config.update(input_type=cfg.input_type, input_scale=cfg.input_scale)
     if cfg.vectors is None:
         config["seed"] = cfg.seed  # seeds the random vectors, and only them
     return {
@@ -143,7 +145,9 @@ def _import_run(ctx: StepContext) -> None:
     from ..import_step import run_import
 
     cfg = ctx.cfg
-    run_import(cfg.model, ctx.stage, cfg.vectors, cfg.seed, cfg.lut_bits)
+    run_import(
+        cfg.model, ctx.stage, cfg.vectors, cfg.seed, cfg.lut_bits, cfg.input_type, cfg.input_scale
+    )
     (ctx.stage / "import").mkdir()
     for name in IR:  # the fold step writes the folded IR under these names
         (ctx.stage / name).rename(ctx.stage / "import" / name)
@@ -155,12 +159,12 @@ def _import_run(ctx: StepContext) -> None:
 def _fold_key(ctx: StepContext) -> dict:
     cfg = ctx.cfg
     folding = cfg.folding
-    rate = cfg.target_fps is not None or cfg.max_lut is not None
     return {
         "config": {
             "target_fps": cfg.target_fps,
             "max_lut": cfg.max_lut,
-            "clock_mhz": clock_of(cfg.clock_mhz, ctx.board) if rate else None,
+            # the pipelines' depth follows the clock, with or without a rate
+            "clock_mhz": clock_of(cfg.clock_mhz, ctx.board),
             "board": board_key(ctx.board),
             "folding": folding if isinstance(folding, dict) else None,
         },

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import GatemillError
+from ..frontend.inputs import parse_encoding
 from ..frontend.lut import LUT_BITS
 
 STEP_NAMES = ("import", "fold", "rtl", "sim", "synth", "fmax", "hls", "report", "bitstream")
@@ -72,9 +73,14 @@ class BuildConfig:
     target_fps, clock_mhz : float
         Fold for this many samples per second at this clock (instead of the default rule);
         ``folding`` entries still override single layers. The clock defaults to the
-        board's, or 100 MHz without a board.
+        board's, or 100 MHz without a board; it also sets the depth of the units' pipelines
+        (:meth:`Layer.device_fold <gatemill.flow.kinds.base.Layer.device_fold>`).
     lut_bits : int
         Sparse neurons of at most this many input bits become truth tables (0: none).
+    input_type, input_scale : str, optional
+        The integer encoding of the model's input (e.g. ``"UINT8"``, ``"1/255"``): the
+        hardware takes the raw integers ``q``, the model's input is ``x = scale * q``
+        (:func:`gatemill.flow.import_step.run_import`).
     board : str, optional
         Board name or ``.toml``: the folding fits its multipliers, and the ``synth`` step
         (Yosys) runs for it; ``fmax``, ``hls`` and ``bitstream`` use it too.
@@ -111,6 +117,8 @@ class BuildConfig:
     target_fps: float | None = None
     clock_mhz: float | None = None
     lut_bits: int = LUT_BITS
+    input_type: str | None = None
+    input_scale: str | None = None
     board: str | None = None
     max_lut: int | None = None
     steps: tuple[str, ...] | None = None
@@ -121,6 +129,7 @@ class BuildConfig:
     synth_jobs: int | None = None
 
     def __post_init__(self):
+        parse_encoding(self.input_type, self.input_scale)  # a typo fails before any work
         if self.until not in ("rtl", "sim"):
             raise GatemillError(f"--until {self.until!r}: choose rtl or sim.")
         for name in ("idle", "stall"):

@@ -11,6 +11,7 @@ from ..dse import apply_folding, default_folding, folding_for_rate, folding_of, 
 from ..dse.budget import fastest_within, fit_multipliers
 from ..dse.cost import design_estimate
 from ..dse.estimate import estimate_point
+from ..dse.fold import for_device
 from ..errors import GatemillError
 from ..ir import IRGraph
 
@@ -27,21 +28,34 @@ def clock_of(clock_mhz: float | None, board: Board | None) -> float:
 def _fit_board(
     ir: IRGraph, folding: dict, rule: str, board: Board, target_fps, clock_mhz: float
 ) -> tuple[dict, str]:
-    """*folding* and *rule*, folded further when the board has too few multipliers for it.
+    """*folding* and *rule*, with products moved to LUTs or folded further when the board
+    has too few multipliers for it (:func:`gatemill.flow.dse.budget.fit_multipliers`).
 
     A *target_fps* the board cannot reach is an error naming the fastest rate it can.
     """
     fitted, dsp, limit = fit_multipliers(ir, folding, board.capacity, board.family)
     if fitted is folding:
         return folding, rule
+    ii = estimate_point(ir, folding, clock_mhz, board.family)["ii_cycles"]
+    est = estimate_point(ir, fitted, clock_mhz, board.family)
+    moved = [
+        layer.name
+        for layer in ir.layers
+        if "mul" in layer.fold_fields and fitted[layer.name].get("mul", layer.mul) != layer.mul
+    ]
+    if est["ii_cycles"] == ii:
+        return fitted, (
+            f"{rule}, products of {', '.join(moved)} in LUTs to fit the {board.name}'s {limit} "
+            f"usable multipliers ({dsp} used)"
+        )
     if target_fps is not None:
-        est = estimate_point(ir, fitted, clock_mhz, board.family)
         need = design_estimate(apply_folding(ir, folding), board.family)["dsp"]
         raise GatemillError(
             f"--target-fps {target_fps:g} at {clock_mhz:g} MHz needs {need} "
             f"multipliers (DSP blocks), more than the {limit} a folding may use on the "
-            f"{board.name} ({board.capacity['dsp']} in all); within them the fastest folding "
-            f"takes {est['ii_cycles']} cycles per sample, i.e. {est['samples_per_s']:,.0f} "
+            f"{board.name} ({board.capacity['dsp']} in all), and too many LUTs to build the "
+            f"products in LUTs instead; within them the fastest folding takes "
+            f"{est['ii_cycles']} cycles per sample, i.e. {est['samples_per_s']:,.0f} "
             "samples/s. Lower the target, or choose a board with more DSP blocks."
         )
     return fitted, f"{rule}, folded to {dsp} of the {board.name}'s {limit} usable multipliers"
@@ -88,6 +102,7 @@ def choose_folding(
     """
     family = board.family if board else "xc7"
     clock = clock_of(clock_mhz, board)
+    ir = for_device(ir, clock, family)  # pipeline depths for the clock
     if target_fps is not None:
         folding, _ = folding_for_rate(ir, target_fps, clock, max_lut, family)
         rule = f"{target_fps:g} samples/s at {clock:g} MHz"

@@ -57,8 +57,9 @@ def fold_options(ir: IRGraph, name: str) -> list[dict[str, int]]:
 
 
 def parallelism(fold: dict[str, int]) -> int:
-    """Lanes working in parallel under *fold* (PE x SIMD, or PE)."""
-    return math.prod(fold.values())
+    """Lanes working in parallel under *fold* (PE x SIMD, or PE; other fields, such as a
+    pipeline depth, do not scale the hardware)."""
+    return math.prod(fold.get(k, 1) for k in ("pe", "simd"))
 
 
 def suggest_folding(

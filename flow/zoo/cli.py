@@ -115,6 +115,13 @@ def train(
     trees: Annotated[
         int | None, typer.Option(help="poetbin: trees per class (default: 8).")
     ] = None,
+    sparsity: Annotated[
+        float,
+        typer.Option(
+            help="mlp, cnn: prune this share of every layer's weights by magnitude during "
+            "training, on a schedule (e.g. 0.9)."
+        ),
+    ] = 0.0,
 ) -> None:
     """Train a quantized mlp, cnn, lutnet (sparse LUT neurons) or poetbin (binary features
     and a head of boosted LUT-sized trees) with Brevitas and export it as QONNX."""
@@ -142,6 +149,7 @@ def train(
         fanin=fanin,
         depth=depth,
         trees=trees,
+        sparsity=sparsity,
     )
     report = run_train(cfg)
     spec = report["model"]
@@ -153,6 +161,12 @@ def train(
     )
     console.print(f"  float twin accuracy  {report['float_accuracy']:.1%}")
     console.print(f"  quantized accuracy   {report['quant_accuracy']:.1%}")
+    if "pruning" in report:
+        zeros = report["pruning"]["zero_share"]
+        console.print(
+            f"  pruned               {min(zeros):.0%} to {max(zeros):.0%} of each layer's "
+            f"weights zero (target {report['pruning']['sparsity']:.0%})"
+        )
     if "head" in report:
         head = report["head"]
         console.print(f"  float head accuracy  {head['float_head_accuracy']:.1%}")

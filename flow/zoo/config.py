@@ -64,6 +64,11 @@ class TrainConfig:
         ``lutnet`` only: inputs of every neuron.
     depth, trees : int, optional
         ``poetbin`` only: tree depth and trees per class.
+    sparsity : float
+        ``mlp`` and ``cnn``: prune this share of every layer's weights by magnitude during the
+        quantized training, on a schedule (:mod:`gatemill.flow.zoo.prune`); 0 prunes nothing.
+        ``train.json`` then has a ``pruning`` entry (schedule and the share of zeros reached
+        per layer).
 
     Raises
     ------
@@ -91,6 +96,7 @@ class TrainConfig:
     fanin: int | None = None
     depth: int | None = None
     trees: int | None = None
+    sparsity: float = 0.0
 
     def __post_init__(self):
         for name in ("hidden", "channels"):
@@ -113,6 +119,11 @@ class TrainConfig:
         if self.kind != "cnn" and self.channels is not None:
             raise GatemillError(
                 f"channels ({self.channels!r}) only applies to a cnn, not an {self.kind}."
+            )
+        if self.sparsity and self.kind not in ("mlp", "cnn"):
+            raise GatemillError(
+                f"--sparsity applies to mlp and cnn models, not to a {self.kind} (its neurons "
+                "already have a fixed, small fan-in)."
             )
         r = self.resolved()
         _check_int("epochs", r["epochs"], minimum=1)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import json
 import math
@@ -31,6 +32,7 @@ from .config import TrainConfig
 from .data import Dataset, load_dataset, prepare
 from .models import MODELS
 from .parts import input_scale
+from .prune import Masks, Pruning
 
 MARKER = ".gatemill"
 FILES = ("model.onnx", "model.pt", "vectors.npz", "train.json")
@@ -74,6 +76,8 @@ def train(config: TrainConfig | str, /, *, progress: bool = True, **options) -> 
     scaling, batchnorm, per_channel = config.scaling, config.batchnorm, config.per_channel
     batch_size = config.batch_size
     extra = {k: r[k] for k in ("fanin", "depth", "trees") if k in r}
+    # checks the share (the config checked the kind); torch-side, so not in the config
+    pruning = Pruning(float(config.sparsity)) if config.sparsity else None
     _check_out_dir(out_dir)
 
     ds = prepare(load_dataset(data), kind="cnn" if kind == "cnn" else "mlp", in_bits=in_bits)
@@ -106,7 +110,9 @@ def train(config: TrainConfig | str, /, *, progress: bool = True, **options) -> 
         twin = _fit(MODELS[kind](**fit_arch, quant=False), ds, **recipe, bar=bar, label="float")
         float_acc = _accuracy(twin, ds.x_test, ds.y_test)
         torch.manual_seed(seed)
-        model = _fit(MODELS[kind](**fit_arch, quant=True), ds, **recipe, bar=bar, label="quant")
+        model = MODELS[kind](**fit_arch, quant=True)
+        masks = Masks(model) if pruning is not None else None
+        model = _fit(model, ds, **recipe, bar=bar, label="quant", masks=masks, pruning=pruning)
         head = None
         if kind == "poetbin":
             from .poetbin import fit_head
@@ -139,6 +145,12 @@ def train(config: TrainConfig | str, /, *, progress: bool = True, **options) -> 
     }
     if head is not None:
         report["head"] = head
+    if pruning is not None:
+        report["pruning"] = {
+            **dataclasses.asdict(pruning),
+            "schedule": "zhu-gupta cubic, per layer by magnitude",
+            "zero_share": masks.achieved(),
+        }
     (out_dir / "train.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -242,6 +254,8 @@ def _fit(
     seed: int,
     bar,
     label: str,
+    masks: Masks | None = None,
+    pruning: Pruning | None = None,
 ) -> nn.Module:
     x, y = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
     steps = math.ceil(len(y) / batch_size)
@@ -251,6 +265,7 @@ def _fit(
     order = torch.Generator().manual_seed(seed)
     task = bar.add_task(label, total=epochs, loss=math.nan, acc=0.0)
     model.train()
+    done, total_steps = 0, epochs * steps
     for _ in range(epochs):
         total, correct, seen = 0.0, 0, 0
         for idx in torch.randperm(len(y), generator=order).split(batch_size):
@@ -262,6 +277,10 @@ def _fit(
             loss.backward()
             opt.step()
             sched.step()
+            done += 1
+            if masks is not None:
+                masks.update(pruning.at(done / total_steps))
+                masks.apply()
             total += loss.item() * len(idx)
             correct += int((logits.argmax(1) == y[idx]).sum())
             seen += len(idx)

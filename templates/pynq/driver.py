@@ -4,7 +4,7 @@ Copy this folder and the bitstream pair (``<design>.bit`` + ``<design>.hwh``) to
 
     from gatemill_driver import Accelerator
     acc = Accelerator()                     # loads the overlay next to this package
-    logits = acc.execute(x)                 # float inputs, as the model takes them
+    logits = acc.execute(x)                 # the model's inputs (see execute)
     print(acc.throughput(10000))            # samples/s and microseconds per sample
 
 Samples are packed and unpacked with ``packing.py`` and ``manifest.json`` (the same code and
@@ -72,7 +72,13 @@ class Accelerator:
         return packing.unpack(self._transfer(packing.pack(q, self.inp), len(q)), self.out)
 
     def execute(self, x: np.ndarray) -> np.ndarray:
-        """Float inputs ``(N, ...)`` as the model takes them -> the model's real outputs."""
+        """The model's inputs ``(N, ...)`` -> the model's real outputs.
+
+        *x* are float inputs as the model takes them, or, when the build stated the input's
+        integer encoding (``manifest.json``: ``input.quantizer.raw``), the raw integers ``q`` of
+        ``input.quantizer.input_type`` (the model's float input being ``scale * q``), e.g.
+        uint8 images as they come. Either way in the model's input shape, channels first.
+        """
         q = packing.quantize(x, self.inp)
         return packing.dequantize(self.run_integers(q), self.out)
 

@@ -144,6 +144,137 @@ def test_input_widths(sign, bits):
     check_unit(layer, x, seed=bits)
 
 
+PIPELINED = {
+    # name: (CASES entry, adder levels per cycle)
+    "pipelined_every_level": ("intermediate_mixed", 1),
+    "pipelined_binary": ("binary_xnor", 1),
+    "pipelined_raw_two_levels": ("raw_signed", 2),
+    "pipelined_conv": ("conv3x3", 1),
+    "pipelined_odd_three_levels": ("odd_27x10", 3),
+    "pipelined_unfolded": ("odd_27x10_unfolded_raw", 1),
+    "pipelined_bipolar_w": ("bipolar_w_int8", 1),
+    "pipelined_simd1": ("pe_mh_simd1", 1),
+}
+
+
+@pytest.mark.parametrize("name", PIPELINED)
+def test_pipelined_matches_golden(name):
+    """A pipelined unit (products, partial sums every ``k`` levels and the comparisons
+    registered): the same outputs, every beat where ``beat_times`` says (its longer tail)."""
+    case, k = PIPELINED[name]
+    rng = np.random.default_rng(sorted(PIPELINED).index(name) + 50)
+    layer, x = make_layer(rng, **CASES[case])
+    check_unit(layer.refold(pipeline=k), x, seed=k)
+
+
+MULTIPLIERS = {
+    # name: (CASES entry, fold fields)
+    "lut_signed_inputs": ("intermediate_mixed", {"mul": "lut"}),
+    "lut_unsigned_inputs_pipelined": ("conv3x3", {"mul": "lut", "pipeline": 1}),
+    "lut_odd_weight_bits": ("odd_27x10", {"mul": "lut"}),
+    "lut_raw_unfolded": ("odd_27x10_unfolded_raw", {"mul": "lut", "pipeline": 2}),
+    "lut_two_bit_weights": ("bipolar_out", {"mul": "lut"}),
+    "dsp_pack2": ("intermediate_mixed", {"pack": 2}),
+    "dsp_pack2_odd_pe_pipelined": ("odd_27x10", {"pack": 2, "pipeline": 1}),
+    "dsp_pack3_raw": ("raw_signed", {"pack": 3}),
+    "dsp_pack3_unfolded": ("odd_27x10_unfolded_raw", {"pack": 3, "pipeline": 1}),
+}
+
+
+@pytest.mark.parametrize("name", MULTIPLIERS)
+def test_multipliers_match_golden(name):
+    """LUT products (radix-4 digits) and packed DSP products, signed and unsigned inputs,
+    odd widths, several rows per multiplier: the same outputs and timing."""
+    case, fold = MULTIPLIERS[name]
+    rng = np.random.default_rng(sorted(MULTIPLIERS).index(name) + 70)
+    layer, x = make_layer(rng, **CASES[case])
+    check_unit(layer.refold(**fold), x, seed=3)
+
+
+SHIFT_ADD = {
+    # name: (make_layer arguments, share of zero weights, pipeline)
+    "signed_in_6bit_weights": (dict(mh=6, mw=10, in_dtype=D["INT6"], w_dtype=D["INT6"],
+                                    out_dtype=D["UINT3"], direction="mixed"), 0.3, 1),
+    "unsigned_in_raw": (dict(mh=5, mw=7, in_dtype=D["UINT8"], w_dtype=D["INT5"]), 0.5, 2),
+    "sparse_rows": (dict(mh=8, mw=16, in_dtype=D["UINT4"], w_dtype=D["INT4"],
+                         out_dtype=D["UINT4"]), 0.9, 1),
+    "one_cycle": (dict(mh=4, mw=6, in_dtype=D["INT4"], w_dtype=D["INT8"],
+                       out_dtype=D["UINT2"]), 0.2, 0),
+    "searched_thresholds": (dict(mh=6, mw=10, in_dtype=D["UINT6"], w_dtype=D["INT6"],
+                                 out_dtype=D["UINT5"], direction="mixed"), 0.5, 1),
+    "searched_thresholds_one_cycle": (dict(mh=3, mw=5, in_dtype=D["INT4"], w_dtype=D["INT5"],
+                                           out_dtype=D["INT6"], out_base=-20), 0.1, 0),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SHIFT_ADD)
+def test_shift_add_constant_weights(name):
+    """A fully parallel layer with LUT products multiplies by its constant weights with odd
+    multiples of each input and shifts; zero weights (whole zero rows included) add
+    nothing; subtracted terms; every tree as deep as the fullest row's."""
+    kw, zeros, k = SHIFT_ADD[name]
+    rng = np.random.default_rng(sorted(SHIFT_ADD).index(name) + 90)
+    layer, x = make_layer(rng, pe=kw["mh"], simd=kw["mw"], samples=12, **kw)
+    w = np.where(rng.random(layer.weights.shape) < zeros, 0, layer.weights)
+    w[0] = 0  # a row without a product
+    w[1] = -np.abs(w[1])  # a row of subtracted terms only
+    layer = dataclasses.replace(layer, weights=w).refold(mul="lut", pipeline=k)
+    assert layer.shift_add
+    if layer.thresholds is not None:
+        lo, hi = (int(v) for v in (layer.acc_dtype.min(), layer.acc_dtype.max()))
+        t = random_thresholds(rng, layer.accumulate(x), layer.thresholds.shape[1],
+                              layer.direction, lo, hi)  # fmt: skip
+        layer = dataclasses.replace(layer, thresholds=t)
+    check_unit(layer, x, seed=k)
+
+
+@pytest.mark.parametrize("sign", ["INT", "UINT"])
+@pytest.mark.parametrize("wbits", [2, 3, 5, 6, 8])
+def test_lut_products_every_width(sign, wbits):
+    """Every weight width, signed and unsigned inputs, against exhaustive-ish products."""
+    rng = np.random.default_rng(200 + wbits + 10 * (sign == "INT"))
+    layer, x = make_layer(
+        rng, mh=4, mw=8, pe=2, simd=4, in_dtype=D[f"{sign}4"], w_dtype=D[f"INT{wbits}"],
+        samples=8,
+    )  # fmt: skip
+    check_unit(layer.refold(mul="lut"), x, seed=wbits)
+    check_unit(layer.refold(pack=2), x, seed=wbits)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+def test_searched_thresholds_of_one_fold(k):
+    """One neuron fold over several synapse folds: constant thresholds (63 levels) counted
+    by binary search after a folded accumulation, registered every k search levels."""
+    rng = np.random.default_rng(300 + k)
+    layer, x = make_layer(rng, mh=4, mw=12, pe=4, simd=3, in_dtype=D["UINT4"],
+                          w_dtype=D["INT4"], out_dtype=D["UINT6"], direction="mixed")  # fmt: skip
+    layer = layer.refold(pipeline=k, mul="lut")
+    assert layer.threshold_search and layer.folds == (1, 4)
+    assert len(layer.stages().search_cuts) == (len(range(k, 6, k)) if k else 0)
+    check_unit(layer, x, seed=k)
+
+
+def test_pipeline_stages():
+    """``k`` levels a cycle: a register after the products, after levels k, 2k, .. below the
+    tree's depth, and after the comparisons; the tail grows by that many."""
+    rng = np.random.default_rng(11)
+    layer, _ = make_layer(rng, **{**CASES["odd_27x10"], "simd": 27, "pe": 1})  # 5 levels
+    assert layer.stages().extra == 0
+    assert layer.refold(pipeline=1).stages().tree_cuts == (1, 2, 3, 4)
+    assert layer.refold(pipeline=2).stages().tree_cuts == (2, 4)
+    assert layer.refold(pipeline=5).stages().tree_cuts == ()
+    # DSP products: operands and products registered; LUT products: the input's multiples
+    # and the products; constant weights by shift and add: the multiples only
+    assert layer.refold(pipeline=2).tail == layer.tail + 2 + 2 + 1
+    assert layer.refold(pipeline=2, mul="lut").tail == layer.tail + 2 + 2 + 1
+    assert layer.refold(pipeline=2, mul="lut").stages().multiples
+    assert not layer.refold(pipeline=2).stages().multiples
+    one = layer.refold(pe=layer.mh, simd=layer.mw, mul="lut", pipeline=1)
+    assert one.shift_add and one.stages().extra == 1 + len(one.stages().tree_cuts) + 1
+    with pytest.raises(ValueError, match="pipeline must be a non-negative integer"):
+        layer.refold(pipeline=-1)
+
+
 def test_refolding_keeps_results():
     """Every folding of one layer gives the same outputs."""
     rng = np.random.default_rng(7)

@@ -91,6 +91,49 @@ def test_every_value_at_range_edges(in_dtype):
     check_unit(layer, np.concatenate([x, x]))
 
 
+@pytest.mark.parametrize("levels", [1, 2, 3, 7, 8, 15, 63])
+@pytest.mark.parametrize("registers", [(), (1,), "all"])
+def test_binary_search_counts_every_value(levels, registers):
+    """Constant thresholds counted by binary search, unregistered or registered after some
+    or every level: every value of the range (and thresholds beyond its ends, repeated
+    ones, mixed directions) gives apply_thresholds' count, ``len(registers)`` edges later."""
+    from amaranth.sim import Simulator
+
+    from gatemill.flow.kinds.thresholds import apply_thresholds
+
+    rng = np.random.default_rng(levels)
+    lo, hi = -20, 17
+    t = np.sort(rng.integers(lo - 3, hi + 4, (4, levels)), axis=1)
+    d = np.array([1, -1, 1, -1])
+    t[d < 0] = t[d < 0, ::-1]
+    steps = levels.bit_length()
+    cuts = tuple(range(1, steps)) if registers == "all" else registers
+    if cuts and max(cuts) >= steps:
+        return
+    out = D["UINT6"]
+    unit = FoldedThresholds(thresholds=t[None], direction=d[None], value_range=(lo, hi),
+                            out_dtype=out, out_base=0, search=cuts)  # fmt: skip
+    values = np.arange(lo, hi + 1)
+    want = apply_thresholds(np.repeat(values[:, None], 4, axis=1), t, d, out, 0)
+    got = []
+
+    async def bench(ctx):
+        ctx.set(unit.en, 1)
+        for k in range(len(values) + len(cuts)):
+            v = values[min(k, len(values) - 1)]
+            for p in range(4):
+                ctx.set(unit.value[p], int(v))
+            if k >= len(cuts):
+                got.append([ctx.get(unit.result[p]) for p in range(4)])
+            await (ctx.tick() if cuts else ctx.delay(1e-6))
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-6, if_exists=True)
+    sim.add_testbench(bench)
+    sim.run()
+    assert np.array_equal(np.array(got), want)
+
+
 def test_timing_and_table_size():
     rng = np.random.default_rng(5)
     layer = make_layer(rng, shape=(3, 3, 4), pe=2, in_dtype=D["INT5"], out_dtype=D["UINT2"],

@@ -4,17 +4,19 @@ random idle input and backpressure, and measured II / latency equal to the estim
 from __future__ import annotations
 
 import gc
+import random
 import warnings
 
 import numpy as np
 import pytest
 from amaranth.hdl import ClockDomain, Module, UnusedElaboratable
 from amaranth.lib import wiring
+from amaranth.sim import Simulator
 from qonnx.core.datatype import DataType
 from streams import from_beats, run_stream, to_beats
 
 from gatemill.flow.ir.datatypes import BIPOLAR
-from gatemill.hdl.width import WidthConverter, cycles_per_sample, latency_cycles
+from gatemill.hdl.width import Intake, WidthConverter, cycles_per_sample, latency_cycles
 
 D = DataType
 
@@ -62,6 +64,57 @@ def check(dtype, n_in, n_out, per_sample, samples=3, seed=0):
     ii = cycles_per_sample(dtype, n_in, n_out, per_sample)
     assert np.diff(firsts).tolist() == [ii] * (samples - 1)
     assert stats["first_out"] - stats["first_in"] == latency_cycles(dtype, n_in, n_out, per_sample)
+
+    # the timing model: the samples offered beat by beat with seeded random gaps, each beat held
+    # until taken, the output always ready
+    gaps = random.Random(seed).choices([0, 0, 1, 3], k=len(beats))
+    if n_in != n_out:
+        intake, offered = Intake(n_in, n_out, x.size), 0
+        model = []
+        for gap in gaps:
+            model.append(intake.take(offered + gap))
+            offered = model[-1] + 1
+        assert run_gaps(dut(), beats, gaps, n_out_beats) == (model, intake.out)
+
+
+def run_gaps(dut, beats, gaps, n_out):
+    """Offer ``beats[j]`` ``gaps[j]`` cycles after beat ``j - 1`` is taken, until it is taken;
+    the output always ready. Returns the cycles the input beats are taken and the cycles the
+    first *n_out* output beats leave."""
+    taken, out = [], []
+
+    async def source(ctx):
+        cycle = 0
+        for beat, gap in zip(beats, gaps, strict=False):
+            ctx.set(dut.i.valid, 0)
+            for _ in range(gap):
+                await ctx.tick()
+                cycle += 1
+            ctx.set(dut.i.valid, 1)
+            ctx.set(dut.i.payload.as_value(), beat)
+            while True:
+                _, _, ready = await ctx.tick().sample(dut.i.ready)
+                cycle += 1
+                if ready:
+                    taken.append(cycle - 1)
+                    break
+        ctx.set(dut.i.valid, 0)
+
+    async def sink(ctx):
+        ctx.set(dut.o.ready, 1)
+        cycle = 0
+        while len(out) < n_out:
+            _, _, valid = await ctx.tick().sample(dut.o.valid)
+            if valid:
+                out.append(cycle)
+            cycle += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(source, background=True)
+    sim.add_testbench(sink)
+    sim.run()
+    return taken, out
 
 
 @pytest.mark.parametrize(

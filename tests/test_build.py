@@ -217,12 +217,16 @@ def test_board_multipliers_fold_the_build(tmp_path, capsys):
     args = ["build", str(model), "--board", "ulx3s-85f", "--until", "rtl"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     fold = json.loads((tmp_path / "a" / "folding.json").read_text())
-    assert "of the ulx3s-85f's 93 usable multipliers" in fold["rule"]
+    # the default folding's products go to LUTs, at the same rate
+    assert "in LUTs to fit the ulx3s-85f's 93 usable multipliers" in fold["rule"]
+    assert all(f["mul"] == "lut" for f in fold["layers"].values())
 
-    assert main([*args, "--out", str(tmp_path / "b"), "--target-fps", "1e6"]) == 2
-    err = capsys.readouterr().err
-    assert "--target-fps 1e+06 at 25 MHz needs 288 multipliers" in err and "Traceback" not in err
+    # one sample per clock: 4,736 products fit neither the 93 MULT18s nor the LUTs
+    assert main([*args, "--out", str(tmp_path / "b"), "--target-fps", "2.5e7"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--target-fps 2.5e+07 at 25 MHz needs" in err and "Traceback" not in err
     assert "more than the 93 a folding may use on the ulx3s-85f" in err
+    assert "too many LUTs to build the products in LUTs instead" in err
 
 
 @pytest.mark.parametrize("graph", ["depthwise", "set"])

@@ -161,7 +161,7 @@ def test_option_without_its_value(path, option, capsys):
 
 @pytest.mark.parametrize("path, group", GROUPS, ids=[name(p) for p, _ in GROUPS])
 def test_unknown_command(path, group, capsys):
-    error = assert_usage_error([*path[1:], "asic"], capsys, path, "No such command 'asic'.")
+    error = assert_usage_error([*path[1:], "tapeout"], capsys, path, "No such command 'tapeout'.")
     assert "Did you mean" not in error
 
 
@@ -221,7 +221,7 @@ def test_help_of_every_command(path, command, capsys):
     "argv, needles",
     [
         (["build", "m.onnx", "--out", "y", "--bord", "x"], ["Did you mean --board"]),
-        (["asic"], ["No such command 'asic'."]),
+        (["tapeout"], ["No such command 'tapeout'."]),
         (["synht"], ["Did you mean 'synth'?"]),
         (["build", "m.onnx", "--out"], ["Usage: gatemill build", "requires an argument"]),
     ],

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 OUT    ?= build/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow lint format bench clean
+.PHONY: demo test test-slow test-acceptance lint format bench clean
 
 # System packages: Icarus Verilog (the second simulator), lz4 headers (Verilator's FST
 # waveforms), tclsh (syntax checks of generated Tcl), Chromium (the report's screenshot
@@ -47,6 +47,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+# the slow tests behind the README's figures (.ci/run runs them after `make test`)
+test-acceptance: $(STAMP)
+	$(BIN)/python -m pytest -m acceptance $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

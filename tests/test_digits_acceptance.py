@@ -1,8 +1,8 @@
 """The digits models end to end: train -> import -> RTL -> simulation on both simulators.
 
-Slow (minutes): run with ``make test-slow``. These are the acceptance figures of the
-foundation and RTL issues: accuracy targets, golden = QONNX, 0 hardware mismatches on the
-whole test set, measured II and latency equal to the estimates.
+Slow (minutes): run with ``make test-acceptance`` (CI does) or ``make test-slow``. These are
+the acceptance figures of the foundation and RTL issues: accuracy targets, golden = QONNX,
+0 hardware mismatches on the whole test set, measured II and latency equal to the estimates.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ MODELS = {
     "cnn_w4a4": (dict(kind="cnn", wbits=4, abits=4), 0.96),
 }
 
-pytestmark = pytest.mark.slow
+# slow, and behind the README's figures: .ci/run runs it after the default suite
+pytestmark = [pytest.mark.slow, pytest.mark.acceptance]
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))

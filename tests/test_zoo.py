@@ -313,7 +313,7 @@ def test_refuses_foreign_directory(tmp_path):
         ({"kind": "rnn"}, "'rnn'"),
         ({"epochs": 0}, "epochs .* not 0"),
         ({"lr": -1.0}, "lr"),
-        ({"channels": (4,)}, "only applies to a cnn"),
+        ({"channels": (4,)}, "only applies to cnn"),
         ({"seed": -1}, "seed"),
         ({"sparsity": 1.0}, r"--sparsity 1.0: the share of zero weights must be .* \[0, 1\)"),
         ({"sparsity": -0.5}, "--sparsity -0.5"),

@@ -47,7 +47,10 @@ def parse_widths(option: str, text: str | None) -> tuple[int, ...] | None:
 def train(
     kind: Annotated[
         str,
-        typer.Argument(help="Model kind: mlp, cnn, lutnet or poetbin.", show_default=False),
+        typer.Argument(
+            help="Model kind: mlp, cnn, rescnn, cnn1d, deepsets, lutnet or poetbin.",
+            show_default=False,
+        ),
     ],
     out: Annotated[
         Path,
@@ -71,15 +74,24 @@ def train(
     hidden: Annotated[
         str | None,
         typer.Option(
-            help="Dense layer widths, e.g. 64,64 (default: mlp 64,64; cnn 64; lutnet 128,64; "
-            "poetbin 64,64, the last being its binary features)."
+            help="Dense layer widths, e.g. 64,64 (default: mlp 64,64; cnn, rescnn, deepsets 64; "
+            "cnn1d 32; lutnet 128,64; poetbin 64,64, the last being its binary features)."
         ),
     ] = None,
     channels: Annotated[
-        str | None, typer.Option(help="cnn convolution channels, e.g. 16,32 (default: 16,32).")
+        str | None,
+        typer.Option(
+            help="Convolution channels, e.g. 16,32 (default: cnn 16,32; cnn1d 8,16); rescnn: "
+            "the stem's width then one equal entry per residual block (default: 16,16); "
+            "deepsets: the per-element layers' widths (default: 64,64)."
+        ),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option(help="Training epochs (default: mlp 40; cnn 30).")
+        int | None,
+        typer.Option(
+            help="Training epochs (default: mlp, lutnet, poetbin 40; cnn 30; rescnn, cnn1d 20; "
+            "deepsets 60)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     scaling: Annotated[
@@ -100,7 +112,8 @@ def train(
     data: Annotated[
         Path | None,
         typer.Option(
-            help="Your data: .npz with x_train, y_train, x_test, y_test (default: the digits).",
+            help="Your data: .npz with x_train, y_train, x_test, y_test (default: the digits; "
+            "deepsets: the digits as point sets; cnn1d: generated detector pulses).",
             show_default=False,
         ),
     ] = None,
@@ -123,8 +136,9 @@ def train(
         ),
     ] = 0.0,
 ) -> None:
-    """Train a quantized mlp, cnn, lutnet (sparse LUT neurons) or poetbin (binary features
-    and a head of boosted LUT-sized trees) with Brevitas and export it as QONNX."""
+    """Train a quantized mlp, cnn, rescnn (residual cnn), cnn1d (1-D cnn), deepsets (a model
+    of sets), lutnet (sparse LUT neurons) or poetbin (binary features and a head of boosted
+    LUT-sized trees) with Brevitas and export it as QONNX."""
     from rich.console import Console
 
     from .train import FILES, TrainConfig

@@ -13,6 +13,11 @@ _BITS = {"wbits": 4, "abits": 4, "in_bits": 8}
 DEFAULTS: dict[str, dict] = {
     "mlp": {"hidden": (64, 64), "channels": None, "epochs": 40, "lr": 0.01, **_BITS},
     "cnn": {"hidden": (64,), "channels": (16, 32), "epochs": 30, "lr": 0.01, **_BITS},
+    # a stem and one residual block of 16 channels
+    "rescnn": {"hidden": (64,), "channels": (16, 16), "epochs": 20, "lr": 0.01, **_BITS},
+    "cnn1d": {"hidden": (32,), "channels": (8, 16), "epochs": 20, "lr": 0.01, **_BITS},
+    # channels: the per-element layers (phi); hidden: the layers after the mean (rho)
+    "deepsets": {"hidden": (64,), "channels": (64, 64), "epochs": 60, "lr": 0.01, **_BITS},
     # every neuron a 12-bit table: fan-in 6 of 2-bit values
     "lutnet": {"hidden": (128, 64), "channels": None, "epochs": 40, "lr": 0.01, "fanin": 6,
                "wbits": 4, "abits": 2, "in_bits": 2},
@@ -29,7 +34,7 @@ class TrainConfig:
 
     Parameters
     ----------
-    kind : {"mlp", "cnn", "lutnet", "poetbin"}
+    kind : {"mlp", "cnn", "rescnn", "cnn1d", "deepsets", "lutnet", "poetbin"}
         Model kind (see :data:`gatemill.flow.zoo.models.MODELS`). A ``poetbin`` is trained
         with a float linear head, which is then replaced by a PoET-BiN head fitted on the
         binary features (:func:`gatemill.flow.zoo.poetbin.fit_head`); ``train.json`` then
@@ -40,13 +45,17 @@ class TrainConfig:
     wbits, abits : int, optional
         Weight and activation bits, 1..8 (1 = bipolar); None takes :data:`DEFAULTS`.
     hidden, channels : sequence of int, optional
-        Dense widths, and convolution channels (cnn only); None takes :data:`DEFAULTS`.
+        Dense widths, and convolution channels (cnn, cnn1d; for a rescnn the stem's width then
+        one equal entry per residual block; for deepsets the per-element layers' widths);
+        None takes :data:`DEFAULTS`.
     epochs : int, optional
         Training epochs; None takes :data:`DEFAULTS`.
     seed : int
         Seed for weights initialisation and batch order.
     data : path, optional
-        A user ``.npz`` (see :func:`gatemill.flow.zoo.data.load_npz`); None uses the digits.
+        A user ``.npz`` (see :func:`gatemill.flow.zoo.data.load_npz`); None uses the digits
+        (as point sets for deepsets) or, for cnn1d, generated pulses
+        (:func:`gatemill.flow.zoo.data.load_pulses`).
     scaling : {"float", "pot"}
         Learned float scales or power-of-two scales.
     batchnorm : bool
@@ -116,9 +125,10 @@ class TrainConfig:
                 raise GatemillError(
                     f"{name} ({value!r}) applies only to {owners}, not to {self.kind}."
                 )
-        if self.kind != "cnn" and self.channels is not None:
+        if defaults["channels"] is None and self.channels is not None:
+            owners = ", ".join(k for k, d in DEFAULTS.items() if d["channels"] is not None)
             raise GatemillError(
-                f"channels ({self.channels!r}) only applies to a cnn, not an {self.kind}."
+                f"channels ({self.channels!r}) only applies to {owners}, not to {self.kind}."
             )
         if self.sparsity and self.kind not in ("mlp", "cnn"):
             raise GatemillError(
@@ -135,7 +145,8 @@ class TrainConfig:
 
     def resolved(self) -> dict:
         """The options with the kind's :data:`DEFAULTS` in place of None (``channels`` only
-        for a cnn; ``fanin``, ``depth``, ``trees`` only for the kinds that take them)."""
+        for the kinds that have them; ``fanin``, ``depth``, ``trees`` only for the kinds that
+        take them)."""
         defaults = DEFAULTS[self.kind]
         r = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in ("hidden", "epochs", "lr", "wbits", "abits", "in_bits", "channels"):

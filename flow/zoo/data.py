@@ -152,9 +152,99 @@ def load_npz(path: str | Path) -> Dataset:
     )
 
 
-def load_dataset(path: str | Path | None = None) -> Dataset:
-    """The digits when ``path`` is None, else the user's ``.npz`` (see :func:`load_npz`)."""
-    return load_digits() if path is None else load_npz(path)
+PULSE_LENGTH = 64
+PULSE_CLASSES = 8
+PULSE_TAU = 3.0
+PULSE_NOISE = 0.05
+
+
+def load_pulses(n_train: int = 2000, n_test: int = 500, seed: int = 0) -> Dataset:
+    """Generated detector pulses, classified by arrival time; no download, deterministic.
+
+    Each sample is ``PULSE_LENGTH`` (64) samples of a CR-RC pulse
+    ``a * (t - t0) / tau * exp(1 - (t - t0) / tau)`` for ``t >= t0`` (0 before), with
+    ``tau = 3`` samples, peak amplitude ``a`` uniform in [0.3, 1], arrival ``t0`` uniform
+    (real-valued) in [8, 40), plus Gaussian noise of standard deviation 0.05. The class is
+    the arrival-time bin: ``floor((t0 - 8) / 4)``, 8 classes of 4 samples each.
+
+    Parameters
+    ----------
+    n_train, n_test : int
+        Numbers of samples.
+    seed : int
+        Seed of the numpy generator (``numpy.random.default_rng``).
+
+    Returns
+    -------
+    Dataset
+        Samples of shape ``(1, 64)``, float32, source ``"pulses"``.
+    """
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    amp = rng.uniform(0.3, 1.0, size=(n, 1))
+    width = 4.0
+    t0 = rng.uniform(8.0, 8.0 + PULSE_CLASSES * width, size=(n, 1))
+    u = (np.arange(PULSE_LENGTH)[None, :] - t0) / PULSE_TAU
+    pulse = np.where(u > 0, u * np.exp(1.0 - np.maximum(u, 0.0)), 0.0)
+    x = amp * pulse + rng.normal(0.0, PULSE_NOISE, size=(n, PULSE_LENGTH))
+    y = np.minimum(((t0[:, 0] - 8.0) // width).astype(np.int64), PULSE_CLASSES - 1)
+    x = x.astype(np.float32)[:, None, :]
+    return Dataset(
+        x_train=x[:n_train],
+        y_train=y[:n_train],
+        x_test=x[n_train:],
+        y_test=y[n_train:],
+        n_classes=PULSE_CLASSES,
+        source="pulses",
+    )
+
+
+SET_SIZE = 48
+
+
+def digit_sets(ds: Dataset) -> Dataset:
+    """Digits as sets of points: every nonzero pixel of an 8x8 image becomes an element
+    ``(column / 8, row / 8, intensity)``, in raster order, padded with ``(0, 0, 0)`` elements
+    to ``SET_SIZE`` (48; a digit has at most 42 nonzero pixels).
+
+    Parameters
+    ----------
+    ds : Dataset
+        Images of shape ``(1, 8, 8)`` or ``(8, 8)`` (:func:`load_digits`).
+
+    Returns
+    -------
+    Dataset
+        Samples of shape ``(48, 3)``; every value a multiple of 1/16, exact at 8 input bits.
+    """
+
+    def to_sets(x: np.ndarray) -> np.ndarray:
+        imgs = x.reshape(len(x), 8, 8)
+        out = np.zeros((len(x), SET_SIZE, 3), dtype=np.float32)
+        for i, img in enumerate(imgs):
+            rows, cols = np.nonzero(img)
+            keep = np.argsort(-img[rows, cols], kind="stable")[:SET_SIZE]
+            keep.sort()
+            rows, cols = rows[keep], cols[keep]
+            out[i, : len(rows)] = np.stack([cols / 8.0, rows / 8.0, img[rows, cols]], axis=1)
+        return out
+
+    return replace(
+        ds, x_train=to_sets(ds.x_train), x_test=to_sets(ds.x_test), source=f"{ds.source} sets"
+    )
+
+
+def load_dataset(path: str | Path | None = None, *, kind: str = "mlp") -> Dataset:
+    """The user's ``.npz`` (see :func:`load_npz`) or, when ``path`` is None, the kind's own
+    data: generated pulses (:func:`load_pulses`) for ``cnn1d``, the digits as point sets
+    (:func:`digit_sets`) for ``deepsets``, the digits otherwise."""
+    if path is not None:
+        return load_npz(path)
+    if kind == "cnn1d":
+        return load_pulses()
+    if kind == "deepsets":
+        return digit_sets(load_digits())
+    return load_digits()
 
 
 def prepare(ds: Dataset, *, kind: str, in_bits: int) -> Dataset:
@@ -163,9 +253,10 @@ def prepare(ds: Dataset, *, kind: str, in_bits: int) -> Dataset:
     Parameters
     ----------
     ds : Dataset
-    kind : {"mlp", "cnn"}
+    kind : {"mlp", "cnn", "cnn1d", "sets"}
         ``mlp`` takes ``(N, F)`` (samples flattened), ``cnn`` takes ``(N, C, H, W)``
-        (``(N, H, W)`` gains a channel axis).
+        (``(N, H, W)`` gains a channel axis), ``cnn1d`` takes ``(N, C, L)`` (``(N, L)``
+        gains a channel axis), ``sets`` takes ``(N, elements, features)``.
     in_bits : int
         With 1 (bipolar input), data in ``[0, 1]`` is fed as ``2 x - 1`` so that the
         quantizer's sign splits it at one half; data with negative values is fed unchanged.
@@ -192,6 +283,19 @@ def prepare(ds: Dataset, *, kind: str, in_bits: int) -> Dataset:
                 f"needs images: store x_train and x_test as (N, H, W) or (N, C, H, W), or "
                 f"train an mlp."
             )
+    elif kind == "cnn1d":
+        if x_train.ndim == 2:
+            x_train, x_test = x_train[:, None], x_test[:, None]
+        elif x_train.ndim != 3:
+            raise GatemillError(
+                f"The data in {ds.source} has samples of shape {x_train.shape[1:]}, but a cnn1d "
+                f"needs signals: store x_train and x_test as (N, L) or (N, C, L)."
+            )
+    elif kind == "sets" and x_train.ndim != 3:
+        raise GatemillError(
+            f"The data in {ds.source} has samples of shape {x_train.shape[1:]}, but a deepsets "
+            f"model needs sets: store x_train and x_test as (N, elements, features)."
+        )
     if in_bits == 1:
         lo = min(float(x_train.min()), float(x_test.min()))
         hi = max(float(x_train.max()), float(x_test.max()))

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from torch import nn
 
 from ..errors import GatemillError
+from .graphs import build_cnn1d, build_deepsets, build_rescnn
 from .lutnet import build_lutnet
 from .parts import check_classes, check_widths, dense, layer_parts
 from .poetbin import build_poetbin
@@ -176,9 +177,12 @@ def build_cnn(
     return nn.Sequential(layers)
 
 
-MODELS: dict[str, Callable[..., nn.Sequential]] = {
+MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "cnn": build_cnn,
+    "rescnn": build_rescnn,
+    "cnn1d": build_cnn1d,
+    "deepsets": build_deepsets,
     "lutnet": build_lutnet,
     "poetbin": build_poetbin,
 }

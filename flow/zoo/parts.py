@@ -84,8 +84,9 @@ class FloatParts:
     def linear(self, n_in: int, n_out: int, *, bias: bool) -> nn.Module:
         return nn.Linear(n_in, n_out, bias=bias)
 
-    def conv(self, c_in: int, c_out: int, *, bias: bool) -> nn.Module:
-        return nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias)
+    def conv(self, c_in: int, c_out: int, *, bias: bool, dims: int = 2) -> nn.Module:
+        conv = nn.Conv2d if dims == 2 else nn.Conv1d
+        return conv(c_in, c_out, 3, padding=1, bias=bias)
 
     def act(self) -> nn.Module:
         # The bipolar quantizer clips at +-1 like a hard tanh; a ReLU twin would be unfair.
@@ -163,16 +164,17 @@ class QuantParts:
             n_in, n_out, bias=bias, **self._weight_quant(n_in), **self._bias_quant(bias)
         )
 
-    def conv(self, c_in: int, c_out: int, *, bias: bool) -> nn.Module:
-        from brevitas.nn import QuantConv2d
+    def conv(self, c_in: int, c_out: int, *, bias: bool, dims: int = 2) -> nn.Module:
+        """A 3-wide convolution with padding 1: 3x3 for ``dims=2``, 3 taps for ``dims=1``."""
+        from brevitas.nn import QuantConv1d, QuantConv2d
 
-        return QuantConv2d(
+        return (QuantConv2d if dims == 2 else QuantConv1d)(
             c_in,
             c_out,
             3,
             padding=1,
             bias=bias,
-            **self._weight_quant(9 * c_in),
+            **self._weight_quant(3**dims * c_in),
             **self._bias_quant(bias),
         )
 

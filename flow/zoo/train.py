@@ -38,6 +38,8 @@ MARKER = ".gatemill"
 FILES = ("model.onnx", "model.pt", "vectors.npz", "train.json")
 EXPORT_CHECK_SAMPLES = 8
 THREADS = 1
+# how each kind is fed (:func:`gatemill.flow.zoo.data.prepare`); the others take flat vectors
+FEED = {"cnn": "cnn", "rescnn": "cnn", "cnn1d": "cnn1d", "deepsets": "sets"}
 
 
 def train(config: TrainConfig | str, /, *, progress: bool = True, **options) -> dict:
@@ -80,7 +82,7 @@ def train(config: TrainConfig | str, /, *, progress: bool = True, **options) -> 
     pruning = Pruning(float(config.sparsity)) if config.sparsity else None
     _check_out_dir(out_dir)
 
-    ds = prepare(load_dataset(data), kind="cnn" if kind == "cnn" else "mlp", in_bits=in_bits)
+    ds = prepare(load_dataset(data, kind=kind), kind=FEED.get(kind, "mlp"), in_bits=in_bits)
     lo, hi = float(ds.x_train.min()), float(ds.x_train.max())
     arch = {
         "in_shape": tuple(ds.x_train.shape[1:]),
@@ -94,7 +96,7 @@ def train(config: TrainConfig | str, /, *, progress: bool = True, **options) -> 
         "in_bits": in_bits,
         "in_range": (lo, hi),
     }
-    if kind == "cnn":
+    if channels is not None:
         arch["channels"] = channels
     arch.update(extra)
     if kind == "lutnet":

@@ -22,7 +22,7 @@ from ..ir.datatypes import BIPOLAR, check_values
 from ..ir.fields import check_divisor, divisors, int_tuple
 from . import resources as rs
 from .base import Layer
-from .thresholds import apply_thresholds, check_thresholds, fold_channels
+from .thresholds import apply_thresholds, check_activation, fold_channels
 
 
 def sum_range(dtypes, coefficients) -> tuple[int, int]:
@@ -78,17 +78,7 @@ class Add(Layer):
             raise ValueError(f"{self.name}: two datatypes and two non-zero coefficients needed")
         lo, hi = sum_range(self.dtypes, self.coefficients)
         check_values(f"{self.name} sum range", [lo, hi], self.acc_dtype)
-        if self.thresholds is None:
-            if self.direction is not None:
-                raise ValueError(f"{self.name}: direction given without thresholds")
-            if self.out_dtype is None:
-                object.__setattr__(self, "out_dtype", self.acc_dtype)
-            elif self.out_dtype != self.acc_dtype:
-                raise ValueError(f"{self.name}: without thresholds the output is the sum")
-        else:
-            if self.out_dtype is None:
-                raise ValueError(f"{self.name}: thresholds need an out_dtype")
-            check_thresholds(self, self.channels)
+        check_activation(self, self.channels, "sum")
         check_divisor(self.name, self.channels, self.pe, "pe")
 
     @property

@@ -20,7 +20,7 @@ from ..ir.datatypes import BIPOLAR, dtype_for_range
 from ..ir.fields import check_divisor, divisors, int_tuple
 from . import resources as rs
 from .base import Layer
-from .thresholds import apply_thresholds, check_thresholds, fold_channels
+from .thresholds import apply_thresholds, check_activation, fold_channels
 
 # Registers of GlobalSumUnit from accepting a beat to its output beat: the beat, the output;
 # and the final sums when the output is thresholded.
@@ -87,17 +87,7 @@ class GlobalSum(Layer):
                 f"{self.name}: accumulator datatype {self.acc_dtype.name} cannot hold the range "
                 f"[{lo}, {hi}]"
             )
-        if self.thresholds is None:
-            if self.direction is not None:
-                raise ValueError(f"{self.name}: direction given without thresholds")
-            if self.out_dtype is None:
-                object.__setattr__(self, "out_dtype", self.acc_dtype)
-            elif self.out_dtype != self.acc_dtype:
-                raise ValueError(f"{self.name}: without thresholds the output is the sum")
-        else:
-            if self.out_dtype is None:
-                raise ValueError(f"{self.name}: thresholds need an out_dtype")
-            check_thresholds(self, self.channels)
+        check_activation(self, self.channels, "sum")
         check_divisor(self.name, self.channels, self.pe, "pe")
 
     # -- shapes and golden model ----------------------------------------------------------------

@@ -22,7 +22,7 @@ from ..ir.datatypes import BIPOLAR, check_values, dtype_for_range
 from ..ir.fields import check_divisor, divisors, freeze, int_tuple
 from . import resources as rs
 from .base import Layer
-from .thresholds import apply_thresholds, check_thresholds, fold_channels
+from .thresholds import apply_thresholds, check_activation, fold_channels
 
 
 def accumulator_range(weights: np.ndarray, in_dtype, binary: bool):
@@ -226,17 +226,7 @@ class MatrixVector(Layer):
                 f"{self.name}: accumulator datatype {self.acc_dtype.name} cannot hold the range "
                 f"[{lo.min()}, {hi.max()}]"
             )
-        if self.thresholds is None:
-            if self.direction is not None:
-                raise ValueError(f"{self.name}: direction given without thresholds")
-            if self.out_dtype is None:
-                object.__setattr__(self, "out_dtype", self.acc_dtype)
-            elif self.out_dtype != self.acc_dtype:
-                raise ValueError(f"{self.name}: without thresholds the output is the accumulator")
-        else:
-            if self.out_dtype is None:
-                raise ValueError(f"{self.name}: thresholds need an out_dtype")
-            check_thresholds(self, self.mh)
+        check_activation(self, self.mh)
         check_divisor(self.name, self.mh, self.pe, "pe")
         check_divisor(self.name, self.mw, self.simd, "simd")
         if (

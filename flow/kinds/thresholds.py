@@ -31,6 +31,23 @@ def apply_thresholds(acc, thresholds, direction, out_dtype, out_base) -> np.ndar
     return out_base + count
 
 
+def check_activation(layer, channels: int, raw: str = "accumulator") -> None:
+    """Validate the output of a layer that sums: with ``thresholds`` (checked by
+    :func:`check_thresholds`) an ``out_dtype`` is needed; without them the output is the
+    *raw* value itself, ``acc_dtype`` (filled in when ``out_dtype`` is None)."""
+    if layer.thresholds is None:
+        if layer.direction is not None:
+            raise ValueError(f"{layer.name}: direction given without thresholds")
+        if layer.out_dtype is None:
+            object.__setattr__(layer, "out_dtype", layer.acc_dtype)
+        elif layer.out_dtype != layer.acc_dtype:
+            raise ValueError(f"{layer.name}: without thresholds the output is the {raw}")
+    else:
+        if layer.out_dtype is None:
+            raise ValueError(f"{layer.name}: thresholds need an out_dtype")
+        check_thresholds(layer, channels)
+
+
 def check_thresholds(layer, channels: int) -> None:
     """Validate and freeze ``thresholds``, ``direction``, ``out_dtype``, ``out_base`` of
     *layer* for *channels* channels."""

@@ -22,7 +22,7 @@ from ..ir.fields import check_divisor, divisors, freeze, int_tuple
 from . import resources as rs
 from .base import Layer
 from .matrix_vector import accumulator_range
-from .thresholds import apply_thresholds, check_thresholds, fold_channels
+from .thresholds import apply_thresholds, check_activation, fold_channels
 
 # Registers of VectorVectorUnit from accepting a beat to its output beat: the beat, the
 # products, the output; and the final sums when the output is thresholded.
@@ -93,17 +93,7 @@ class VectorVector(Layer):
                 f"{self.name}: accumulator datatype {self.acc_dtype.name} cannot hold the range "
                 f"[{lo.min()}, {hi.max()}]"
             )
-        if self.thresholds is None:
-            if self.direction is not None:
-                raise ValueError(f"{self.name}: direction given without thresholds")
-            if self.out_dtype is None:
-                object.__setattr__(self, "out_dtype", self.acc_dtype)
-            elif self.out_dtype != self.acc_dtype:
-                raise ValueError(f"{self.name}: without thresholds the output is the accumulator")
-        else:
-            if self.out_dtype is None:
-                raise ValueError(f"{self.name}: thresholds need an out_dtype")
-            check_thresholds(self, self.channels)
+        check_activation(self, self.channels)
         check_divisor(self.name, self.channels, self.pe, "pe")
 
     # -- shapes and golden model ----------------------------------------------------------------

@@ -304,6 +304,7 @@ class Model:
         simulator: str = "verilator",
         waves: bool = False,
         force: bool = False,
+        asic_vectors: int | None = None,
         display: StepDisplay | None = None,
     ) -> BuildResult:
         """Build this model into the folder *out* (as ``gatemill build`` does).
@@ -324,6 +325,9 @@ class Model:
             Write an FST waveform of the simulation.
         force : bool
             Run the steps even when their inputs are unchanged.
+        asic_vectors : int, optional
+            The ``asic`` step (sky130 cells) simulates the gate-level netlist on the first
+            *asic_vectors* vectors only (default: all).
         display : StepDisplay, optional
             Told when each step starts or is skipped (e.g.
             :func:`gatemill.flow.progress.steps`).
@@ -360,6 +364,7 @@ class Model:
             simulator=simulator,
             waves=waves,
             force=force,
+            asic_vectors=asic_vectors,
         )
         return build(cfg, display)
 

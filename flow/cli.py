@@ -142,7 +142,7 @@ def build(
         str | None,
         typer.Option(
             help="Run only these steps, e.g. rtl,sim (of import, fold, rtl, sim, synth, fmax, "
-            "hls, report, bitstream); the others' outputs must be in --out."
+            "asic, hls, report, bitstream); the others' outputs must be in --out."
         ),
     ] = None,
     start: Annotated[
@@ -150,13 +150,22 @@ def build(
     ] = None,
     stop: Annotated[
         str | None,
-        typer.Option("--to", help="Run the steps up to this one (fmax, hls, bitstream: added)."),
+        typer.Option(
+            "--to", help="Run the steps up to this one (fmax, asic, hls, bitstream: added)."
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Run the steps even when their inputs are unchanged.")
     ] = False,
     input_type: Annotated[str | None, typer.Option(help=INPUT_TYPE_HELP)] = None,
     input_scale: Annotated[str | None, typer.Option(help=INPUT_SCALE_HELP)] = None,
+    pdk: Annotated[
+        str, typer.Option(help="Standard cells of the asic step: sky130 (sky130_fd_sc_hd).")
+    ] = "sky130",
+    asic_vectors: Annotated[
+        int | None,
+        typer.Option(help="The asic step simulates the first N vectors only (default: all)."),
+    ] = None,
 ) -> None:
     """Import, fold, generate RTL and verify it against the golden model in simulation.
 
@@ -188,6 +197,8 @@ def build(
         force=force,
         input_type=input_type,
         input_scale=input_scale,
+        pdk=pdk,
+        asic_vectors=asic_vectors,
     )
     with display() as lines:
         result = run(cfg, lines)

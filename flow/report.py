@@ -1,8 +1,8 @@
 """The build report: ``DIR/report.json`` and a self-contained ``DIR/report.html``.
 
 Gathers what the steps wrote (train, import, folding, RTL manifest, simulation, synthesis,
-bitstream timing, HLS C simulation) into one JSON, and renders it as one HTML file with its
-plots inline (SVG from matplotlib), so it can be mailed or archived as is.
+Fmax, standard cells, bitstream timing, HLS C simulation) into one JSON, and renders it as one
+HTML file with its plots inline (SVG from matplotlib), so it can be mailed or archived as is.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def collect(out: Path) -> dict:
     sim, synth = _load(out / "sim.json"), _load(out / "synth.json")
     timing, csim = _fresh(out, out / "bitstream" / "timing.json"), _load(out / "hls" / "csim.json")
     fmax = _fresh(out, out / "fmax" / "fmax.json")
+    asic = _fresh(out, out / "asic.json")
     stages = {s["name"]: s for s in (manifest or {}).get("stages", [])}
     res = _per_layer_synth(synth)
     layers = []
@@ -137,6 +138,7 @@ def collect(out: Path) -> dict:
         "bitstream": timing,
         "fmax": fmax,
         "hls": csim,
+        "asic": asic,
     }
     if (out / "ir.json").is_file():
         # the other foldings have no measured Fmax: all of them at the nominal clock

@@ -106,6 +106,10 @@ def print_build(reports: dict, out: Path, timings: dict | None = None) -> None:
         from .synth.cli import print_synth
 
         print_synth({**reports["synth"], **_yosys_times(timings.get("synth"))})
+    if "asic" in reports:
+        from .asic.cli import print_asic
+
+        print_asic(reports["asic"])
     if "report" in reports:
         console.print(f"report: {out}/report.html (+ report.json)")
 

@@ -221,6 +221,51 @@ class FmaxResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AsicResult:
+    """The ``asic`` step's figures (``asic.json``): the design on a PDK's standard cells.
+
+    Parameters
+    ----------
+    pdk, library : str
+    area_um2 : float
+        The cells' footprints added up (before placement).
+    cell_count, ff : int
+        Cells, flip-flops among them.
+    depth_cells : int
+        The longest path between registers, in cells.
+    vectors, mismatches : int or None
+        The gate-level simulation against the golden model (None: not simulated).
+    layers : tuple of mapping
+        The same figures per layer (``name``, ``area_um2``, ``cell_count``, ``ff`` ...).
+    path : Path
+        ``asic.json``; the netlist is in ``asic/``.
+    """
+
+    pdk: str
+    library: str
+    area_um2: float
+    cell_count: int
+    ff: int
+    depth_cells: int
+    vectors: int | None
+    mismatches: int | None
+    layers: tuple[Mapping, ...]
+    path: Path
+
+    @classmethod
+    def from_report(cls, r: dict, out: Path) -> AsicResult:
+        sim = r.get("sim") or {}
+        keys = ("pdk", "library", "area_um2", "cell_count", "ff", "depth_cells")
+        return cls(
+            **{k: r[k] for k in keys},
+            vectors=sim.get("vectors"),
+            mismatches=sim.get("mismatches"),
+            layers=tuple(frozen(layer) for layer in r["layers"]),
+            path=out / "asic.json",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class HlsResult:
     """The ``hls`` step's C simulation (``hls/csim.json``): the HLS C++ against the golden
     model, compiled with g++.
@@ -297,6 +342,7 @@ class BuildResult:
     sim : SimResult or None
     synth : SynthResult or None
     fmax : FmaxResult or None
+    asic : AsicResult or None
     hls : HlsResult or None
     report : ReportResult or None
     bitstream : BitstreamResult or None
@@ -314,6 +360,7 @@ class BuildResult:
     sim: SimResult | None = None
     synth: SynthResult | None = None
     fmax: FmaxResult | None = None
+    asic: AsicResult | None = None
     hls: HlsResult | None = None
     report: ReportResult | None = None
     bitstream: BitstreamResult | None = None
@@ -333,6 +380,7 @@ _RESULTS = {
     "sim": ("sim", SimResult),
     "synth": ("synth", SynthResult),
     "fmax": ("fmax", FmaxResult),
+    "asic": ("asic", AsicResult),
     "hls": ("hls", HlsResult),
     "bitstream": ("bitstream", BitstreamResult),
 }

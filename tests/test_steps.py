@@ -137,7 +137,7 @@ def test_subset_of_steps(model, tmp_path, capsys):
     assert main(["build", str(model), "--out", str(out), "--steps", "rtl,simm"]) == 2
     err = capsys.readouterr().err
     assert "--steps 'simm': no such step (did you mean sim?)" in err
-    assert "import, fold, rtl, sim, synth, fmax, hls, report, bitstream" in err
+    assert "import, fold, rtl, sim, synth, fmax, asic, hls, report, bitstream" in err
     assert main(["build", str(model), "--out", str(out), "--from", "fold", "--to", "synth"]) == 2
     assert "the synth step needs a board" in capsys.readouterr().err
     assert main(["build", str(model), "--out", str(out), "--from", "sim", "--to", "rtl"]) == 2

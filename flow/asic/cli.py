@@ -47,8 +47,12 @@ def print_asic(report: dict) -> None:
     sim = report.get("sim")
     if sim is not None:
         verdict = "[green]0 mismatches[/]" if not sim["mismatches"] else "[red]MISMATCHES[/]"
+        models = {
+            "cells_rtl.v": "the cells' functions as RTL",
+            "cells_sim.v": "the PDK's cell models",
+        }.get(sim.get("models"), "the PDK's cell models")
         console.print(
-            f"gate-level simulation ({sim['simulator']}, cell models of the PDK): "
+            f"gate-level simulation ({sim['simulator']}, {models}): "
             f"{sim['vectors']} vectors, {verdict}; latency {sim['latency_cycles']} cycles, "
             f"ii {sim['ii_cycles']}"
         )
@@ -62,8 +66,16 @@ def asic(
     ),
     sim: Annotated[
         bool,
-        typer.Option(help="Simulate the gate-level netlist against the golden model (Icarus)."),
+        typer.Option(help="Simulate the gate-level netlist against the golden model."),
     ] = True,
+    simulator: Annotated[
+        str,
+        typer.Option(
+            "--simulator",
+            help="verilator (the cells' functions as RTL, fast) or icarus (the PDK's own "
+            "cell models, slow on large netlists).",
+        ),
+    ] = "verilator",
     vectors: Annotated[
         int | None,
         typer.Option(help="Simulate the first N test vectors only (default: all)."),
@@ -77,4 +89,6 @@ def asic(
     depth per layer (asic.json), and a gate-level simulation against the golden model."""
     from .step import run_asic
 
-    print_asic(run_asic(out, pdk, jobs=jobs, simulate=sim, vectors=vectors, seed=seed))
+    print_asic(
+        run_asic(out, pdk, jobs=jobs, simulate=sim, simulator=simulator, vectors=vectors, seed=seed)
+    )

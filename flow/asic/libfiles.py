@@ -7,7 +7,11 @@
   function and one unit delay per pin, which ABC maps logic onto;
 - the simulation models (``cells_sim.v``): the kept cells' functional Verilog from the
   package, with the primitives they include pasted in once each, for the gate-level
-  simulation.
+  simulation with Icarus;
+- the same cells as plain RTL (``cells_rtl.v``), written from the functions read from those
+  models, for the gate-level simulation with Verilator, which compiles a netlist of 100k cells
+  in minutes where Icarus interprets it for hours, but does not run the package's sequential
+  primitives correctly.
 """
 
 from __future__ import annotations
@@ -76,6 +80,38 @@ def genlib_text(lib: Library, package: str) -> str:
         ((pin, e),) = c.outputs.items()
         cells.append({"name": c.name, "area": c.area, "output": pin, "function": genlib_expr(e)})
     return render("asic/cells.genlib.j2", library=lib.name, package=package, cells=cells)
+
+
+def verilog_expr(e) -> str:
+    """An expression in Verilog syntax (``!``, ``&``, ``|``, ``^``, state ``IQ``)."""
+    if e[0] == "const":
+        return f"1'b{e[1]}"
+    return to_text(e, and_op="&", or_op="|")
+
+
+def rtl_models_text(lib: Library, package: str) -> str:
+    """The kept cells as plain RTL modules (``assign`` and one ``always`` per flip-flop)."""
+    cells = []
+    for c in lib.cells.values():
+        ff = None
+        if c.ff is not None:
+            # the preset wins over the clear (as the liberty file says), so it is tested first
+            asynch = [(n, e) for n, e in (("set", c.ff.preset), ("clr", c.ff.clear)) if e]
+            ff = {
+                "clock": verilog_expr(c.ff.clock),
+                "data": verilog_expr(c.ff.data),
+                "asynch": [(n, verilog_expr(e)) for n, e in asynch],
+            }
+        cells.append(
+            {
+                "name": c.name,
+                "ports": [*c.inputs, *c.outputs],
+                "inputs": c.inputs,
+                "outputs": [(p, verilog_expr(e)) for p, e in c.outputs.items()],
+                "ff": ff,
+            }
+        )
+    return render("asic/cells_rtl.v.j2", library=lib.name, package=package, cells=cells)
 
 
 def sim_models_text(lib: Library) -> str:

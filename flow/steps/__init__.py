@@ -1,4 +1,5 @@
-"""The builder of named steps: import, fold, rtl, sim, synth, fmax, hls, report, bitstream.
+"""The builder of named steps: import, fold, rtl, sim, synth, fmax, asic, hls, report,
+bitstream.
 
 :func:`run_steps` runs the steps a :class:`BuildConfig` chooses into its build folder,
 skipping each step whose inputs (configuration, files, tools, gatemill's code) are those of

@@ -15,6 +15,7 @@ rtl        ir.*                                            rtl/, lut_check.json 
 sim        rtl/, golden.npz                                sim.json, sim/
 synth      rtl/, ir.*                                      synth.json, synth/
 fmax       rtl/, synth.json if present                     fmax/
+asic       rtl/, golden.npz, ir.* if present               asic.json, asic/
 hls        ir.*, golden.npz                                hls/
 report     every report present                            report.json, report.html
 bitstream  rtl/, ir.*, golden.npz, synth.json if present   bitstream/ (ECP5); vivado/, driver/
@@ -263,6 +264,39 @@ def _fmax_run(ctx: StepContext) -> dict:
     return {"fmax_seconds": r["seconds"], "fmax_cpu_seconds": r["cpu_seconds"]}
 
 
+# -- asic -----------------------------------------------------------------------------------
+
+
+def _asic_key(ctx: StepContext) -> dict:
+    cfg = ctx.cfg
+    return {
+        "config": {
+            "pdk": cfg.pdk,
+            "simulator": cfg.simulator,
+            "seed": cfg.seed,
+            "vectors": cfg.asic_vectors,
+        },
+        "files": {},
+        "tools": ["yosys", "sky130", "cocotb", _simulator_tool(cfg)],
+    }
+
+
+def _asic_run(ctx: StepContext) -> dict:
+    from ..asic.step import run_asic
+
+    cfg = ctx.cfg
+    r = run_asic(
+        ctx.stage,
+        cfg.pdk,
+        jobs=cfg.synth_jobs,
+        simulator=cfg.simulator,
+        vectors=cfg.asic_vectors,
+        seed=cfg.seed,
+    )
+    _relocate(ctx, "asic.json")
+    return {f"asic_{k}_seconds": v for k, v in r["seconds"].items()}
+
+
 # -- hls ------------------------------------------------------------------------------------
 
 
@@ -427,6 +461,16 @@ STEPS: dict[str, Step] = {
             why_not=_fmax_why_not,
         ),
         Step(
+            name="asic",
+            title=lambda ctx: f"ASIC cells ({ctx.cfg.pdk}, Yosys + ABC) and gate-level simulation",
+            reads=("rtl", "golden.npz"),
+            reads_if_present=IR,
+            writes=("asic.json", "asic"),
+            key=_asic_key,
+            run=_asic_run,
+            load=lambda out: _reports(asic=out / "asic.json"),
+        ),
+        Step(
             name="hls",
             title=lambda ctx: "HLS C++ and its C simulation (g++)",
             reads=(*IR, "golden.npz"),
@@ -450,6 +494,7 @@ STEPS: dict[str, Step] = {
                 "synth.json",
                 "bitstream/timing.json",
                 "hls/csim.json",
+                "asic.json",
             ),
             writes=("report.json", "report.html"),
             key=_report_key,

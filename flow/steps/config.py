@@ -8,11 +8,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..asic.pdk import get_pdk
 from ..errors import GatemillError
 from ..frontend.inputs import parse_encoding
 from ..frontend.lut import LUT_BITS
 
-STEP_NAMES = ("import", "fold", "rtl", "sim", "synth", "fmax", "hls", "report", "bitstream")
+STEP_NAMES = (
+    "import",
+    "fold",
+    "rtl",
+    "sim",
+    "synth",
+    "fmax",
+    "asic",
+    "hls",
+    "report",
+    "bitstream",
+)
 """Every step, in the order a build runs them."""
 
 
@@ -99,6 +111,12 @@ class BuildConfig:
     fmax_timeout : float
         Seconds Yosys and nextpnr may take in the ``fmax`` step (not an input of the step:
         a run that ends in time gives the same result).
+    pdk : str
+        The standard cells of the ``asic`` step: ``sky130`` (``sky130_fd_sc_hd``).
+    asic_vectors : int, optional
+        The ``asic`` step simulates the gate-level netlist on the first *asic_vectors* test
+        vectors (default: all; a netlist of 100k cells simulates about 1,000 x slower than
+        its RTL).
     synth_jobs : int, optional
         Yosys processes side by side in the ``synth`` step (default: one per core, at most
         4); not an input of the step either: the figures do not depend on it.
@@ -126,16 +144,21 @@ class BuildConfig:
     stop: str | None = None
     force: bool = False
     fmax_timeout: float = 3600.0
+    pdk: str = "sky130"
+    asic_vectors: int | None = None
     synth_jobs: int | None = None
 
     def __post_init__(self):
         parse_encoding(self.input_type, self.input_scale)  # a typo fails before any work
+        get_pdk(self.pdk)
         if self.until not in ("rtl", "sim"):
             raise GatemillError(f"--until {self.until!r}: choose rtl or sim.")
         for name in ("idle", "stall"):
             v = getattr(self, name)
             if not 0.0 <= v < 1.0:
                 raise GatemillError(f"--{name} {v}: a probability in [0, 1) is needed.")
+        if self.asic_vectors is not None and self.asic_vectors < 1:
+            raise GatemillError(f"asic_vectors {self.asic_vectors}: at least one vector is needed.")
         if self.max_lut is not None and self.max_lut < 1:
             raise GatemillError(f"--max-lut {self.max_lut}: a positive LUT count is needed.")
         if isinstance(self.folding, Mapping):

@@ -8,17 +8,17 @@ import shutil
 import subprocess
 
 import pytest
-from brevitas_models import export, mlp
+from brevitas_models import cnn, export, mlp
 
 from gatemill.flow.boards import load_board
 from gatemill.flow.build import BuildConfig, run_build
-from gatemill.flow.dse.fold import apply_folding, load_folding
+from gatemill.flow.dse.fold import apply_folding, folding_of, load_folding
 from gatemill.flow.errors import ToolError
 from gatemill.flow.kinds import load_ir
 from gatemill.flow.synth import run_synth
 from gatemill.flow.synth.cells import add, resources
 from gatemill.flow.synth.depth import parse_depth
-from gatemill.flow.synth.fit import fit_report, fold_options
+from gatemill.flow.synth.fit import fit_report, fold_options, parallelism
 from gatemill.flow.synth.step import deepest_stages
 from gatemill.flow.synth.yosys import (
     MAP_MEMORY,
@@ -310,3 +310,29 @@ def test_digits_mlp_synthesis_on_three_boards(tmp_path):
             # under a minute on an idle machine with `jobs` cores: the slowest Yosys process
             # (CPU time, as wall time here depends on what else the machine runs)
             assert max(r["cpu_seconds"]) < 60, (r["cpu_seconds"], r["seconds"])
+
+
+def test_the_folding_suggested_for_a_cnn_with_pooling_has_the_simulated_ii(tmp_path):
+    """Two 1x1 convolutions, each with a 2x2 max-pool, folded fast, on a board half their
+    size: the suggestion's bottleneck is a pool, whose cycles the folding rule counts from its
+    input as the unit takes them, and the rebuilt design's simulation measures that ii."""
+    model = export(
+        cnn(4, 8, [(8, 1, 1, 0), (8, 1, 1, 0)], [3], seed=6), (4, 8, 8), tmp_path / "cnn.onnx"
+    )
+    run_build(BuildConfig(model=model, out=tmp_path / "a", until="rtl", target_fps=1e6))
+    ir = load_ir(tmp_path / "a")
+    # per-layer figures proportional to the lanes, and a board half their sum
+    folds = folding_of(ir)
+    layers = {n: {"lut": 500 * parallelism(f), "ff": 0, "dsp": 0} for n, f in folds.items()}
+    total = sum(v["lut"] for v in layers.values())
+    cap = {"lut": total // 2, "ff": 10**6, "bram36": 100, "dsp": 1000}
+    r = fit_report({"lut": total, "ff": 0, "dsp": 0, "bram": 0}, layers, {}, cap, "xc7", ir)
+    sug = r["suggestion"]
+    assert not r["fits"] and sug["reached"]
+    cycles = [(x.kind, x.cycles_for(sug["folding"][x.name])) for x in ir.layers if x.name in folds]
+    assert max(c for _, c in cycles) == sug["ii_cycles"] == 256
+    assert ("MaxPool", 256) in cycles
+    b = run_build(BuildConfig(model=model, out=tmp_path / "b", folding=sug["folding"], seed=6))
+    sim = b["sim"]
+    assert sim["mismatches"] == 0
+    assert sim["ii_cycles"] == sim["est_ii_cycles"] == sug["ii_cycles"]

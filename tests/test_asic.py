@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from brevitas_models import export, mlp
 
+from gatemill.flow.api import build
 from gatemill.flow.asic import run_asic
 from gatemill.flow.asic.libfiles import (
     genlib_text,
@@ -29,10 +30,11 @@ from gatemill.flow.asic.library import (
 )
 from gatemill.flow.asic.netlist import analyse
 from gatemill.flow.asic.pdk import PACKAGE_PIN, get_pdk
-from gatemill.flow.api import build
 from gatemill.flow.build import BuildConfig, run_build
 from gatemill.flow.cli import main
+from gatemill.flow.dse.fold import fold_for_ii
 from gatemill.flow.errors import GatemillError
+from gatemill.flow.kinds import load_ir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -278,7 +280,7 @@ def test_icarus_simulates_the_netlist_with_the_packages_own_models(tiny, tmp_pat
 @pytest.mark.slow
 def test_the_jsc_s_lut_net_maps_and_matches_the_golden_model(tmp_path, lib):
     """The LogicNets JSC-S shape (truth tables, one sample per clock) at gate level, every
-    vector of golden.npz (a few minutes: Icarus on the cells' primitives)."""
+    vector of golden.npz."""
     from test_lut_frontend import jsc_s
 
     model = export(jsc_s(seed=3), (16,), tmp_path / "jsc_s.onnx")
@@ -287,3 +289,22 @@ def test_the_jsc_s_lut_net_maps_and_matches_the_golden_model(tmp_path, lib):
     assert r["sim"]["mismatches"] == 0 and r["sim"]["ii_cycles"] == 1
     assert [layer["kind"] for layer in r["layers"]] == ["LutLayer"] * 4
     assert all(layer["ff"] > 0 and layer["area_um2"] > 0 for layer in r["layers"])
+
+
+@pytest.mark.slow
+def test_the_jet_mlp_maps_and_matches_the_golden_model(tmp_path):
+    """hls4ml's jet-tagging MLP shape (16-64-32-32-5, 6-bit) at 32 cycles per sample through
+    the builder: 88k cells, its gate-level netlist built by Verilator in about a minute."""
+    model = export(
+        mlp([16, 64, 32, 32, 5], wbits=6, abits=6, in_bits=8, seed=0), (16,), tmp_path / "m.onnx"
+    )
+    run_build(BuildConfig(model=model, out=tmp_path / "b", steps="import"))
+    folding = fold_for_ii(load_ir(tmp_path / "b" / "import"), 32)
+    cfg = BuildConfig(
+        model=model, out=tmp_path / "b", folding=folding, steps="import,fold,rtl,asic"
+    )
+    a = build(cfg).asic
+    assert (a.vectors, a.mismatches) == (100, 0) and a.cell_count > 10_000
+    sim = json.loads(a.path.read_text())["sim"]
+    assert (sim["ii_cycles"], sim["latency_cycles"]) == (32, sim["est_latency_cycles"])
+    assert [layer["kind"] for layer in a.layers] == ["MatrixVector"] * 4

@@ -366,6 +366,7 @@ def _simulate(out, work, manifest, top, simulator, vectors, seed, seconds) -> di
         work=work / "sim",
         simulator=simulator,
         seed=seed,
+        quick_build=True,
     )
     seconds["sim"] = round(time.perf_counter() - t0, 2)
     full, stress = res["full_rate"], res["stress"]

@@ -66,6 +66,11 @@ class Backpressure:
         self._starts: list[int] = []  # stalls: cycles [start, end), in order, never adjacent
         self._ends: list[int] = []
 
+    @property
+    def never_stalls(self) -> bool:
+        """Every beat is taken at once (no *take*): the unit advances on every cycle."""
+        return self._take is None
+
     def advance(self, t: int) -> int:
         """The first cycle from *t* on at which the unit advances."""
         if not self._ends or t >= self._ends[-1]:  # past every stall so far

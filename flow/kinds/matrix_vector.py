@@ -481,7 +481,18 @@ class MatrixVector(Layer):
         keeps an output beat."""
         hold = hold or Backpressure()
         nf_count, sf_count = self.folds
+        tail = self.tail
         out, t, k = [], None, 0
+        if hold.never_stalls:
+            # the same schedule without a step per cycle: a convolution's layer takes
+            # pixels x NF x SF steps, millions on CNV, and the estimates ask for it often
+            for _ in range(self.pixels):
+                for _ in range(sf_count):
+                    t = avail[k] if t is None else max(t + 1, avail[k])
+                    k += 1
+                out += [t + nf * sf_count + tail for nf in range(nf_count)]
+                t += (nf_count - 1) * sf_count
+            return out
         for _ in range(self.pixels):
             for nf in range(nf_count):
                 for sf in range(sf_count):
@@ -489,7 +500,7 @@ class MatrixVector(Layer):
                     t = hold.advance(t)
                     k += nf == 0
                     if sf == sf_count - 1:
-                        out.append(hold.emit(hold.later(t, self.tail - 1) + 1))
+                        out.append(hold.emit(hold.later(t, tail - 1) + 1))
         return out
 
     # -- layout ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from qonnx.core.datatype import DataType
 
 from gatemill.flow.ir.datatypes import BIPOLAR
 from gatemill.flow.kinds.matrix_vector import MatrixVector, min_acc_dtype
+from gatemill.hdl.common import Backpressure
 from gatemill.hdl.matrix_vector import MatrixVectorUnit
 
 D = DataType
@@ -298,6 +299,24 @@ def test_timing_model():
     assert layer.latency() == (2 - 1) + 3 + 1
     raw = dataclasses.replace(layer, thresholds=None, direction=None, out_dtype=None)
     assert raw.latency() == (2 - 1) + 3
+
+
+def test_the_schedule_without_backpressure_is_the_step_by_step_one():
+    """The closed form :meth:`beat_times` takes when every beat is taken at once equals the
+    step-by-step schedule (forced by a consumer that also takes every beat at once), for
+    gaps in the input and for pipelined and raw layers."""
+    rng = np.random.default_rng(11)
+    for pe, simd, pipeline in [(1, 1, 0), (2, 4, 2), (6, 8, 1), (3, 2, 0)]:
+        layer, _ = make_layer(
+            rng, mh=6, mw=8, pe=pe, simd=simd, in_dtype=D["INT4"], w_dtype=D["INT3"],
+            spatial=(3,), out_dtype=D["UINT2"], direction="mixed",
+        )  # fmt: skip
+        layer = dataclasses.replace(layer, pipeline=pipeline)
+        beats = layer.input_beats[0]
+        avail = np.cumsum(rng.integers(0, 4, beats)).tolist()
+        stepwise = layer.beat_times(avail, hold=Backpressure(take=lambda v: v))
+        assert layer.beat_times(avail) == stepwise
+        assert len(stepwise) == 3 * (6 // pe)
 
 
 def test_folded_layout():

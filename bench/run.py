@@ -240,6 +240,7 @@ def fmax_cells(out: Path, timeout: float = FMAX_TIMEOUT) -> dict:
             word = "no fit"
         elif "did not finish" in msg:
             word = "timeout"
+            msg = f"{getattr(e, 'tool', 'a tool')} did not finish within {timeout:.0f} s"
         return {"fmax_mhz": word, "errors": {"ecp5": f"{type(e).__name__}: {msg[:300]}"}}
     cpu = _timings(build)["fmax"]["fmax_cpu_seconds"]
     cpu = [c for c in cpu.values() if c is not None]

@@ -115,3 +115,18 @@ def test_ecp5_build_is_built_for_the_ecp5(bench, tmp_path, monkeypatch):
     monkeypatch.setattr("gatemill.flow.dse.budget.LUT_SHARE", lut_limit / lut_cap)
     build, ii = bench.ecp5_build(out)
     assert ii > 1 and design_estimate(load_ir(build), "ecp5")["lut"] <= lut_limit
+
+
+def test_a_place_and_route_past_the_time_limit_reads_timeout(bench, monkeypatch, tmp_path):
+    from gatemill.flow.errors import ToolError
+
+    def slow(out):
+        raise ToolError("nextpnr-ecp5", ["nextpnr-ecp5", "--85k"], tmp_path / "log",
+                        "It did not finish within 600 s.")  # fmt: skip
+
+    monkeypatch.setattr(bench, "ecp5_build", slow)
+    cells = bench.fmax_cells(tmp_path, timeout=600)
+    assert cells == {
+        "fmax_mhz": "timeout",
+        "errors": {"ecp5": "ToolError: nextpnr-ecp5 did not finish within 600 s"},
+    }

@@ -273,8 +273,9 @@ def test_icarus_simulates_the_netlist_with_the_packages_own_models(tiny, tmp_pat
         0,
     )
     assert r["models"] == "asic/cells_sim.v" and r["sim"]["simulator"] == "icarus"
-    with pytest.raises(GatemillError, match="--simulator 'ghdl'"):
-        run_asic(out, "sky130", simulator="ghdl")
+    for simulate in (True, False):  # refused before any work, simulated or not
+        with pytest.raises(GatemillError, match="--simulator 'ghdl'"):
+            run_asic(out, "sky130", simulator="ghdl", simulate=simulate)
 
 
 @pytest.mark.slow

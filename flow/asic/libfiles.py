@@ -84,9 +84,7 @@ def genlib_text(lib: Library, package: str) -> str:
 
 def verilog_expr(e) -> str:
     """An expression in Verilog syntax (``!``, ``&``, ``|``, ``^``, state ``IQ``)."""
-    if e[0] == "const":
-        return f"1'b{e[1]}"
-    return to_text(e, and_op="&", or_op="|")
+    return f"1'b{e[1]}" if e[0] == "const" else lib_expr(e)
 
 
 def rtl_models_text(lib: Library, package: str) -> str:

@@ -204,7 +204,7 @@ def run_asic(
     out = Path(build_dir)
     get_pdk(pdk).locate()  # a missing package is the first thing to say
     manifest = load_manifest(out)
-    if simulate and simulator not in MODELS:
+    if simulator not in MODELS:
         raise GatemillError(
             f"--simulator {simulator!r} is not supported for the gate-level netlist; use "
             f"one of {', '.join(MODELS)}."

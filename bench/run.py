@@ -20,6 +20,7 @@ import shutil
 import sys
 import time
 import traceback
+import typing
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -90,6 +91,20 @@ def _jsc_data(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def _bnn_pynq(name: str, d: Path, vectors: int = 4) -> Path:
+    """A ``brevitas_examples.bnn_pynq`` network exported as it comes (random init, BatchNorm
+    statistics from seeded forward passes; tests/test_bnn_pynq.py) and *vectors* seeded raw
+    uint8 images beside it."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from test_bnn_pynq import export_as_they_come
+
+    path = Path(export_as_they_come(name, d / f"{name}.onnx"))
+    shape = (1, 28, 28) if name[:3] in ("tfc", "sfc", "lfc") else (3, 32, 32)
+    q = np.random.default_rng(4).integers(0, 256, size=(vectors, *shape)).astype(np.uint8)
+    np.savez(d / "vectors.npz", x=q)
+    return path
+
+
 def _train(kind: str, d: Path, **kw) -> Path:
     from gatemill.flow.zoo.train import TrainConfig, train
 
@@ -99,30 +114,51 @@ def _train(kind: str, d: Path, **kw) -> Path:
 
 DEMO_FPS = 3e6  # the demo's target: 3 M samples/s at 100 MHz fits the PYNQ-Z2 and the ULX3S
 
+
+class Design(typing.NamedTuple):
+    """A row of the table: in ``--quick``, how to make the model (folder -> .onnx), its
+    folding (see :data:`DESIGNS`), the input's encoding (``--input-type``,
+    ``--input-scale``) when the model takes floats before its first quantizer, and whether
+    hls4ml runs on it."""
+
+    quick: bool
+    make: typing.Callable[[Path], Path]
+    fold: dict | None
+    encoding: tuple[str, str] | None = None
+    hls4ml: bool = True
+
+
+# BNN-PYNQ's measured rates of LFC-W1A1 and CNV-W1A1 (REFERENCES.md)
+LFC_FPS, CNV_FPS = 356_633, 9_150
+UINT8 = ("UINT8", "1/255")
+
 DESIGNS = {
-    "digits mlp w4a4": (
+    "digits mlp w4a4": Design(
         True,
         lambda d: _train("mlp", d, wbits=4, abits=4, epochs=10),
         {"fps": DEMO_FPS},
     ),
-    "digits mlp w1a1": (
+    "digits mlp w1a1": Design(
         True,
         lambda d: _train("mlp", d, wbits=1, abits=1, in_bits=1, epochs=10),
         {"fps": DEMO_FPS},
     ),
-    "digits cnn w4a4": (False, lambda d: _train("cnn", d, wbits=4, abits=4, epochs=3), None),
-    "digits lutnet": (False, lambda d: _train("lutnet", d, epochs=10), None),
-    "FINN TFC w1a1 (random)": (
+    "digits cnn w4a4": Design(False, lambda d: _train("cnn", d, wbits=4, abits=4, epochs=3), None),
+    "digits lutnet": Design(False, lambda d: _train("lutnet", d, epochs=10), None),
+    "digits residual cnn": Design(False, lambda d: _train("rescnn", d, epochs=3), None),
+    "pulses cnn1d": Design(False, lambda d: _train("cnn1d", d, epochs=5), None),
+    "digits deep sets": Design(False, lambda d: _train("deepsets", d, epochs=10), None),
+    "FINN TFC w1a1 (random)": Design(
         True,
         lambda d: _random_mlp([784, 64, 64, 64, 10], d / "m.onnx", wbits=1, abits=1, in_bits=1),
         {"pe_simd": [(16, 49), (8, 8), (8, 8), (10, 8)]},
     ),
-    "hls4ml jet MLP 6-bit (random)": (
+    "hls4ml jet MLP 6-bit (random)": Design(
         True,
         lambda d: _random_mlp([16, 64, 32, 32, 5], d / "m.onnx", wbits=6, abits=6, in_bits=8),
         {"ii": 32},
     ),
-    "LogicNets JSC-S shape": (
+    "LogicNets JSC-S shape": Design(
         False,
         lambda d: _train(
             "lutnet",
@@ -137,15 +173,22 @@ DESIGNS = {
         ),
         None,
     ),
+    "BNN-PYNQ LFC w1a1 (random)": Design(
+        False, lambda d: _bnn_pynq("lfc_1w1a", d), {"fps": LFC_FPS}, UINT8, hls4ml=False
+    ),
+    "BNN-PYNQ CNV w1a1 (random)": Design(
+        False, lambda d: _bnn_pynq("cnv_1w1a", d), {"fps": CNV_FPS}, UINT8, hls4ml=False
+    ),
 }
-"""name -> (in --quick, make the model (folder -> .onnx), folding).
+"""name -> :class:`Design`.
 
-The folding is ``{"fps": F}`` (:func:`gatemill.flow.dse.fold.folding_for_rate` at 100 MHz),
+The folding is ``{"fps": F}`` (what ``gatemill build --target-fps F --board pynq-z2`` folds:
+:func:`gatemill.flow.steps.fold.choose_folding`, at 100 MHz, fitted to the board),
 ``{"ii": N}`` (:func:`~gatemill.flow.dse.fold.fold_for_ii`), ``{"pe_simd": [...]}`` (the
 MatrixVector layers' PE, SIMD in order), or None for the default rule. The digits MLPs use
-the demo's target; the jet MLP is folded to 32 cycles (3.1 M samples/s at 100 MHz): fully
-parallel (hls4ml's reuse factor 1) it is thousands of 6-bit multipliers and Yosys alone would
-take most of the time budget.
+the demo's target, the bnn_pynq networks BNN-PYNQ's measured rates; the jet MLP is folded to
+32 cycles (3.1 M samples/s at 100 MHz): fully parallel (hls4ml's reuse factor 1) it is
+thousands of 6-bit multipliers and Yosys alone would take most of the time budget.
 """
 
 
@@ -156,14 +199,16 @@ RUN_FIRST = ("hls4ml jet MLP 6-bit (random)", "digits lutnet", "FINN TFC w1a1 (r
 
 def fold_design(ir, fold: dict | None):
     """*ir* under the bench's folding spec (see :data:`DESIGNS`)."""
-    from gatemill.flow.dse.budget import folding_for_rate
+    from gatemill.flow.boards import load_board
     from gatemill.flow.dse.fold import apply_folding, default_folding, fold_for_ii, for_device
+    from gatemill.flow.steps.fold import choose_folding
 
+    if fold is not None and "fps" in fold:
+        board = load_board(XILINX_BOARD)
+        return choose_folding(ir, target_fps=fold["fps"], clock_mhz=CLOCK_MHZ, board=board)[0]
     ir = for_device(ir, CLOCK_MHZ, "xc7")  # what gatemill build --board pynq-z2 starts from
     if fold is None:
         return apply_folding(ir, default_folding(ir), "default rule")
-    if "fps" in fold:
-        return apply_folding(ir, folding_for_rate(ir, fold["fps"], CLOCK_MHZ)[0], "bench fps")
     if "ii" in fold:
         return apply_folding(ir, fold_for_ii(ir, fold["ii"]), f"fold_for_ii({fold['ii']})")
     mvs = [layer.name for layer in ir.layers if layer.kind == "MatrixVector"]
@@ -186,13 +231,13 @@ def ecp5_build(out: Path) -> tuple[Path, int]:
     in ``ecp5/`` next to it, at its folding, with what ``gatemill build --board ulx3s-85f
     --clock-mhz 150`` would choose for the ECP5 (:data:`ECP5_CLOCK_MHZ`): the pipelines'
     depth for the clock, the multipliers (LUT or MULT18 products) and, where the MULT18s
-    and LUTs together do not suffice, a slower folding
-    (:func:`gatemill.flow.dse.budget.fit_multipliers`). The rows are built for the xc7020
+    and LUTs (and block RAMs) together do not suffice, a slower folding
+    (:func:`gatemill.flow.dse.budget.fit_board`). The rows are built for the xc7020
     at 100 MHz; the LFE5U-85F has 156 MULT18s. Without a folding that fits, *out* (and
     Yosys's refusal). Its RTL is made by the builder's ``rtl`` step.
     """
     from gatemill.flow.boards import load_board
-    from gatemill.flow.dse.budget import fit_multipliers
+    from gatemill.flow.dse.budget import fit_board
     from gatemill.flow.dse.fold import apply_folding, folding_of, for_device
     from gatemill.flow.errors import GatemillError
     from gatemill.flow.kinds import load_ir, save_ir
@@ -203,7 +248,7 @@ def ecp5_build(out: Path) -> tuple[Path, int]:
     ir = for_device(load_ir(out), ECP5_CLOCK_MHZ, board.family)
     ii = json.loads((out / "rtl" / "manifest.json").read_text())["estimates"]["ii_cycles"]
     try:
-        fitted, _, _ = fit_multipliers(ir, folding_of(ir), board.capacity, board.family)
+        fitted, _, _ = fit_board(ir, folding_of(ir), board.capacity, board.family)
     except GatemillError:
         return out, ii
     folded = apply_folding(ir, fitted, f"bench: the ECP5 at {ECP5_CLOCK_MHZ:g} MHz")
@@ -262,14 +307,23 @@ def merge_cells(row: dict, cells: dict) -> None:
     row["errors"].update(cells.get("errors", {}))
 
 
-def bench_one(name: str, make, fold, *, fmax: bool, hls: bool, work: Path = WORK) -> dict:
+def bench_one(
+    name: str,
+    make,
+    fold,
+    *,
+    fmax: bool,
+    hls: bool,
+    work: Path = WORK,
+    encoding: tuple[str, str] | None = None,
+) -> dict:
     """Build one design in ``work/<name>``; returns its row (figures, seconds, errors by step).
 
     The build is the builder's (:mod:`gatemill.flow.steps`) in ``work/<name>/build``: import,
     then fold (to the design's folding), rtl, sim (Verilator) and synth (Yosys for
     :data:`XILINX_BOARD`), each step's seconds from its ``timings.json``. With *fmax*, the
     ECP5 columns are measured here too (:func:`fmax_cells`); :func:`main` instead runs them
-    beside the next designs.
+    beside the next designs. *encoding*: the input's ``(input_type, input_scale)``.
     """
     from gatemill.flow.dse.fold import folding_of
     from gatemill.flow.kinds import load_ir
@@ -291,6 +345,8 @@ def bench_one(name: str, make, fold, *, fmax: bool, hls: bool, work: Path = WORK
         "seed": 0,
         "board": XILINX_BOARD,
     }
+    if encoding is not None:
+        base["input_type"], base["input_scale"] = encoding
     imp = run_steps(BuildConfig(**base, steps=("import",))).reports["import"]
     row["golden_vs_qonnx_mismatches"] = imp["end_to_end"]["mismatches"]
     row["folding"] = folding_of(fold_design(load_ir(out / "import"), fold))
@@ -487,15 +543,22 @@ def main(argv=None) -> int:
     pending = {}
     order = [*RUN_FIRST, *(n for n in DESIGNS if n not in RUN_FIRST)]
     for name in order:
-        quick, make, fold = DESIGNS[name]
-        if args.quick and not quick:
+        design = DESIGNS[name]
+        if args.quick and not design.quick:
             continue
         if args.only and not any(s.lower() in name.lower() for s in args.only):
             continue
         print(f"== {name}", flush=True)
         t0 = time.perf_counter()
         try:
-            row = bench_one(name, make, fold, fmax=False, hls=not args.no_hls4ml)
+            row = bench_one(
+                name,
+                design.make,
+                design.fold,
+                fmax=False,
+                hls=design.hls4ml and not args.no_hls4ml,
+                encoding=design.encoding,
+            )
         except Exception as e:
             traceback.print_exc()
             row = {"design": name, "errors": {"build": f"{type(e).__name__}: {e}"}}
@@ -517,6 +580,13 @@ def main(argv=None) -> int:
         for row in rows:
             if row["design"] in pending:
                 merge_cells(row, pending[row["design"]].result())
+    no_hls = [r["design"] for r in rows if not DESIGNS[r["design"]].hls4ml]
+    if no_hls and not args.no_hls4ml:
+        notes.append(
+            f"hls4ml not run on {', '.join(no_hls)}: they take floats before their first "
+            "quantizer and are built with a stated input encoding (--input-type UINT8 "
+            "--input-scale 1/255), which the hls4ml bridge does not pass on."
+        )
     if fmax:
         notes.append(
             f"The ECP5 jobs ran beside the next designs' steps ({FMAX_JOBS} at a time, on "

@@ -17,6 +17,9 @@ from amaranth.lib import data, stream
 
 from ..flow.ir.datatypes import BIPOLAR
 
+ROM_ATTRS = {"rom_style": "logic", "ram_style": "logic"}
+"""Synthesis attributes of a ROM built from logic (LUTs), not RAM blocks."""
+
 
 def elem_shape(dtype) -> Shape:
     """Amaranth shape of one element of *dtype* (a qonnx ``DataType``)."""

@@ -21,12 +21,9 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from ..flow.ir.datatypes import encode
-from .common import check_kind, stream_of
+from .common import ROM_ATTRS, check_kind, stream_of
 
 __all__ = ["LutLayerUnit", "LutNeuron", "LutTables", "check_tables"]
-
-ROM_ATTRS = {"rom_style": "logic", "ram_style": "logic"}
-"""Synthesis attributes of the table ROMs: build them from logic (LUTs), not RAM blocks."""
 
 
 def _rows(codes: np.ndarray, address_bits: int, out_bits: int, low: int) -> list[int]:

@@ -5,12 +5,12 @@ The layer kind, its golden model and timing: :mod:`gatemill.flow.kinds.matrix_ve
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, signed
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..flow.ir.datatypes import BIPOLAR, encode
-from .common import check_kind, elem_shape, lanes, stream_of
+from .common import ROM_ATTRS, check_kind, elem_shape, lanes, stream_of
 from .pipeline import delayed, sum_levels, tree_sum
 from .threshold import FoldedThresholds
 
@@ -69,8 +69,7 @@ class MatrixVectorUnit(wiring.Component):
     @property
     def packed(self) -> bool:
         """True when rows share multipliers (``mul="dsp"``, ``pack`` > 1, ``pe`` > 1)."""
-        layer = self._layer
-        return layer.mul == "dsp" and layer.pack > 1 and layer.pe > 1
+        return self._layer.packed
 
     @property
     def weight_layout(self) -> data.ArrayLayout:
@@ -253,10 +252,6 @@ class MatrixVectorUnit(wiring.Component):
         if steps == 1:
             weights = self.weight_layout(Const(words[0], Shape.cast(self.weight_layout).width))
         else:
-            m.submodules.weights = wmem = memory.Memory(
-                shape=Shape.cast(self.weight_layout).width, depth=steps, init=words
-            )
-            wport = wmem.read_port(domain="sync")
             addr = step
             if layer.stages().multiples:
                 # LUT products register the input's multiples first: read the weights a
@@ -264,8 +259,27 @@ class MatrixVectorUnit(wiring.Component):
                 addr = Signal.like(step, name="step_s1")
                 with m.If(advance):
                     m.d.sync += addr.eq(step)
-            m.d.comb += [wport.addr.eq(addr), wport.en.eq(advance)]
-            weights = self.weight_layout(wport.data)
+            # the word's top lut_weight_bits in a ROM in logic, the rest where synthesis
+            # puts it (block RAM when it is cheaper)
+            width = Shape.cast(self.weight_layout).width
+            split = width - layer.lut_weight_bits
+            parts = []
+            for name, lo, hi, attrs in (
+                ("weights", 0, split, None),
+                ("weights_lut", split, width, ROM_ATTRS),
+            ):
+                if hi > lo:
+                    mask = (1 << (hi - lo)) - 1
+                    m.submodules[name] = wmem = memory.Memory(
+                        shape=hi - lo,
+                        depth=steps,
+                        init=[(w >> lo) & mask for w in words],
+                        attrs=attrs,
+                    )
+                    wport = wmem.read_port(domain="sync")
+                    m.d.comb += [wport.addr.eq(addr), wport.en.eq(advance)]
+                    parts.append(wport.data)
+            weights = self.weight_layout(Cat(*parts))
         latest = Signal(in_layout)
         with m.If(accept):
             m.d.sync += latest.eq(self.i.payload)

@@ -158,3 +158,24 @@ def test_standalone_threshold_uses_the_matrix_vector_terms():
     folded, parallel = Threshold(**kw, pe=2), Threshold(**kw, pe=16)
     assert lut_estimate(folded)["lut"] > 0 and lut_estimate(folded)["dsp"] == 0
     assert lut_estimate(folded)["ff"] < lut_estimate(parallel)["ff"]
+
+
+def test_weight_bits_in_logic_leave_the_estimated_block_rams(tmp_path):
+    """A layer of 256 words of 512 weights takes 7.5 block RAMs (72 bits a block a cycle);
+    with 80 bits of each word in a ROM in logic (``lut_weight_bits``), Yosys maps the rest
+    to 6 block RAMs, as the estimate says."""
+    model = export(
+        mlp([512, 256, 10], wbits=1, abits=1, in_bits=1, seed=4), (512,), tmp_path / "m.onnx"
+    )
+    run_import(model, tmp_path / "import", seed=0)
+    ir = load_ir(tmp_path / "import")
+    ir = apply_folding(ir, fold_for_ii(ir, 256), "test")
+    (layer,) = [x for x in ir.layers if x.kind == "MatrixVector" and x.weight_bits == 512]
+    assert design_estimate(ir)["bram"] == 7.5
+    ir = apply_folding(ir, {layer.name: {"lut_weight_bits": 80}}, "test")
+    out = prepare_out_dir(tmp_path / "build")
+    save_ir(ir, out)
+    run_rtl(ir, out)
+    rep = run_synth(out, load_board("pynq-z2"), jobs=2)
+    est = design_estimate(ir)
+    assert rep["bram"] == est["bram"] == 6 and rep["dsp"] == est["dsp"] == 0

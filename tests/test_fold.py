@@ -3,6 +3,7 @@ units' own cycle estimates."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -145,12 +146,12 @@ def dsp_mlp_ir(tmp_path_factory):
     return import_qonnx(path).ir
 
 
-def test_fit_multipliers_moves_products_to_luts_then_folds(dsp_mlp_ir):
+def test_fit_board_moves_products_to_luts_then_folds(dsp_mlp_ir):
     """Too many DSP blocks: first the layers that give up most DSPs per LUT build their
     products in LUTs at the same rate, within the board's LUTs; only when LUTs run out too
     is the folding slower."""
     from gatemill.flow.boards import load_board
-    from gatemill.flow.dse.budget import LUT_SHARE, fit_multipliers, multiplier_limit
+    from gatemill.flow.dse.budget import LUT_SHARE, fit_board, multiplier_limit
     from gatemill.flow.dse.cost import design_estimate
     from gatemill.flow.dse.fold import for_device
 
@@ -162,17 +163,17 @@ def test_fit_multipliers_moves_products_to_luts_then_folds(dsp_mlp_ir):
     assert design_estimate(apply_folding(ir, start), "ecp5")["dsp"] > limit
     start_ii = estimates(plan(apply_folding(ir, start)))["ii_cycles"]
 
-    folding, dsp, got_limit = fit_multipliers(ir, start, board.capacity, "ecp5")
+    folding, got, limits = fit_board(ir, start, board.capacity, "ecp5")
     fitted = apply_folding(ir, folding)
     est = design_estimate(fitted, "ecp5")
-    assert got_limit == limit and est["dsp"] == dsp <= limit
+    assert limits["dsp"] == limit and est["dsp"] == got["dsp"] <= limit
     assert est["lut"] <= LUT_SHARE * board.capacity["lut"]
     assert estimates(plan(fitted))["ii_cycles"] == start_ii
     assert any(layer.mul == "lut" and layer.kind == "MatrixVector" for layer in fitted.layers)
 
     # with few LUTs as well, the folding gets slower
     small = {**board.capacity, "lut": int(1.2 * est["lut"] / LUT_SHARE) // 4}
-    folding, dsp, _ = fit_multipliers(ir, start, small, "ecp5")
+    folding, _, _ = fit_board(ir, start, small, "ecp5")
     slower = apply_folding(ir, folding)
     assert estimates(plan(slower))["ii_cycles"] > start_ii
     est = design_estimate(slower, "ecp5")
@@ -180,10 +181,45 @@ def test_fit_multipliers_moves_products_to_luts_then_folds(dsp_mlp_ir):
 
     # within the xc7020's DSP48s the folding is left as it is
     small = fold_for_ii(ir, 64)
-    assert fit_multipliers(ir, small, load_board("pynq-z2").capacity, "xc7")[0] is small
+    assert fit_board(ir, small, load_board("pynq-z2").capacity, "xc7")[0] is small
 
     with pytest.raises(GatemillError, match="even the slowest folding of this model needs"):
-        fit_multipliers(ir, start, {"dsp": 0, "lut": 10}, "ecp5")
+        fit_board(ir, start, {"dsp": 0, "lut": 10}, "ecp5")
+
+
+def test_fit_board_moves_weight_bits_to_luts_for_block_ram(tmp_path):
+    """A fast layer's shallow weight memory takes more block RAMs than its bits fill (72
+    bits a cycle each): with too few, the fewest weight bits a word move into logic, at the
+    same rate, until the estimate fits; the folding file carries them and the message
+    says so."""
+    from gatemill.flow.boards import load_board
+    from gatemill.flow.dse.budget import fit_board
+    from gatemill.flow.dse.cost import design_estimate
+    from gatemill.flow.steps.fold import choose_folding
+
+    path = export(
+        mlp([512, 256, 10], wbits=1, abits=1, in_bits=1, seed=4), (512,), tmp_path / "m.onnx"
+    )
+    ir = import_qonnx(path).ir
+    start = fold_for_ii(ir, 256)
+    folded = apply_folding(ir, start)
+    est = design_estimate(folded)
+    assert est["bram"] == 7.5 and est["dsp"] == 0  # 256 words of 512 bits, 72 bits a block
+    small = {"lut": 53200, "dsp": 220, "bram36": 6}
+    folding, got, limits = fit_board(ir, start, small, "xc7")
+    fitted = apply_folding(ir, folding)
+    assert got["bram"] == 6 == limits["bram"] and design_estimate(fitted) == got
+    assert estimates(plan(fitted))["ii_cycles"] == estimates(plan(folded))["ii_cycles"]
+    moved = {n: f["lut_weight_bits"] for n, f in folding.items() if f.get("lut_weight_bits")}
+    assert list(moved.values()) == [512 - 6 * 72]  # six blocks of 72 bits left
+    # as gatemill build folds for a board
+    board = load_board("pynq-z2")
+    board = dataclasses.replace(board, capacity={**board.capacity, "bram36": 6})
+    _, doc = choose_folding(ir, target_fps=100e6 / 256, board=board)
+    ((name, bits),) = moved.items()
+    assert doc["layers"][name]["lut_weight_bits"] == bits
+    assert f"{bits} weight bits a word of {name} in LUTs" in doc["rule"]
+    assert "6 block RAMs (6 used)" in doc["rule"]
 
 
 @pytest.mark.parametrize("target", [30, 60, 135, 270, 540])

@@ -4,9 +4,12 @@ by the estimates of :mod:`.estimate`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from ...hdl.plan import estimates, plan
 from ..errors import GatemillError
 from ..ir import IRGraph
+from ..kinds.resources import map_memory
 from .cost import design_estimate
 from .estimate import estimate_point
 from .fold import apply_folding, balanced_foldings, candidate_iis, fold_for_ii, folding_of
@@ -93,15 +96,33 @@ def folding_for_rate(
 # DSP48 columns route at full use.
 DSP_SHARE = {"ecp5": 0.6}
 
+# The share of a board's LUTs a folding may fill with LUT multipliers and weights in logic
+# (place and route needs room, and the estimate is within about 15 %).
+LUT_SHARE = 0.85
+
 
 def multiplier_limit(capacity: dict, family: str) -> int:
     """How many DSP blocks (DSP48 / MULT18) a folding may use on a board (:data:`DSP_SHARE`)."""
     return int(DSP_SHARE.get(family, 1.0) * capacity["dsp"])
 
 
-# The share of a board's LUTs a folding may fill with LUT multipliers (place and route needs
-# room, and the estimate is within about 15 %).
-LUT_SHARE = 0.85
+def board_limits(capacity: dict, family: str) -> dict[str, float]:
+    """What a folding may use of a board: ``dsp`` (:func:`multiplier_limit`), ``lut``
+    (:data:`LUT_SHARE`) and ``bram`` in 36 Kb blocks, as the estimate counts them (an ECP5
+    EBR holds 18 Kb); unlimited where the board does not say."""
+    inf = float("inf")
+    bram = capacity.get("bram36", capacity["ebr"] / 2 if "ebr" in capacity else inf)
+    return {
+        "dsp": multiplier_limit(capacity, family),
+        "lut": LUT_SHARE * capacity["lut"] if "lut" in capacity else inf,
+        "bram": bram,
+    }
+
+
+def fits(est: dict, limits: dict) -> bool:
+    """Is the estimate *est* (:func:`~gatemill.flow.dse.cost.design_estimate`) within
+    *limits* (:func:`board_limits`)?"""
+    return all(est[k] <= limits[k] for k in ("dsp", "lut", "bram"))
 
 
 def _switchable(ir: IRGraph, to: str) -> list[str]:
@@ -121,80 +142,103 @@ def _with_mul(ir: IRGraph, name: str, to: str, family: str) -> IRGraph:
     return apply_folding(ir, {name: {"mul": to, "pack": pack}}, "multipliers")
 
 
-def choose_multipliers(
-    ir: IRGraph, dsp_limit: int, lut_limit: float, family: str
-) -> tuple[IRGraph, dict]:
-    """*ir* (folded) with each layer's multipliers on DSP blocks or in LUTs so that the
-    design fits *dsp_limit* DSP blocks and *lut_limit* LUTs, if it can; and its estimate.
+def _fewer_blocks(ir: IRGraph) -> Iterator[IRGraph]:
+    """*ir* with one layer's weight memory a block RAM smaller: the fewest more bits of its
+    word in logic (``lut_weight_bits``) that take a block off the estimate, one candidate per
+    layer whose weights are in block RAM."""
+    for layer in ir.layers:
+        if "lut_weight_bits" not in layer.fold_fields:
+            continue
+        mem = layer.features().memories.get("weights")
+        if mem is None or mem.how != "bram":
+            continue
+        depth, word = layer.folds[0] * layer.folds[1], layer.weight_bits
+        rest = word - layer.lut_weight_bits
+        while rest > 0 and map_memory(depth, rest - 1, "rom").bram >= mem.bram:
+            rest -= 1
+        yield apply_folding(ir, {layer.name: {"lut_weight_bits": word - rest + 1}}, "memories")
+
+
+def _cheapest(cands, est: dict, give: str, take: str, family: str, cap: float | None = None):
+    """``(ir, estimate)`` of the candidate that gives up the most of *give* per unit of
+    *take* it adds, or None if none gives any up; with *cap*, only candidates that take more
+    of *take* and stay within *cap* of it."""
+    best = None
+    for cand in cands:
+        e = design_estimate(cand, family)
+        gain, cost = est[give] - e[give], e[take] - est[take]
+        if gain <= 0 or (cap is not None and (cost <= 0 or e[take] > cap)):
+            continue
+        if best is None or cost / gain < best[0]:
+            best = (cost / gain, cand, e)
+    return None if best is None else best[1:]
+
+
+def choose_resources(ir: IRGraph, limits: dict, family: str) -> tuple[IRGraph, dict]:
+    """*ir* (folded) with each layer's multipliers on DSP blocks or in LUTs, and its weights
+    in block RAM or partly in LUTs, so that the design fits *limits* (:func:`board_limits`),
+    if it can; and its estimate.
 
     Greedy on the estimate (:func:`gatemill.flow.dse.cost.design_estimate`): while there are
     too many DSP blocks, the layer that gives up the most of them per LUT it adds moves to
     LUTs; while there are too many LUTs, the layer that saves the most LUTs per DSP block it
-    takes moves to DSPs (packed), as long as they stay within *dsp_limit*.
+    takes moves to DSPs (packed), as long as they stay within the limit; while there are too
+    many block RAMs, the layer whose weights give up a block RAM for the fewest LUTs moves
+    that many more bits of its weight word into logic (a block RAM reads at most 72 bits a
+    cycle: a fast layer's shallow memory needs more blocks than its bits fill).
     """
+
     est = design_estimate(ir, family)
-    while est["dsp"] > dsp_limit:
-        best = None
-        for name in _switchable(ir, "lut"):
-            cand = _with_mul(ir, name, "lut", family)
-            e = design_estimate(cand, family)
-            saved = est["dsp"] - e["dsp"]
-            if saved > 0:
-                score = (e["lut"] - est["lut"]) / saved
-                if best is None or score < best[0]:
-                    best = (score, cand, e)
-        if best is None:
+    while est["dsp"] > limits["dsp"]:
+        cands = (_with_mul(ir, n, "lut", family) for n in _switchable(ir, "lut"))
+        if (best := _cheapest(cands, est, "dsp", "lut", family)) is None:
             break
-        _, ir, est = best
-    while est["lut"] > lut_limit:
-        best = None
-        for name in _switchable(ir, "dsp"):
-            cand = _with_mul(ir, name, "dsp", family)
-            e = design_estimate(cand, family)
-            saved, used = est["lut"] - e["lut"], e["dsp"] - est["dsp"]
-            ok = saved > 0 and used > 0 and e["dsp"] <= dsp_limit
-            if ok and (best is None or saved / used > best[0]):
-                best = (saved / used, cand, e)
-        if best is None:
+        ir, est = best
+    while est["lut"] > limits["lut"]:
+        cands = (_with_mul(ir, n, "dsp", family) for n in _switchable(ir, "dsp"))
+        if (best := _cheapest(cands, est, "lut", "dsp", family, limits["dsp"])) is None:
             break
-        _, ir, est = best
+        ir, est = best
+    while est["bram"] > limits["bram"] and est["lut"] <= limits["lut"]:
+        if (best := _cheapest(_fewer_blocks(ir), est, "bram", "lut", family)) is None:
+            break
+        ir, est = best
     return ir, est
 
 
-def fit_multipliers(
+def fit_board(
     ir: IRGraph, folding: dict, capacity: dict, family: str
-) -> tuple[dict[str, dict[str, int]], int, int]:
-    """*folding*, with each layer's multipliers on DSP blocks or in LUTs
-    (:func:`choose_multipliers`) so that the design fits the board's DSP blocks
-    (:func:`multiplier_limit`) and :data:`LUT_SHARE` of its LUTs; else the fastest balanced
-    folding at least as slow that does.
+) -> tuple[dict[str, dict[str, int]], dict, dict]:
+    """*folding*, with each layer's multipliers and weights placed by
+    :func:`choose_resources` so that the design fits the board (:func:`board_limits`); else
+    the fastest balanced folding at least as slow that does.
 
-    Returns ``(folding, dsp, limit)``: the folding (*folding* itself when it fits as it is,
-    else with ``mul`` and ``pack`` set for every layer that has them), its DSP blocks and
-    the limit.
+    Returns ``(folding, estimate, limits)``: the folding (*folding* itself when it fits as it
+    is, else with ``mul``, ``pack`` and ``lut_weight_bits`` set for every layer that has
+    them), its estimate and the limits.
 
     Raises
     ------
     GatemillError
-        If even the slowest folding needs more multipliers than the limit.
+        If even the slowest folding does not fit.
     """
-    limit = multiplier_limit(capacity, family)
-    lut_limit = LUT_SHARE * capacity["lut"] if "lut" in capacity else float("inf")
+    limits = board_limits(capacity, family)
     folded = apply_folding(ir, folding)
     est = design_estimate(folded, family)
-    if est["dsp"] <= limit:
-        return folding, est["dsp"], limit
+    if est["dsp"] <= limits["dsp"] and est["bram"] <= limits["bram"]:
+        return folding, est, limits
     now = estimates(plan(folded))["ii_cycles"]
     candidates = [(now, folding)]
     candidates += list(balanced_foldings(ir, (t for t in candidate_iis(ir) if t > now)))
     for _, candidate in candidates:
-        chosen, est = choose_multipliers(apply_folding(ir, candidate), limit, lut_limit, family)
-        if est["dsp"] <= limit and est["lut"] <= lut_limit:
-            return {**candidate, **folding_of(chosen)}, est["dsp"], limit
+        chosen, est = choose_resources(apply_folding(ir, candidate), limits, family)
+        if fits(est, limits):
+            return {**candidate, **folding_of(chosen)}, est, limits
     raise GatemillError(
-        f"even the slowest folding of this model needs {est['dsp']} multipliers (DSP blocks) "
-        f"and about {est['lut']:,.0f} LUTs with its other products in LUTs, more than the "
-        f"{limit} DSP blocks and {lut_limit:,.0f} LUTs a folding may use of the board's "
-        f"{capacity['dsp']} and {capacity.get('lut', 0):,}: quantize the weights or "
-        "activations to fewer bits, or choose a bigger board."
+        f"even the slowest folding of this model needs {est['dsp']} multipliers (DSP blocks), "
+        f"{est['bram']:g} block RAMs (36 Kb) and about {est['lut']:,.0f} LUTs with its other "
+        f"products and weights in LUTs, more than the {limits['dsp']} DSP blocks, "
+        f"{limits['bram']:g} block RAMs and {limits['lut']:,.0f} LUTs a folding may use of the "
+        f"board's {capacity['dsp']} DSP blocks and {capacity.get('lut', 0):,} LUTs: quantize "
+        "the weights or activations to fewer bits, or choose a bigger board."
     )

@@ -121,6 +121,10 @@ LUT_COEF = {
         "search": 0.65,
         "tree_chain": 1.07,
         "tree_stage": 1.5,
+        # measured, not fitted: a word's lut_weight_bits in logic take one LUT6 per 64 words
+        # (LFC-w1a1 at ii 256: 1,192 bits of 256 words, 4.0 LUT a bit; the shallow ROMs of
+        # the "rom" fit cost more per LUT6 of their depth)
+        "rom_split": 1.0,
     },
     "MaxPool": {"bits": 3.046, "ctrl": 1.368},
     "SlidingWindow": {"base": 70.636, "bits": 0.732},

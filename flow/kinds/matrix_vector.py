@@ -194,10 +194,24 @@ class MatrixVector(Layer):
         With ``mul="dsp"``: up to this many output rows share one multiplier, their weights
         side by side in one operand, ``pack_shift`` bits apart (:meth:`max_pack` fits the
         device's multiplier ports). 1 for LUT products and XNOR or sign products.
+    lut_weight_bits : int
+        Hardware only: the top bits of each weight word (:meth:`weight_bits` in all) held in
+        a ROM in logic (LUTs) instead of the memory synthesis maps to block RAM. A block RAM
+        reads at most 72 bits a cycle, so a fast layer with a shallow weight memory needs
+        more block RAMs than its bits fill; the folding moves words into LUTs to fit a
+        board's block RAM (:func:`~gatemill.flow.dse.budget.fit_board`). 0: the whole word in
+        one memory.
     """
 
     kind: ClassVar[str] = "MatrixVector"
-    fold_fields: ClassVar[tuple[str, ...]] = ("pe", "simd", "pipeline", "mul", "pack")
+    fold_fields: ClassVar[tuple[str, ...]] = (
+        "pe",
+        "simd",
+        "pipeline",
+        "mul",
+        "pack",
+        "lut_weight_bits",
+    )
     weights: np.ndarray
     in_dtype: Any
     w_dtype: Any
@@ -212,6 +226,7 @@ class MatrixVector(Layer):
     pipeline: int = 0
     mul: str = "dsp"
     pack: int = 1
+    lut_weight_bits: int = 0
 
     def __post_init__(self):
         super().__post_init__()
@@ -246,6 +261,16 @@ class MatrixVector(Layer):
             raise ValueError(f"{self.name}: pack must be a positive integer, not {self.pack!r}")
         if not (self.mul == "dsp" and self.multiplies):
             object.__setattr__(self, "pack", 1)  # nothing to pack
+        bits = self.lut_weight_bits
+        if not isinstance(bits, int) or isinstance(bits, bool) or bits < 0:
+            raise ValueError(
+                f"{self.name}: lut_weight_bits must be a non-negative integer, not {bits!r}"
+            )
+        if bits > self.weight_bits:
+            raise ValueError(
+                f"{self.name}: lut_weight_bits {bits} is more than the {self.weight_bits} bits "
+                f"of a weight word at pe {self.pe}, simd {self.simd}"
+            )
 
     # -- shapes and golden model ----------------------------------------------------------------
 
@@ -343,6 +368,18 @@ class MatrixVector(Layer):
     def groups(self) -> int:
         """Multipliers per input lane: the ``pe`` rows in groups of ``pack``."""
         return -(-self.pe // self.pack)
+
+    @property
+    def packed(self) -> bool:
+        """Do ``pack`` > 1 output rows share each multiplier?"""
+        return self.mul == "dsp" and self.pack > 1 and self.pe > 1
+
+    @property
+    def weight_bits(self) -> int:
+        """Bits of one word of the folded weight memory (the weights of one step)."""
+        if self.packed:
+            return self.groups * self.simd * self.packed_bits(min(self.pack, self.pe))
+        return self.pe * self.simd * rs.width(self.w_dtype)
 
     def packed_bits(self, rows: int, pack: int | None = None) -> int:
         """Signed bits of a multiplicand packing the weights of *rows* rows (of a group of
@@ -533,13 +570,12 @@ class MatrixVector(Layer):
         if levels:
             acc_range = (int(self.acc_dtype.min()), int(self.acc_dtype.max()))
             fold_bits = table_bits(self.thresholds, self.direction, acc_range) // nf
-        packed = self.mul == "dsp" and self.pack > 1 and pe > 1
-        word_bits = (
-            self.groups * simd * self.packed_bits(min(self.pack, pe)) if packed else lanes * wb
-        )
+        packed = self.packed
+        word_bits = self.weight_bits
+        in_lut = self.lut_weight_bits if depth > 1 else 0
         mems = {}
-        if depth > 1:
-            mems["weights"] = rs.map_memory(depth, word_bits, "rom")
+        if depth > 1 and word_bits > in_lut:
+            mems["weights"] = rs.map_memory(depth, word_bits - in_lut, "rom")
         if nf > 1 and sf > 1:
             mems["buffer"] = rs.map_memory(sf, simd * ab, "sp")
         if levels and nf > 1:
@@ -575,7 +611,9 @@ class MatrixVector(Layer):
         rom_logic = "weights" in mems and mems["weights"].how == "logic"
         thr_logic = "thresholds.bounds" in mems and mems["thresholds.bounds"].how == "logic"
         bound = fold_bits // pe // levels if levels else 0
-        roms = [(depth, word_bits)] if rom_logic else []
+        # the weight bits in logic: the word as Yosys maps it, and the lut_weight_bits apart
+        logic_bits = word_bits if rom_logic else in_lut
+        roms = [(depth, word_bits - in_lut)] if rom_logic else []
         roms += [(nf, fold_bits)] if thr_logic else []
         # the adder tree: one $macc per cycle that Yosys maps to full adders, or carry-chain
         # adders when every level has its own register (pipeline 1)
@@ -583,6 +621,7 @@ class MatrixVector(Layer):
         lut = {
             "base": 1,
             **rs.rom_terms(roms),
+            "rom_split": in_lut * rs.rom_luts(depth),
             # Yosys's soft multiplier extends both operands to the product's width: the sign
             # bits of a signed input are not constant and cost more than a zero-extended one's
             "mul": soft * ab * wb if not signed else 0,
@@ -604,7 +643,7 @@ class MatrixVector(Layer):
         }
         # read registers of ROMs in logic (weights on a DSP48 go to its own register); Yosys
         # keeps only part of them for a shallow ROM (fitted apart)
-        regs = [(0 if dsp else word_bits, depth)] if rom_logic else []
+        regs = [(0 if dsp else logic_bits, depth)] if logic_bits else []
         regs += [(fold_bits, nf)] if thr_logic else []
         ff = {
             "base": 1,

@@ -145,7 +145,7 @@ def run_explore(cfg: ExploreConfig, progress: Callable[[str], None] | None = Non
         For a bad board, model or output folder.
     """
     from ..boards import load_board
-    from ..dse.budget import multiplier_limit
+    from ..dse.budget import board_limits
     from ..dse.estimate import estimate_point
     from ..dse.explore import pareto_front, plot_pareto, spread, sweep
     from ..kinds import load_ir
@@ -173,11 +173,15 @@ def run_explore(cfg: ExploreConfig, progress: Callable[[str], None] | None = Non
     say(f"{len(points)} foldings estimated in {t_est:.2f} s")
 
     # only points the estimate puts within the board are worth a synthesis (the multipliers
-    # within what gatemill build would use of them)
+    # and block RAMs within what gatemill build would use of them)
     cap = board.capacity
-    dsp_limit = multiplier_limit(cap, board.family)
+    limits = board_limits(cap, board.family)
     fits = [
-        i for i, p in enumerate(points) if p["est_lut"] <= cap["lut"] and p["est_dsp"] <= dsp_limit
+        i
+        for i, p in enumerate(points)
+        if p["est_lut"] <= cap["lut"]
+        and p["est_dsp"] <= limits["dsp"]
+        and p["est_bram"] <= limits["bram"]
     ]
     for i, p in enumerate(points):
         p["est_fits"] = i in fits

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..boards import Board
 from ..dse import apply_folding, default_folding, folding_for_rate, folding_of, load_folding
-from ..dse.budget import fastest_within, fit_multipliers
+from ..dse.budget import fastest_within, fit_board
 from ..dse.cost import design_estimate
 from ..dse.estimate import estimate_point
 from ..dse.fold import for_device
@@ -28,37 +28,42 @@ def clock_of(clock_mhz: float | None, board: Board | None) -> float:
 def _fit_board(
     ir: IRGraph, folding: dict, rule: str, board: Board, target_fps, clock_mhz: float
 ) -> tuple[dict, str]:
-    """*folding* and *rule*, with products moved to LUTs or folded further when the board
-    has too few multipliers for it (:func:`gatemill.flow.dse.budget.fit_multipliers`).
+    """*folding* and *rule*, with products or weights moved to LUTs, or folded further, when
+    the board has too few multipliers or block RAMs for it
+    (:func:`gatemill.flow.dse.budget.fit_board`).
 
     A *target_fps* the board cannot reach is an error naming the fastest rate it can.
     """
-    fitted, dsp, limit = fit_multipliers(ir, folding, board.capacity, board.family)
+    fitted, est, limits = fit_board(ir, folding, board.capacity, board.family)
     if fitted is folding:
         return folding, rule
     ii = estimate_point(ir, folding, clock_mhz, board.family)["ii_cycles"]
-    est = estimate_point(ir, fitted, clock_mhz, board.family)
-    moved = [
-        layer.name
-        for layer in ir.layers
-        if "mul" in layer.fold_fields and fitted[layer.name].get("mul", layer.mul) != layer.mul
-    ]
-    if est["ii_cycles"] == ii:
-        return fitted, (
-            f"{rule}, products of {', '.join(moved)} in LUTs to fit the {board.name}'s {limit} "
-            f"usable multipliers ({dsp} used)"
-        )
+    point = estimate_point(ir, fitted, clock_mhz, board.family)
+    room = (
+        f"the {board.name}'s {limits['dsp']} usable multipliers ({est['dsp']} used) and "
+        f"{limits['bram']:g} block RAMs ({est['bram']:g} used)"
+    )
+    if point["ii_cycles"] == ii:
+        moved = []
+        for layer in ir.layers:
+            new = fitted[layer.name]
+            if "mul" in layer.fold_fields and new.get("mul", layer.mul) != layer.mul:
+                moved.append(f"products of {layer.name} in LUTs")
+            if new.get("lut_weight_bits", 0):
+                moved.append(f"{new['lut_weight_bits']} weight bits a word of {layer.name} in LUTs")
+        return fitted, f"{rule}, {', '.join(moved)} to fit {room}"
     if target_fps is not None:
-        need = design_estimate(apply_folding(ir, folding), board.family)["dsp"]
+        need = design_estimate(apply_folding(ir, folding), board.family)
         raise GatemillError(
-            f"--target-fps {target_fps:g} at {clock_mhz:g} MHz needs {need} "
-            f"multipliers (DSP blocks), more than the {limit} a folding may use on the "
-            f"{board.name} ({board.capacity['dsp']} in all), and too many LUTs to build the "
-            f"products in LUTs instead; within them the fastest folding takes "
-            f"{est['ii_cycles']} cycles per sample, i.e. {est['samples_per_s']:,.0f} "
-            "samples/s. Lower the target, or choose a board with more DSP blocks."
+            f"--target-fps {target_fps:g} at {clock_mhz:g} MHz needs {need['dsp']} "
+            f"multipliers (DSP blocks) and {need['bram']:g} block RAMs (36 Kb), more than the "
+            f"{limits['dsp']} and {limits['bram']:g} a folding may use on the {board.name}, "
+            "and too many LUTs to build the products or hold the weights in LUTs instead; "
+            f"within them the fastest folding takes {point['ii_cycles']} cycles per sample, "
+            f"i.e. {point['samples_per_s']:,.0f} samples/s. Lower the target, or choose a "
+            "bigger board."
         )
-    return fitted, f"{rule}, folded to {dsp} of the {board.name}'s {limit} usable multipliers"
+    return fitted, f"{rule}, folded to fit {room}"
 
 
 def choose_folding(

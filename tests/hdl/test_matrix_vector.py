@@ -179,7 +179,12 @@ MULTIPLIERS = {
     "dsp_pack2_odd_pe_pipelined": ("odd_27x10", {"pack": 2, "pipeline": 1}),
     "dsp_pack3_raw": ("raw_signed", {"pack": 3}),
     "dsp_pack3_unfolded": ("odd_27x10_unfolded_raw", {"pack": 3, "pipeline": 1}),
-}
+    # part of each weight word in a ROM in logic (lut_weight_bits)
+    "lut_weight_bits_packed": ("intermediate_mixed", {"pack": 2, "lut_weight_bits": 7}),
+    "lut_weight_bits_lut_products": ("conv3x3", {"mul": "lut", "pipeline": 1,
+                                                 "lut_weight_bits": 5}),
+    "lut_weight_bits_whole_word": ("bipolar_out", {"lut_weight_bits": 12}),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", MULTIPLIERS)
@@ -339,6 +344,19 @@ def test_memories_are_inferred():
     arrays = verilog_arrays(verilog.convert(MatrixVectorUnit(layer=layer), name="mvu"))
     assert arrays["weights"] == (2 * 2 * 2, 3 * 4)  # PE x SIMD x INT2 bits, NF x SF words
     assert arrays["buffer"] == (2 * 4, 4)  # SIMD x INT4 bits, SF words
+    split = verilog.convert(MatrixVectorUnit(layer=layer.refold(lut_weight_bits=3)), name="mvu")
+    arrays = verilog_arrays(split)
+    assert arrays["weights"] == (8 - 3, 12) and arrays["weights_lut"] == (3, 12)
+    assert '(* rom_style = "logic" *)' in split
+
+
+def test_lut_weight_bits_is_checked():
+    rng = np.random.default_rng(11)
+    layer, _ = make_layer(rng, mh=6, mw=8, pe=2, simd=2, in_dtype=D["INT4"], w_dtype=D["INT2"])
+    with pytest.raises(ValueError, match="lut_weight_bits 9 is more than the 8 bits"):
+        layer.refold(lut_weight_bits=9)
+    with pytest.raises(ValueError, match="non-negative integer, not -1"):
+        layer.refold(lut_weight_bits=-1)
 
 
 def test_rejects_non_layer():

@@ -10,6 +10,9 @@ from rich.table import Table
 
 console = Console(highlight=False)
 
+# a folding field not printed at this value: every weight bit where synthesis puts it
+QUIET = ("lut_weight_bits", 0)
+
 
 def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.2f} %"
@@ -80,7 +83,7 @@ def print_build(reports: dict, out: Path, timings: dict | None = None) -> None:
         console.print(
             f"folding ({fold['rule']}): "
             + ", ".join(
-                f"{name} " + "/".join(f"{k}={v}" for k, v in f.items())
+                f"{name} " + "/".join(f"{k}={v}" for k, v in f.items() if (k, v) != QUIET)
                 for name, f in fold["layers"].items()
             )
         )

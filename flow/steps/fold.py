@@ -56,9 +56,10 @@ def _fit_board(
         need = design_estimate(apply_folding(ir, folding), board.family)
         raise GatemillError(
             f"--target-fps {target_fps:g} at {clock_mhz:g} MHz needs {need['dsp']} "
-            f"multipliers (DSP blocks) and {need['bram']:g} block RAMs (36 Kb), more than the "
-            f"{limits['dsp']} and {limits['bram']:g} a folding may use on the {board.name}, "
-            "and too many LUTs to build the products or hold the weights in LUTs instead; "
+            f"multipliers (DSP blocks) and {need['bram']:g} block RAMs (36 Kb); a folding may "
+            f"use {limits['dsp']} and {limits['bram']:g} of them on the {board.name}, "
+            "and building the products or holding the weights in LUTs instead takes too many "
+            "LUTs; "
             f"within them the fastest folding takes {point['ii_cycles']} cycles per sample, "
             f"i.e. {point['samples_per_s']:,.0f} samples/s. Lower the target, or choose a "
             "bigger board."

@@ -95,6 +95,7 @@ class LutLayer(Layer):
     """
 
     kind: ClassVar[str] = "LutLayer"
+    plain_pipeline: ClassVar[bool] = True
     fold_fields: ClassVar[tuple[str, ...]] = ("pipeline",)
     exhaustive: ClassVar[bool] = True
     in_features: int

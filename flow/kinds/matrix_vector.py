@@ -197,6 +197,7 @@ class MatrixVector(Layer):
     """
 
     kind: ClassVar[str] = "MatrixVector"
+    plain_pipeline: ClassVar[bool] = True
     fold_fields: ClassVar[tuple[str, ...]] = ("pe", "simd", "pipeline", "mul", "pack")
     weights: np.ndarray
     in_dtype: Any

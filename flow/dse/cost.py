@@ -106,7 +106,9 @@ def stage_features(stage, family: str = "xc7") -> Features:
 # changing a template or the Yosys version.
 LUT_COEF = {
     "Fifo": {"base": 3.955, "ctrl": 2.401},
-    "LutLayer": {"lut6": 0.244},
+    # lut6 fitted; table and base (tables of at most 6 address bits: one LUT each, the
+    # enable) measured on the JSC-S shape (bench/run.py), to be refitted
+    "LutLayer": {"lut6": 0.244, "table": 1.0, "base": 1.0},
     "MatrixVector": {
         "acc": 0.626,
         "base": 21.405,

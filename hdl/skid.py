@@ -66,11 +66,9 @@ class StreamSkid(wiring.Component):
             self.o.valid.eq(full | self.i.valid),
             self.o.payload.eq(Mux(full, held, arriving)),
         ]
-        # while empty the register follows the input: only the flag needs logic
+        # while empty the register follows the input, so that a refused beat is held; full
+        # exactly when the output refuses a beat (the held one, or one arriving)
         with m.If(~full):
             m.d.sync += held.eq(arriving)
-        with m.If(full & self.o.ready):
-            m.d.sync += full.eq(0)
-        with m.Elif(~full & self.i.valid & ~self.o.ready):
-            m.d.sync += full.eq(1)
+        m.d.sync += full.eq(self.o.valid & ~self.o.ready)
         return m

@@ -172,6 +172,8 @@ def stage_record(stage) -> dict:
     rec = {"name": stage.name, "kind": stage.kind}
     if stage.kind == "Fifo":
         rec.update(depth=stage.depth, lanes=stage.in_lanes, bits=int(stage.dtype.bitwidth()))
+    elif stage.kind == "Skid":
+        rec.update(lanes=stage.in_lanes, bits=int(stage.dtype.bitwidth()))
     elif stage.kind == "WidthConverter":
         rec.update(
             n_in=stage.in_lanes,

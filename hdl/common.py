@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from amaranth.hdl import Shape, signed, unsigned
+from amaranth.hdl import Shape, ShapeCastable, signed, unsigned
 from amaranth.lib import data, stream
 
 from ..flow.ir.datatypes import BIPOLAR
@@ -39,6 +39,16 @@ def lanes(dtype, n: int) -> data.ArrayLayout:
 def stream_of(dtype, n: int) -> stream.Signature:
     """Stream signature of beats with *n* elements of *dtype*."""
     return stream.Signature(lanes(dtype, n))
+
+
+def check_shape(shape):
+    """*shape* if it is shape-castable (a plumbing component's payload), else ``TypeError``."""
+    if not isinstance(shape, ShapeCastable):
+        try:
+            Shape.cast(shape)
+        except TypeError as exc:
+            raise TypeError(f"shape must be shape-castable, not {shape!r}") from exc
+    return shape
 
 
 def check_kind(layer, kind: str):

@@ -5,11 +5,11 @@ Golden model: the identity (beats leave in the order they arrive, unchanged).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Shape, ShapeCastable, Value
+from amaranth.hdl import Module, Shape, Value
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import pipelined_times
+from .common import check_shape, pipelined_times
 
 __all__ = ["StreamFifo", "latency_cycles"]
 
@@ -70,12 +70,7 @@ class StreamFifo(wiring.Component):
     """
 
     def __init__(self, *, shape, depth):
-        if not isinstance(shape, ShapeCastable):
-            try:
-                Shape.cast(shape)
-            except TypeError as exc:
-                raise TypeError(f"shape must be shape-castable, not {shape!r}") from exc
-        self._shape = shape
+        self._shape = check_shape(shape)
         self._depth = _check_depth(depth)
         super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
 

@@ -3,6 +3,15 @@
 One unit per IR layer that needs hardware; a width converter where a stream's lanes differ
 from what its reader takes; a FIFO in front of every unit that does not read the accelerator's
 input directly, and one at the output; a fork where a value is read by several units (a branch).
+
+Units that each take one sample per clock as a plain pipeline
+(:attr:`gatemill.flow.kinds.base.Layer.chains`: LUT layers, fully parallel matrix-vector and
+threshold layers) are chained without FIFOs: a run of them is one clock-enable pipeline, every
+register of it advancing when the stage after the run is ready (its ``i.ready``, the run's
+``enable``; a unit whose output register is empty advances anyway, closing the bubble), valid
+bits travelling with the data. When the run ends at the output, that stage
+is a skid buffer (:mod:`.skid`) instead of a FIFO: its ``ready`` is a register, so the enable
+never waits on the output's ``ready`` through logic.
 :func:`plan` gives the stages in topological order (``stages[0]`` reads the accelerator's
 input, ``stages[-1]`` feeds its output), :func:`estimates` the initiation interval and latency
 from each stage's timing model: the layer kinds'
@@ -23,8 +32,8 @@ import math
 from dataclasses import dataclass, replace
 
 from ..flow.ir.graph import GRAPH_INPUT, IRGraph
-from . import fifo, width
-from .common import Backpressure
+from . import fifo, skid, width
+from .common import Backpressure, pipelined_times
 
 # The accelerator's input and output ports, as stage names in Stage.inputs.
 PORT = ""
@@ -33,7 +42,7 @@ IO_LATENCY = 0
 # A beat that never arrives (the dependency analysis withholds input beats).
 NEVER = 1 << 60
 # Stages that are not layer units.
-PLUMBING = ("Fifo", "WidthConverter", "Fork")
+PLUMBING = ("Fifo", "WidthConverter", "Fork", "Skid")
 
 
 @dataclass(frozen=True)
@@ -41,7 +50,7 @@ class Stage:
     """One element of the accelerator, with its stream widths and estimates."""
 
     name: str
-    kind: str  # a layer kind, "WidthConverter", "Fifo" or "Fork"
+    kind: str  # a layer kind, "WidthConverter", "Fifo", "Fork" or "Skid"
     in_lanes: int  # of the first input
     out_lanes: int
     ii: int  # cycles per sample at full rate
@@ -52,6 +61,8 @@ class Stage:
     per_sample: int = 0  # plumbing: elements per sample
     inputs: tuple = ()  # ((stage name or PORT, output index), ...), in input order
     outputs: int = 1  # forks: the copies
+    # units of a clock-enable pipeline: the stage after it, whose input's ready is the enable
+    enable: str = ""
 
     def beat_times(self, *avails, hold=None) -> list[int]:
         """Cycle of each output beat of one sample given when each input beat is available
@@ -64,6 +75,8 @@ class Stage:
             )
         if self.kind == "Fork":
             return list(avails[0])
+        if self.kind == "Skid":
+            return pipelined_times(avails[0], skid.LATENCY)
         return self.layer.beat_times(*avails, hold=hold)
 
     @property
@@ -77,7 +90,9 @@ class Stage:
 def plan(ir: IRGraph, fifo_depths: dict[str, int] | None = None) -> list[Stage]:
     """The stages for *ir* in topological order (see the module documentation).
 
-    *fifo_depths* overrides the depth of FIFOs by stage name (0 for none).
+    *fifo_depths* overrides the depth of FIFOs by stage name (0 for none); a FIFO it names
+    between two chained units, or after a chain at the output, is kept (it ends the clock-enable
+    pipeline).
     """
     depths = fifo_depths or {}
     by_name = ir.by_name
@@ -163,6 +178,8 @@ def plan(ir: IRGraph, fifo_depths: dict[str, int] | None = None) -> list[Stage]:
 
     first = units[0]
     publish(GRAPH_INPUT, (PORT, 0), first.input_lanes[0], ir.input.dtype, math.prod(ir.input.shape))
+    unit_names = {layer.name for layer in units}
+    links: dict[str, str] = {}  # unit -> the unit it feeds under the same clock enable
     for layer in units:
         sources = []
         for k, p in enumerate(ir.inputs[layer.name]):
@@ -170,6 +187,16 @@ def plan(ir: IRGraph, fifo_depths: dict[str, int] | None = None) -> list[Stage]:
             source = ports[value].pop(0)
             key = layer.name if layer.arity == 1 else f"{layer.name}_{k}"
             direct = source == (PORT, 0)  # the accelerator input, read by this unit alone
+            if (
+                layer.chains
+                and source[0] in unit_names  # read by this unit alone: no fork between
+                and by_name[source[0]].chains
+                and carried[value][0] == layer.input_lanes[k]
+                and f"{key}_fifo" not in depths
+            ):
+                links[source[0]] = layer.name
+                sources.append(source)
+                continue
             sources.append(feed(source, value, layer.input_lanes[k], layer, key, not direct))
         stages.append(
             Stage(layer.name, layer.kind, layer.input_lanes[0], layer.out_lanes, layer.cycles(),
@@ -178,12 +205,40 @@ def plan(ir: IRGraph, fifo_depths: dict[str, int] | None = None) -> list[Stage]:
         publish(layer.name, (layer.name, 0), layer.out_lanes, layer.out_dtype,
                 math.prod(layer.out_shape))  # fmt: skip
     out_layer = by_name[last]
-    feed(ports[last].pop(0), last, carried[last][0], out_layer, f"{last}_out", True)
+    if last in links.values() and f"{last}_out_fifo" not in depths:
+        lanes, dtype, per_sample = carried[last]
+        stages.append(
+            Stage(f"{last}_out_skid", "Skid", lanes, lanes, per_sample // lanes, skid.LATENCY,
+                  out_layer, dtype=dtype, per_sample=per_sample, inputs=(ports[last].pop(0),))
+        )  # fmt: skip
+    else:
+        feed(ports[last].pop(0), last, carried[last][0], out_layer, f"{last}_out", True)
     sized = join_fifo_depths(stages)
+    enable = _enables(stages, links)
     return [
-        replace(s, depth=sized[s.name]) if s.name in sized and s.name not in depths else s
+        replace(
+            s,
+            depth=sized[s.name] if s.name in sized and s.name not in depths else s.depth,
+            enable=enable.get(s.name, ""),
+        )
         for s in stages
     ]
+
+
+def _enables(stages: list[Stage], links: dict[str, str]) -> dict[str, str]:
+    """``{unit: stage}``: for every unit of a clock-enable pipeline (*links*: each unit to the
+    one it feeds), the stage after the pipeline, whose input's ``ready`` enables it."""
+    reader = {}
+    for s in stages:
+        for src, _ in s.inputs:
+            reader.setdefault(src, s.name)
+    out = {}
+    for unit in {*links, *links.values()}:
+        end = unit
+        while end in links:
+            end = links[end]
+        out[unit] = reader[end]
+    return out
 
 
 def propagate(stages: list[Stage], avail: list[int]) -> dict[tuple[str, int], list[int]]:

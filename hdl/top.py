@@ -2,7 +2,8 @@
 
 :class:`Accelerator` builds the chain of :func:`gatemill.hdl.plan.plan`: each layer's unit
 (:meth:`~gatemill.flow.kinds.base.Layer.unit`; a layer without hardware, such as a flatten, is
-skipped), width converters where folds differ, and FIFOs. :class:`AxiStreamTop` is the only
+skipped), width converters where folds differ, FIFOs, and the clock enable of the units that
+the plan chains without FIFOs. :class:`AxiStreamTop` is the only
 place that speaks AXI4-Stream: plain
 ``aclk``/``aresetn``, ``s_axis_*`` and ``m_axis_*`` ports (``tlast`` on the last beat of
 every output sample) so Vivado and cocotbext-axi bind to it by name.
@@ -21,6 +22,7 @@ from .common import lanes, stream_of
 from .fifo import StreamFifo
 from .fork import StreamFork
 from .plan import PORT, Stage, plan
+from .skid import StreamSkid
 from .width import WidthConverter
 
 
@@ -62,24 +64,41 @@ class Accelerator(wiring.Component):
             )
         if stage.kind == "Fork":
             return StreamFork(shape=lanes(stage.dtype, stage.in_lanes), n=stage.outputs)
+        if stage.kind == "Skid":
+            return StreamSkid(shape=lanes(stage.dtype, stage.in_lanes))
         return stage.layer.unit()
 
     def elaborate(self, platform):
         m = Module()
         built = {}
         for stage in self._stages:
-            unit = self._build(stage)
-            m.submodules[stage.name] = built[stage.name] = unit
+            m.submodules[stage.name] = built[stage.name] = self._build(stage)
+        for stage in self._stages:
+            unit = built[stage.name]
             sinks = [unit.i] if len(stage.inputs) == 1 else [
                 getattr(unit, f"i{k}") for k in range(len(stage.inputs))
             ]  # fmt: skip
             for (src, port), sink in zip(stage.inputs, sinks, strict=True):
-                if src == PORT:
-                    wiring.connect(m, wiring.flipped(self.i), sink)
+                source = wiring.flipped(self.i) if src == PORT else _output(built[src], port)
+                if stage.enable:
+                    _connect_enabled(m, source, sink, built[stage.enable].i.ready)
                 else:
-                    wiring.connect(m, _output(built[src], port), sink)
+                    wiring.connect(m, source, sink)
         wiring.connect(m, built[self._stages[-1].name].o, wiring.flipped(self.o))
         return m
+
+
+def _connect_enabled(m, source, sink, enable):
+    """*source* into *sink*, a unit of a clock-enable pipeline: a beat passes exactly when
+    *enable* is high. The unit's output is taken whenever *enable* is high (its ``o.ready``,
+    driven by the same enable from the stage after the pipeline), and its input is then ready
+    (:attr:`~gatemill.flow.kinds.base.Layer.plain_pipeline`): so every unit of the pipeline
+    moves its beats together, and none waits on another's ``ready`` through logic."""
+    m.d.comb += [
+        sink.payload.eq(source.payload),
+        sink.valid.eq(source.valid & enable),
+        source.ready.eq(enable),
+    ]
 
 
 def _output(unit, port: int):

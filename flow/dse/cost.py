@@ -2,12 +2,12 @@
 
 Every stage of :func:`gatemill.hdl.plan.plan` is described by its features: a unit's come from
 its layer kind (:meth:`Layer.features <gatemill.flow.kinds.base.Layer.features>`, following
-Yosys's memory and DSP rules in :mod:`gatemill.flow.kinds.resources`), a FIFO's and a width
-converter's from this module. Memories and DSPs are counted exactly; LUTs and flip-flops are
-a few terms per stage kind, each a count of bits of one piece of the template (weight and
-threshold ROMs in logic, LUT multipliers, adder tree, accumulator, comparators, input buffer,
-shifter of a width converter, ...), weighted by coefficients fitted to Yosys
-(:data:`LUT_COEF`, :data:`FF_COEF`); the LUTRAM sites are added as counted.
+Yosys's memory and DSP rules in :mod:`gatemill.flow.kinds.resources`), a FIFO's, a skid
+buffer's, a fork's and a width converter's from this module. Memories and DSPs are counted
+exactly; LUTs and flip-flops are a few terms per stage kind, each a count of bits of one piece
+of the template (weight and threshold ROMs in logic, LUT multipliers, adder tree, accumulator,
+comparators, input buffer, shifter of a width converter, ...), weighted by coefficients fitted
+to Yosys (:data:`LUT_COEF`, :data:`FF_COEF`); the LUTRAM sites are added as counted.
 
 The coefficients come from ``bench/calibrate.py``: non-negative least squares of the
 relative error per stage, on the points (foldings) of the designs it synthesizes (the digits
@@ -72,6 +72,12 @@ def _width_features(stage) -> Features:
     return Features("WidthConverter", lut, ff, {})
 
 
+def _skid_features(stage) -> Features:
+    # a multiplexer per bit between the arriving and the held beat; the held beat, a flag
+    bits = stage.in_lanes * width(stage.dtype)
+    return Features("Skid", {"base": 1, "mux": bits}, {"base": 1, "data": bits}, {})
+
+
 def _fork_features(stage) -> Features:
     # a flag per output, the handshake (not calibrated: no design of the calibration forks)
     return Features("Fork", {"base": 1, "outputs": stage.outputs}, {"flags": stage.outputs}, {})
@@ -85,6 +91,8 @@ def stage_features(stage, family: str = "xc7") -> Features:
         return _width_features(stage)
     if stage.kind == "Fork":
         return _fork_features(stage)
+    if stage.kind == "Skid":
+        return _skid_features(stage)
     return stage.layer.features(family)
 
 
@@ -98,7 +106,9 @@ def stage_features(stage, family: str = "xc7") -> Features:
 # changing a template or the Yosys version.
 LUT_COEF = {
     "Fifo": {"base": 3.955, "ctrl": 2.401},
-    "LutLayer": {"lut6": 0.244},
+    # lut6 fitted; table and base (tables of at most 6 address bits: one LUT each, the
+    # enable) measured on the JSC-S shape (bench/run.py), to be refitted
+    "LutLayer": {"lut6": 0.244, "table": 1.0, "base": 1.0},
     "MatrixVector": {
         "acc": 0.626,
         "base": 21.405,
@@ -128,6 +138,8 @@ LUT_COEF = {
     },
     "MaxPool": {"bits": 3.046, "ctrl": 1.368},
     "SlidingWindow": {"base": 70.636, "bits": 0.732},
+    # measured on the JSC-S shape's output (35 bits: 38 LUT, 36 FF), to be refitted
+    "Skid": {"base": 3.0, "mux": 1.0},
     # fitted on 18 stand-alone converters (1-64 lanes, 1-6 bits, all three structures), same
     # Yosys and script: the calibration designs have gathers and scatters only, and its fit
     # (base 3.0, gather_ctrl 1.8, scatter_load 2.4) leaves the general ratios unfitted
@@ -154,6 +166,7 @@ FF_COEF = {
     },
     "MaxPool": {"bits": 1.136, "ctrl": 0.982},
     "SlidingWindow": {"base": 30.714, "bits": 0.911},
+    "Skid": {"base": 1.0, "data": 1.0},
     "WidthConverter": {"bits": 1.001},
 }
 
@@ -179,11 +192,15 @@ def estimate(f: Features, coef: dict | None = None) -> dict[str, float]:
 
 
 def glue_estimate(ir) -> dict[str, float]:
-    """The AXI4-Stream top's own logic: the ``tlast`` counter of the output beats."""
+    """The top level's own logic: the ``tlast`` counter of the output beats, and an AND
+    gate on the ``valid`` into every unit of a clock-enable pipeline (the stage boundaries
+    synthesis keeps leave it outside the units)."""
     stages = plan(ir)
     beats = math.prod(ir.layers[-1].out_shape) // stages[-1].out_lanes
     bits = clog2(beats)
-    return {"lut": 3.0 * bits if bits else 1.0, "ff": float(bits), "bram": 0.0, "dsp": 0}
+    gates = sum(len(s.inputs) for s in stages if s.enable)
+    lut = (3.0 * bits if bits else 1.0) + gates
+    return {"lut": lut, "ff": float(bits), "bram": 0.0, "dsp": 0}
 
 
 def design_estimate(ir, family: str = "xc7", coef: dict | None = None) -> dict:

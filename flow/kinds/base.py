@@ -59,6 +59,10 @@ class Layer:
     arity: ClassVar[int] = 1
     """Inputs the layer takes (a join of branches takes several: its unit has ports ``i0``,
     ``i1``, ...; a single-input unit has ``i``)."""
+    plain_pipeline: ClassVar[bool] = False
+    """True when the unit, at one sample per clock, is a plain pipeline: its input is ready
+    whenever its output is (every register loads on ``~o.valid | o.ready``) and each input
+    beat gives one output beat. Such units chain under one clock enable (:attr:`chains`)."""
 
     name: str
 
@@ -216,6 +220,18 @@ class Layer:
         each output beat (by default at once: the output is never blocked). The unit's one
         timing model."""
         raise NotImplementedError
+
+    @property
+    def chains(self) -> bool:
+        """The unit takes a whole sample a beat and a beat a clock as a plain pipeline
+        (:attr:`plain_pipeline`): next to another such unit it needs no FIFO, the two run
+        under one clock enable (:func:`gatemill.hdl.plan.plan`)."""
+        return (
+            self.plain_pipeline
+            and self.arity == 1
+            and self.cycles() == 1
+            and self.input_beats == (1,)
+        )
 
     def take_times(self, *avails) -> list[list[int]]:
         """For a join (:attr:`arity` > 1): the cycle each beat of each input is taken, given when

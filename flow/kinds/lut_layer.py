@@ -67,6 +67,16 @@ def lut6_per_table(address_bits: int) -> int:
     return total
 
 
+def _is_input_bit(bits: np.ndarray) -> np.ndarray:
+    """For truth tables ``[table, address]``: which ones equal one bit of the address (a
+    wire, no LUT)."""
+    address = np.arange(bits.shape[1])
+    copy = np.zeros(bits.shape[0], bool)
+    for b in range(max(bits.shape[1] - 1, 0).bit_length()):
+        copy |= np.all(bits == ((address >> b) & 1), axis=1)
+    return copy
+
+
 def hls_lanes(n: int, bits: int) -> int:
     """Elements per word of a whole-vector kernel: the largest divisor of *n* that keeps the
     word within :data:`HLS_WORD_BITS`."""
@@ -95,6 +105,7 @@ class LutLayer(Layer):
     """
 
     kind: ClassVar[str] = "LutLayer"
+    plain_pipeline: ClassVar[bool] = True
     fold_fields: ClassVar[tuple[str, ...]] = ("pipeline",)
     exhaustive: ClassVar[bool] = True
     in_features: int
@@ -204,18 +215,23 @@ class LutLayer(Layer):
     # -- cost, hardware -------------------------------------------------------------------------
 
     def features(self, family="xc7"):
-        """``lut6``: an upper bound of 6-input LUTs of the non-constant tables (synthesis
-        shares logic and drops unused inputs); ``registers``: the output and pipeline
+        """LUTs: ``table``, one per table of at most :data:`LUT_INPUTS` address bits that is
+        neither constant nor a copy of one input bit (exactly what it takes), ``lut6``, an
+        upper bound of 6-input LUTs of the larger non-constant tables (synthesis shares logic
+        and drops unused inputs), ``base``: the enable; ``registers``: the output and pipeline
         registers."""
         bits = self.table_bits().reshape(-1, 1 << self.address_bits)
-        live = int(np.count_nonzero(bits.any(axis=1) & ~bits.all(axis=1)))
+        live = bits.any(axis=1) & ~bits.all(axis=1)
         out_bits = self.neurons * self.out_dtype.bitwidth()
         registers = out_bits + 1
         if self.pipeline:
             upper = self.address_bits - self.split
             registers += out_bits * (1 << upper) + self.neurons * upper + 1
-        lut = {"lut6": live * lut6_per_table(self.address_bits)}
-        return rs.Features(self.kind, lut, {"registers": registers}, {})
+        if self.address_bits <= LUT_INPUTS:
+            lut = {"table": int(np.count_nonzero(live & ~_is_input_bit(bits)))}
+        else:
+            lut = {"lut6": int(np.count_nonzero(live)) * lut6_per_table(self.address_bits)}
+        return rs.Features(self.kind, {**lut, "base": 1}, {"registers": registers}, {})
 
     def unit(self):
         from ...hdl.lut_layer import LutLayerUnit

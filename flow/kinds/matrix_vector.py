@@ -204,6 +204,7 @@ class MatrixVector(Layer):
     """
 
     kind: ClassVar[str] = "MatrixVector"
+    plain_pipeline: ClassVar[bool] = True
     fold_fields: ClassVar[tuple[str, ...]] = (
         "pe",
         "simd",

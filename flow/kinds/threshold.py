@@ -38,6 +38,7 @@ class Threshold(Layer):
     """
 
     kind: ClassVar[str] = "Threshold"
+    plain_pipeline: ClassVar[bool] = True
     fold_fields: ClassVar[tuple[str, ...]] = ("pe",)
     shape: tuple[int, ...]
     in_dtype: Any

@@ -89,11 +89,26 @@ def test_timing_and_cost():
     f = layer.features()
     # neurons 0 and 3 are constant; 2 live neurons x 3 output bits of 9-bit tables, each
     # 8 LUT6 leaves + 2 + 1 mux LUTs (an upper bound)
-    assert f.lut == {"lut6": 6 * 11}
+    assert f.lut == {"lut6": 6 * 11, "base": 1}
     assert f.ff == {"registers": 4 * 3 + 1}
     piped = LutLayer(**{**layer.params(), "pipeline": True})
     assert piped.latency() == 2 and piped.beat_times([0]) == [2]
     assert piped.features().ff["registers"] == 13 + 4 * 3 * 8 + 4 * 3 + 1
+
+
+def test_cost_of_tables_that_fit_one_lut():
+    """Tables of at most 6 address bits: one LUT per output bit that is neither constant nor
+    a copy of one address bit (a wire)."""
+    rng = np.random.default_rng(6)
+    layer = make_layer(rng, **CASES["uint2_fanin3"])
+    # 8 neurons x 2 bits, neurons 0 and 7 constant
+    assert layer.features().lut == {"table": 12, "base": 1}
+    address = np.arange(64)
+    tables = layer.tables.copy()
+    tables[1] = (address >> 4) & 1 | ((address >> 1) & 1) << 1  # two wires
+    tables[2] = ((address >> 3) & 1) ^ 1  # an inverter: a LUT
+    copies = LutLayer(**{**layer.params(), "tables": tables})
+    assert copies.features().lut == {"table": 12 - 2 - 1, "base": 1}
 
 
 def test_rejects_bad_arguments():

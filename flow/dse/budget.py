@@ -187,7 +187,6 @@ def choose_resources(ir: IRGraph, limits: dict, family: str) -> tuple[IRGraph, d
     that many more bits of its weight word into logic (a block RAM reads at most 72 bits a
     cycle: a fast layer's shallow memory needs more blocks than its bits fill).
     """
-
     est = design_estimate(ir, family)
     while est["dsp"] > limits["dsp"]:
         cands = (_with_mul(ir, n, "lut", family) for n in _switchable(ir, "lut"))

@@ -301,6 +301,33 @@ def _timings(out: Path) -> dict:
     return json.loads((out / "timings.json").read_text())["steps"]
 
 
+def retry_ecp5(path: Path, work: Path = WORK) -> None:
+    """Rerun :func:`fmax_cells` for the rows of the results file *path* whose place and route
+    timed out, :data:`FMAX_JOBS` at a time on an otherwise idle machine (a full run places
+    and routes beside the next designs' builds: a job sharing its core can pass the time
+    limit), and write the file back with their new cells and a note saying which rows were
+    rerun."""
+    results = json.loads(path.read_text())
+    again = [r for r in results["rows"] if r.get("fmax_mhz") == "timeout"]
+
+    def rerun(row):
+        cells = fmax_cells(design_folder(row["design"], work) / "build")
+        print(f"   ECP5 {row['design']}: {cells.get('fmax_mhz')}", flush=True)
+        return cells
+
+    with ThreadPoolExecutor(max_workers=FMAX_JOBS) as pool:
+        for row, cells in zip(again, pool.map(rerun, again), strict=True):
+            row["errors"].pop("ecp5", None)
+            merge_cells(row, cells)
+    if again:
+        results["notes"].append(
+            f"ECP5 place and route rerun alone (bench/run.py --retry-ecp5) for "
+            f"{', '.join(r['design'] for r in again)}: they had passed the {FMAX_TIMEOUT:.0f} s "
+            "limit beside the full run's builds."
+        )
+    path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+
+
 def merge_cells(row: dict, cells: dict) -> None:
     """Add *cells* (e.g. :func:`fmax_cells`) to *row*, keeping the errors of both."""
     row.update({k: v for k, v in cells.items() if k != "errors"})
@@ -520,6 +547,12 @@ def main(argv=None) -> int:
     p.add_argument("--results", type=Path, default=HERE / "results.json", help="JSON written")
     p.add_argument("--update-readme", action="store_true", help="write the table into README.md")
     p.add_argument(
+        "--retry-ecp5",
+        action="store_true",
+        help="rerun the ECP5 place and route of the --results rows that timed out, one at a "
+        "time, from their build folders in bench/work; build nothing else",
+    )
+    p.add_argument(
         "--readme-only",
         action="store_true",
         help="write the README table from the existing --results file, run nothing",
@@ -528,6 +561,11 @@ def main(argv=None) -> int:
     if args.readme_only:
         update_readme(json.loads(args.results.read_text()))
         print(f"updated {README} from {args.results}")
+        return 0
+    if args.retry_ecp5:
+        retry_ecp5(args.results)
+        if args.update_readme:
+            update_readme(json.loads(args.results.read_text()))
         return 0
     fmax = not (args.quick or args.no_fmax)
     notes = []

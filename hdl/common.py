@@ -13,7 +13,8 @@ from __future__ import annotations
 from bisect import bisect_right
 
 from amaranth.hdl import Shape, ShapeCastable, signed, unsigned
-from amaranth.lib import data, stream
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
 
 from ..flow.ir.datatypes import BIPOLAR
 
@@ -49,6 +50,26 @@ def check_shape(shape):
         except TypeError as exc:
             raise TypeError(f"shape must be shape-castable, not {shape!r}") from exc
     return shape
+
+
+class StreamPassage(wiring.Component):
+    """A component that passes beats of one payload *shape* from stream ``i`` to stream ``o``
+    (a FIFO, a skid buffer): the payload check, the signature and :attr:`shape`.
+
+    Raises
+    ------
+    TypeError
+        If *shape* is not shape-castable.
+    """
+
+    def __init__(self, *, shape):
+        self._shape = check_shape(shape)
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    @property
+    def shape(self):
+        """The payload shape of a beat."""
+        return self._shape
 
 
 def check_kind(layer, kind: str):

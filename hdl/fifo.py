@@ -6,10 +6,9 @@ Golden model: the identity (beats leave in the order they arrive, unchanged).
 from __future__ import annotations
 
 from amaranth.hdl import Module, Shape, Value
-from amaranth.lib import fifo, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import fifo, wiring
 
-from .common import check_shape, pipelined_times
+from .common import StreamPassage, pipelined_times
 
 __all__ = ["StreamFifo", "latency_cycles"]
 
@@ -37,7 +36,7 @@ def beat_times(depth: int, avail) -> list[int]:
     return pipelined_times(avail, latency_cycles(depth))
 
 
-class StreamFifo(wiring.Component):
+class StreamFifo(StreamPassage):
     """A first-in first-out queue of stream beats holding exactly ``depth`` beats.
 
     Every depth sustains one beat per cycle in and out while the consumer is ready. The
@@ -70,13 +69,8 @@ class StreamFifo(wiring.Component):
     """
 
     def __init__(self, *, shape, depth):
-        self._shape = check_shape(shape)
         self._depth = _check_depth(depth)
-        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
-
-    @property
-    def shape(self):
-        return self._shape
+        super().__init__(shape=shape)
 
     @property
     def depth(self) -> int:

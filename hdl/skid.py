@@ -13,10 +13,8 @@ Golden model: the identity (beats leave in the order they arrive, unchanged).
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Shape, Signal, Value
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
 
-from .common import check_shape
+from .common import StreamPassage
 
 __all__ = ["LATENCY", "StreamSkid"]
 
@@ -24,7 +22,7 @@ LATENCY = 0
 """Cycles from an input beat to its output beat when the buffer is empty: a wire."""
 
 
-class StreamSkid(wiring.Component):
+class StreamSkid(StreamPassage):
     """A stream buffer that holds one beat, whose ``i.ready`` is a register.
 
     While empty it is a wire, ``o`` = ``i``, and ready; a beat the output does not take is
@@ -47,14 +45,6 @@ class StreamSkid(wiring.Component):
     TypeError
         If ``shape`` is not shape-castable.
     """
-
-    def __init__(self, *, shape):
-        self._shape = check_shape(shape)
-        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
-
-    @property
-    def shape(self):
-        return self._shape
 
     def elaborate(self, platform):
         m = Module()

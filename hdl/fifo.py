@@ -5,8 +5,8 @@ Golden model: the identity (beats leave in the order they arrive, unchanged).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Shape, Value
-from amaranth.lib import fifo, wiring
+from amaranth.hdl import Module, Shape, Signal, Value
+from amaranth.lib import fifo, stream, wiring
 
 from .common import StreamPassage, pipelined_times
 
@@ -23,12 +23,14 @@ def latency_cycles(depth: int) -> int:
     """First input beat accepted -> first output beat valid, into an empty FIFO.
 
     ``0`` for ``depth == 0`` (a wire), ``1`` for ``depth`` 1 or 2 (registers, first-word
-    fall-through), ``2`` for ``depth >= 3`` (memory read register, then output register).
+    fall-through), ``2`` for ``depth == 3`` (two registers, then the output register), ``3``
+    for ``depth >= 4`` (memory read register, the memory's output register, the output
+    register).
     """
     depth = _check_depth(depth)
     if depth == 0:
         return 0
-    return 1 if depth <= 2 else 2
+    return 1 if depth <= 2 else 2 if depth == 3 else 3
 
 
 def beat_times(depth: int, avail) -> list[int]:
@@ -46,9 +48,15 @@ class StreamFifo(StreamPassage):
     - ``depth == 1``: one register; ``i.ready = ~o.valid | o.ready``, a combinational path
       from ``o.ready`` to ``i.ready`` (the only way one slot keeps full rate);
     - ``depth == 2``: ``amaranth.lib.fifo.SyncFIFO`` (two registers read asynchronously);
-    - ``depth >= 3``: ``amaranth.lib.fifo.SyncFIFOBuffered``, an inferred memory with a
-      synchronous read port (block RAM when deep) followed by an output register.
+    - ``depth >= 3``: a queue of ``depth - 1`` beats (``SyncFIFO`` of 2 for ``depth == 3``,
+      else ``amaranth.lib.fifo.SyncFIFOBuffered``, an inferred memory with a synchronous
+      read port, block RAM when deep) followed by a one-beat output register.
       ``SyncFIFOBuffered`` of depth 1 or 2 alternates full and empty, hence the cases above.
+      The output register loads nothing but the queue's read data, so that an FPGA's block
+      RAM takes it in as its own output register (ECP5: see
+      :mod:`gatemill.flow.synth.ecp5_regs`): the read data then leaves the RAM from a
+      register instead of after the RAM's slow read, and the unit behind starts its logic
+      from a flip-flop.
 
     Parameters
     ----------
@@ -82,20 +90,38 @@ class StreamFifo(StreamPassage):
             wiring.connect(m, wiring.flipped(self.i), wiring.flipped(self.o))
             return m
         if self._depth == 1:
-            m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
-            with m.If(self.i.ready):
-                m.d.sync += self.o.valid.eq(self.i.valid)
-                m.d.sync += self.o.payload.eq(self.i.payload)
+            _output_register(m, self.i, self.o)
             return m
         width = Shape.cast(self._shape).width
-        cls = fifo.SyncFIFO if self._depth == 2 else fifo.SyncFIFOBuffered
-        m.submodules.queue = queue = cls(width=width, depth=self._depth)
+        inner = self._depth if self._depth == 2 else self._depth - 1
+        cls = fifo.SyncFIFO if inner == 2 else fifo.SyncFIFOBuffered
+        m.submodules.queue = queue = cls(width=width, depth=inner)
         m.d.comb += [
             queue.w_data.eq(Value.cast(self.i.payload)),
             queue.w_en.eq(self.i.valid),
             self.i.ready.eq(queue.w_rdy),
-            self.o.payload.eq(queue.r_data),
-            self.o.valid.eq(queue.r_rdy),
-            queue.r_en.eq(self.o.ready),
         ]
+        if self._depth == 2:
+            m.d.comb += [
+                self.o.payload.eq(queue.r_data),
+                self.o.valid.eq(queue.r_rdy),
+                queue.r_en.eq(self.o.ready),
+            ]
+            return m
+        read = stream.Signature(self._shape).create()
+        m.d.comb += [read.payload.eq(queue.r_data), read.valid.eq(queue.r_rdy)]
+        m.d.comb += queue.r_en.eq(read.ready)
+        _output_register(m, read, self.o)
         return m
+
+
+def _output_register(m, i, o):
+    """One beat in a register between streams *i* and *o* (``i.ready = ~o.valid | o.ready``,
+    the only way one slot keeps full rate); the payload register has no reset and loads
+    nothing but *i*'s payload."""
+    payload = Signal.like(o.payload, reset_less=True, name="out_payload")
+    m.d.comb += [i.ready.eq(~o.valid | o.ready), o.payload.eq(payload)]
+    with m.If(i.ready):
+        m.d.sync += o.valid.eq(i.valid)
+    with m.If(i.ready & i.valid):
+        m.d.sync += payload.eq(i.payload)

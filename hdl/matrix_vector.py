@@ -120,8 +120,8 @@ class MatrixVectorUnit(wiring.Component):
         """Rows of products built from LUTs and adders: the weight's radix-4 digits select
         a multiple of the input (0, x, 2x, 3x; the top digit of a signed weight -2x, -x, 0,
         x), shifted and summed. ``3x`` and ``-x`` are computed once per input lane for all
-        rows, and registered when *register* (the weights are then read a cycle later); a
-        1-bit operand is a multiplexer."""
+        rows, and registered when *register*, the weight word beside them; a 1-bit operand
+        is a multiplexer."""
         layer = self._layer
         w_signed = layer.w_dtype.signed()
         wb = elem_shape(layer.w_dtype).width
@@ -135,7 +135,8 @@ class MatrixVectorUnit(wiring.Component):
                     else:
                         rows[p].append(Mux(weights[p][s], xs, 0))
             return rows
-        # the weight memory is read a cycle later instead (see elaborate): the same step
+        if register:
+            weights = self._register_word(m, weights, en)
         for s in range(layer.simd):
             xs = Value.cast(x[s])
             x3, nx = xs + (xs << 1), -xs
@@ -161,22 +162,31 @@ class MatrixVectorUnit(wiring.Component):
                 rows[p].append(tree_sum(terms[::-1]))
         return rows
 
-    def _dsp_products(self, m, x, weights, en, register: bool):
-        """Rows of products on multipliers (their operands registered when *register*);
-        packed, ``pack`` rows of one group share one multiplication by the lane's input,
-        and each row's field of the product is its own product plus the borrow of the field
-        below (its sign bit)."""
+    def _dsp_products(self, m, x, weights, en, stages):
+        """Rows of products on multipliers; packed, ``pack`` rows of one group share one
+        multiplication by the lane's input, and each row's field of the product is its own
+        product plus the borrow of the field below (its sign bit). The multiplier's whole
+        product is registered (:attr:`Stages.products`, where a DSP takes it in as its
+        output register) and again in the fabric (:attr:`Stages.fabric_products`), before
+        the fields are taken apart."""
         layer = self._layer
-        if register:
-            weights = self.weight_layout(self._register(m, weights.as_value(), en, "weights_d"))
-            x = x.shape()(self._register(m, x.as_value(), en, "x_d"))
+
+        def product(a, b, name):
+            value = a * b
+            for k in range(stages.products + stages.fabric_products):
+                value = self._register(m, value, en, f"{name}_r{k}")
+            return value
+
         if not self.packed:
-            return [[x[s] * weights[p][s] for s in range(layer.simd)] for p in range(layer.pe)]
+            return [
+                [product(x[s], weights[p][s], f"mul{p}_{s}") for s in range(layer.simd)]
+                for p in range(layer.pe)
+            ]
         shift = layer.pack_shift
         rows = [[] for _ in range(layer.pe)]
         for s in range(layer.simd):
             for g in range(layer.groups):
-                prod = x[s] * weights[g][s]
+                prod = product(x[s], weights[g][s], f"mul{g}_{s}")
                 members = range(g * layer.pack, min((g + 1) * layer.pack, layer.pe))
                 for r, p in enumerate(members):
                     top = r == len(members) - 1
@@ -188,6 +198,9 @@ class MatrixVectorUnit(wiring.Component):
         """The values each row's adder tree sums for the issued step (``pe`` rows of
         ``simd`` products), with the registers *stages* puts in front of the products."""
         layer = self._layer
+        for k in range(stages.operands):
+            weights = self._register_word(m, weights, en, k)
+            x = x.shape()(self._register(m, x.as_value(), en, f"x_d{k}"))
         if not layer.multiplies:
             return [
                 [self._product(x[s], weights[p][s]) for s in range(layer.simd)]
@@ -195,7 +208,7 @@ class MatrixVectorUnit(wiring.Component):
             ]
         if layer.mul == "lut":
             return self._lut_products(m, x, weights, en, stages.multiples)
-        return self._dsp_products(m, x, weights, en, stages.operands)
+        return self._dsp_products(m, x, weights, en, stages)
 
     def _shift_add_rows(self, m, x, en, register: bool):
         """Rows of signed terms of a constant layer (:attr:`MatrixVector.shift_add`): per
@@ -217,9 +230,14 @@ class MatrixVectorUnit(wiring.Component):
             for terms in layer.shift_add_terms()
         ]
 
+    def _register_word(self, m, weights, en, k=0):
+        return self.weight_layout(self._register(m, weights.as_value(), en, f"weights_d{k}"))
+
     @staticmethod
     def _register(m, value, en, name):
-        reg = Signal(Shape.cast(value.shape()), name=name)
+        # data path registers need no reset (the valid bits beside them have one), and
+        # without it a block RAM or multiplier can take them in (gatemill.flow.synth.ecp5_regs)
+        reg = Signal(Shape.cast(value.shape()), name=name, reset_less=True)
         with m.If(en):
             m.d.sync += reg.eq(value)
         return reg
@@ -252,13 +270,6 @@ class MatrixVectorUnit(wiring.Component):
         if steps == 1:
             weights = self.weight_layout(Const(words[0], Shape.cast(self.weight_layout).width))
         else:
-            addr = step
-            if layer.stages().multiples:
-                # LUT products register the input's multiples first: read the weights a
-                # cycle later, to arrive with them, instead of delaying the word
-                addr = Signal.like(step, name="step_s1")
-                with m.If(advance):
-                    m.d.sync += addr.eq(step)
             # the word's top lut_weight_bits in a ROM in logic, the rest where synthesis
             # puts it (block RAM when it is cheaper)
             width = Shape.cast(self.weight_layout).width
@@ -277,7 +288,7 @@ class MatrixVectorUnit(wiring.Component):
                         attrs=attrs,
                     )
                     wport = wmem.read_port(domain="sync")
-                    m.d.comb += [wport.addr.eq(addr), wport.en.eq(advance)]
+                    m.d.comb += [wport.addr.eq(step), wport.en.eq(advance)]
                     parts.append(wport.data)
             weights = self.weight_layout(Cat(*parts))
         latest = Signal(in_layout)
@@ -313,7 +324,7 @@ class MatrixVectorUnit(wiring.Component):
         # Stage 2: registered dot products of the step; a pipelined unit registers the
         # products and the partial sums of their adder trees on the way (layer.stages()).
         stages = layer.stages()
-        ahead = stages.operands + stages.multiples + stages.products
+        ahead = stages.operands + stages.multiples + stages.products + stages.fabric_products
         meta = delayed(m, s1, ahead, advance, "s1")
         negated = [False] * layer.pe
         if layer.shift_add:
@@ -329,7 +340,7 @@ class MatrixVectorUnit(wiring.Component):
                 dots.append(dot)
         else:
             products = self._rows(m, x, weights, advance, stages)
-            if stages.products:
+            if stages.products and not (layer.multiplies and layer.mul == "dsp"):
                 products = [
                     [self._register(m, v, advance, f"prod{p}_{s}") for s, v in enumerate(row)]
                     for p, row in enumerate(products)
@@ -338,7 +349,7 @@ class MatrixVectorUnit(wiring.Component):
                 sum_levels(row, stages.tree_cuts, m=m, en=advance, name=f"tree{p}")
                 for p, row in enumerate(products)
             ]
-        meta = delayed(m, meta, len(stages.tree_cuts), advance, "tree")
+        meta = s1.shape()(delayed(m, meta, len(stages.tree_cuts), advance, "tree"))
         s2 = Signal.like(s1)
         s2_dot = [Signal(Shape.cast(d.shape()), name=f"dot{p}") for p, d in enumerate(dots)]
         with m.If(advance):
@@ -373,9 +384,11 @@ class MatrixVectorUnit(wiring.Component):
             out_base=layer.out_base,
             split=stages.compare,
             search=stages.search_cuts if layer.threshold_search else None,
+            # pipelined: the fold's thresholds are read as its last step enters stage 2
+            ahead=bool(layer.pipeline),
         )
         s3_valid = Signal()
-        m.d.comb += [thr.fold.eq(s2.nf), thr.en.eq(advance)]
+        m.d.comb += [thr.fold.eq(meta.nf if layer.pipeline else s2.nf), thr.en.eq(advance)]
         m.d.comb += [thr.value[p].eq(a) for p, a in enumerate(acc)]
         counted = delayed(m, s3_valid, stages.compare + len(stages.search_cuts), advance, "s3")
         with m.If(advance):

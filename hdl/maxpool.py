@@ -113,7 +113,8 @@ class MaxPoolUnit(wiring.Component):
         xs, ys = x_port.data, y_port.data
 
         accept = self.i.valid & self.i.ready
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        advance = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(advance)
         with m.If(accept):
             m.d.sync += i_cf.eq(Mux(i_cf == cf - 1, 0, i_cf + 1))
             with m.If(i_cf == cf - 1):
@@ -140,14 +141,25 @@ class MaxPoolUnit(wiring.Component):
         for j in range(nh):
             new = update("row", j, cf, accept, i_cf, self.i.payload, xs)
             row_max = layout(Mux(xs.last[j], new.as_value(), row_max.as_value()))
-        # Column partials, updated by that row window's maximum.
-        col_max = row_max
-        col_addr = xs.ox * cf + i_cf
+        # Column partials, updated by that row window's maximum a cycle later (a register
+        # between the two read-modify-writes; two updates of one column partial are a row
+        # of input apart, so the second reads what the first wrote).
+        row = Signal(
+            data.StructLayout({"valid": 1, "max": layout, "addr": range(ow * cf), "ys": y_row})
+        )
+        with m.If(advance):
+            m.d.sync += [
+                row.valid.eq(accept & xs.ends),
+                row.max.eq(row_max),
+                row.addr.eq(xs.ox * cf + i_cf),
+                row.ys.eq(ys),
+            ]
+        col_max = row.max
         for j in range(nv):
-            new = update("col", j, ow * cf, accept & xs.ends, col_addr, row_max, ys)
-            col_max = layout(Mux(ys.last[j], new.as_value(), col_max.as_value()))
+            new = update("col", j, ow * cf, advance & row.valid, row.addr, row.max, row.ys)
+            col_max = layout(Mux(row.ys.last[j], new.as_value(), col_max.as_value()))
 
-        with m.If(self.i.ready):
-            m.d.sync += self.o.valid.eq(accept & xs.ends & ys.ends)
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(row.valid & row.ys.ends)
             m.d.sync += self.o.payload.eq(col_max)
         return m

@@ -2,7 +2,8 @@
 lines, thermometer codes counted without an adder tree.
 
 Every register here loads when the caller's enable is high, so a unit's whole pipeline stalls
-together (its timing model counts the registers: see
+together; the partial sums have no reset (data, not control: the valid bits beside them have
+one) (its timing model counts the registers: see
 :attr:`gatemill.flow.kinds.matrix_vector.MatrixVector.tail`).
 """
 
@@ -67,7 +68,7 @@ def sum_levels(values, cuts=(), *, m=None, en=None, name="sum", depth=None, nega
         values, signs = nxt, nsigns
         if level in cuts:
             regs = [
-                Signal(Shape.cast(v.shape()), name=f"{name}_l{level}_{k}")
+                Signal(Shape.cast(v.shape()), name=f"{name}_l{level}_{k}", reset_less=True)
                 for k, v in enumerate(values)
             ]
             with m.If(en):

@@ -96,14 +96,19 @@ class SlidingWindowUnit(wiring.Component):
         ahead = Signal(range(-1, 3))
 
         last_oy = o_oy == p.oh - 1
-        # need(k) unclamped: past the sample's last row only `ahead` can satisfy it.
+        # need(k) unclamped: past the sample's last row only `ahead` can satisfy it. The
+        # input rows the output row needs, o_oy * SH + reach, and the next row's, kept in
+        # registers beside o_oy: the ready path is then a comparison, not a product and sums
         reach = p.kh - 1 - p.pt
+        span = range(min(reach, 0), p.oh * p.sh + max(reach, 0) + 1)
+        need_out = Signal(span, init=reach)
+        need_in = Signal(span, init=p.sh + reach)
         in_ok = Mux(
             ahead == 0,
-            last_oy | (i_y <= (o_oy + 1) * p.sh + reach),
+            last_oy | (i_y <= need_in),
             (ahead == -1) | ((ahead == 1) & last_oy & (i_y <= p.need(0))),
         )
-        out_ok = (ahead > 0) | ((ahead == 0) & (i_y > o_oy * p.sh + reach))
+        out_ok = (ahead > 0) | ((ahead == 0) & (i_y > need_out))
 
         advance = ~self.o.valid | self.o.ready
         issue = advance & out_ok
@@ -150,6 +155,8 @@ class SlidingWindowUnit(wiring.Component):
                 m.d.sync += rslot.eq(top)
             with m.If(end_row):
                 m.d.sync += o_oy.eq(Mux(last_oy, 0, o_oy + 1))
+                m.d.sync += need_out.eq(Mux(last_oy, reach, need_out + p.sh))
+                m.d.sync += need_in.eq(Mux(last_oy, p.sh + reach, need_in + p.sh))
                 m.d.sync += [top.eq(next_top), rslot.eq(next_top)]
 
         with m.If((accept & in_last) & ~(issue & out_last)):

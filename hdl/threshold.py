@@ -71,11 +71,17 @@ class FoldedThresholds(wiring.Component):
         take ``T.bit_length()`` comparisons, not ``T``), with a register (loaded when
         ``en`` is high) after each of these search levels (from 1): ``result`` then follows
         ``value`` by ``len(search)`` clock edges.
+    ahead : bool
+        ``fold`` names the fold one enabled edge earlier, and the word read for it waits in
+        a register that loads nothing but the read data (a block RAM takes it in as its
+        output register): the comparisons then start from a flip-flop, not from the
+        memory's slow read, with the same timing at ``value``.
 
     Members
     -------
     fold : ``In(range(NF))``
-        Fold whose thresholds are loaded at the next clock edge where ``en`` is high.
+        Fold whose thresholds are loaded at the next clock edge where ``en`` is high (with
+        ``ahead``, at the edge after it).
     en : ``In(1)``
         Load enable (the memory's read enable; ignored with a single fold), and with
         ``split`` the enable of the comparison register.
@@ -87,7 +93,16 @@ class FoldedThresholds(wiring.Component):
     """
 
     def __init__(
-        self, *, thresholds, direction, value_range, out_dtype, out_base, split=False, search=None
+        self,
+        *,
+        thresholds,
+        direction,
+        value_range,
+        out_dtype,
+        out_base,
+        split=False,
+        search=None,
+        ahead=False,
     ):
         t = np.asarray(thresholds, dtype=np.int64)
         d = np.asarray(direction, dtype=np.int64)
@@ -111,6 +126,7 @@ class FoldedThresholds(wiring.Component):
         # A shared direction needs no per-channel flip bit in memory.
         self._mixed = _mixed(d)
         self._split = bool(split)
+        self._ahead = bool(ahead)
         self._search = None if search is None else tuple(search)
         if self._search is not None:
             steps = self._levels.bit_length()
@@ -171,6 +187,11 @@ class FoldedThresholds(wiring.Component):
             port = bounds.read_port(domain="sync")
             m.d.comb += [port.addr.eq(self.fold), port.en.eq(self.en)]
             word = layout(port.data)
+            if self._ahead:
+                read = Signal(Shape.cast(layout).width, name="bounds_q", reset_less=True)
+                with m.If(self.en):
+                    m.d.sync += read.eq(port.data)
+                word = layout(read)
         for p in range(self._pe):
             if self._search is not None:
                 count = self._binary_search(m, p)

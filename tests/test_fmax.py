@@ -96,7 +96,9 @@ def test_fmax_of_a_tiny_design(tiny):
     assert r["fmax_mhz"] > 0 and isinstance(r["met"], bool) and r["target_mhz"] == 48.0
     assert r["met"] == (r["fmax_mhz"] >= r["target_mhz"])
     assert r["utilization"]["MULT18X18D"]["used"] == r["synthesized"]["dsp"] > 0
-    assert r["utilization"]["TRELLIS_FF"]["used"] == r["synthesized"]["ff"] > 0
+    # nextpnr places Yosys's flip-flops but those moved into multipliers and block RAMs
+    moved = r["registers_absorbed"]["flip_flops"]
+    assert r["utilization"]["TRELLIS_FF"]["used"] == r["synthesized"]["ff"] - moved > 0
     assert r["seconds"]["yosys"] > 0 and r["seconds"]["nextpnr"] > 0
     assert "--out-of-context" in r["options"] and r["tools"]["nextpnr-ecp5"]
     work = tiny / "fmax"

@@ -23,7 +23,9 @@ naming the tool, the command and its log.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -213,6 +215,24 @@ def yowasp_env() -> dict[str, str]:
     return env
 
 
+def _nextpnr_after_registers(work: Path, nextpnr: str) -> Path:
+    """A script the build runs as nextpnr-ecp5: it first moves flip-flops of ``top.json``
+    into the block RAMs' and multipliers' registers as the ``fmax`` step does
+    (:mod:`gatemill.flow.synth.ecp5_regs`), then runs *nextpnr* with the build's
+    arguments."""
+    script = work / "nextpnr_ecp5.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        "# written by gatemill: flip-flops into block RAM and multiplier registers, then nextpnr\n"
+        "set -e\n"
+        f"{shlex.quote(sys.executable)} -m gatemill.flow.synth.ecp5_regs top.json top"
+        " > registers.json\n"
+        f'exec {shlex.quote(nextpnr)} "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
 def build_ecp5(out: Path, board: Board, ir, manifest: dict, *, baud: int) -> dict:
     """Place and route the bridged accelerator for *board*; returns ``timing.json``'s content.
 
@@ -256,6 +276,7 @@ def build_ecp5(out: Path, board: Board, ir, manifest: dict, *, baud: int) -> dic
         (work / product).unlink(missing_ok=True)
     (work / "top.report.json").unlink(missing_ok=True)
     env = yowasp_env()
+    env["NEXTPNR_ECP5"] = str(_nextpnr_after_registers(work, env["NEXTPNR_ECP5"]))
     t0 = time.perf_counter()
     try:
         plan.execute_local(str(work), env=env)
@@ -276,6 +297,7 @@ def build_ecp5(out: Path, board: Board, ir, manifest: dict, *, baud: int) -> dic
         "board": board.name,
         "part": board.part,
         **parse_timing(report, log),
+        "registers_absorbed": json.loads((work / "registers.json").read_text()),
         "baud": baud,
         "seed": NEXTPNR_SEED,
         "utilization": report.get("utilization", {}),

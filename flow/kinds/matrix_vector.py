@@ -117,14 +117,24 @@ class Stages:
 
     Parameters
     ----------
-    operands : bool
-        A register in front of the multipliers (DSP products): next to each multiplier,
-        where a DSP48 takes it in.
+    operands : int
+        Registers in front of the products that load nothing but the step's weight word and
+        input: a block RAM holding the weights takes the first in as its output register, a
+        multiplier (DSP48, MULT18X18D) the last as its input register; two with DSP
+        products (the ECP5 CNN: 4.6 ns of route from a block RAM to a multiplier's
+        unregistered input, then 3.5 ns inside it), else one. None with LUT products that
+        build multiples of the input (their weight word is registered beside the
+        multiples, in the same stage).
     multiples : bool
         A register after each input's multiples (``3x`` and ``-x`` of LUT products, the odd
         multiples of a shift-and-add unit).
     products : bool
         A register after the products (before the adder tree).
+    fabric_products : bool
+        With multipliers (DSP products), a second register after the products: a
+        multiplier takes the first in as its output register, and this one, in the fabric
+        beside the adder tree, makes the long route from the DSP column a path of its own
+        (the ECP5 digits MLP: 5.1 ns of its 8.5 ns critical path without it).
     tree_cuts : tuple of int
         Adder-tree levels (from 1) after which the partial sums are registered; the tree's
         last level feeds the dot-product register of the base stages.
@@ -136,9 +146,10 @@ class Stages:
         the search levels (from 1) after which a register holds the bits found so far.
     """
 
-    operands: bool = False
+    operands: int = 0
     multiples: bool = False
     products: bool = False
+    fabric_products: bool = False
     tree_cuts: tuple[int, ...] = ()
     compare: bool = False
     search_cuts: tuple[int, ...] = ()
@@ -146,7 +157,8 @@ class Stages:
     @property
     def extra(self) -> int:
         """Registers added to the path from a step to its output beat."""
-        regs = self.operands + self.multiples + self.products + self.compare
+        regs = self.operands + self.multiples + self.products + self.fabric_products
+        regs += self.compare
         return regs + len(self.tree_cuts) + len(self.search_cuts)
 
 
@@ -499,9 +511,10 @@ class MatrixVector(Layer):
         search = self.threshold_search
         steps = int(self.thresholds.shape[1]).bit_length() if search else 0
         return Stages(
-            operands=self.multiplies and self.mul == "dsp" and not self.constant,
+            operands=0 if self.constant or self.lut_multiples else 1 + (self.mul == "dsp"),
             multiples=self.shift_add or self.lut_multiples,
             products=not self.shift_add,
+            fabric_products=self.multiplies and self.mul == "dsp" and not self.constant,
             tree_cuts=tuple(range(k, self.adder_levels(), k)),
             compare=self.thresholds is not None and not search,
             search_cuts=tuple(range(k, steps, k)),
@@ -660,8 +673,9 @@ class MatrixVector(Layer):
         return rs.Features(self.kind, lut, ff, mems, dsp)
 
     def _pipeline_bits(self, prod: int, levels: int) -> int:
-        """Flip-flops of the registers :meth:`stages` adds: the products, the partial sums
-        after each cut (``prod + level`` bits each) and the comparisons."""
+        """Flip-flops of the registers :meth:`stages` adds: the operands (or the weight word
+        beside the multiples), the products, the partial sums after each cut (``prod +
+        level`` bits each) and the comparisons."""
         st = self.stages()
         ab = rs.width(self.in_dtype)
         if self.shift_add:
@@ -671,7 +685,10 @@ class MatrixVector(Layer):
             )
         else:
             leaves, products = [self.simd] * self.pe, self.pe * self.simd * prod
-        bits = products if st.products else 0
+        bits = products * (st.products + st.fabric_products)
+        # the weight word's registers, the input's
+        bits += self.pe * self.simd * rs.width(self.w_dtype) * max(st.operands, self.lut_multiples)
+        bits += self.simd * ab * st.operands
         for cut in st.tree_cuts:
             bits += sum(-(-n // 2**cut) for n in leaves) * (prod + cut)
         # the search's registers hold the bits found so far and the value

@@ -95,8 +95,9 @@ class MaxPool(DataMover, Layer):
         return self.pe
 
     def beat_times(self, avail, hold=None):
-        """A window's beat leaves one cycle after the input beat that completes it; no input
-        beat is taken while *hold* keeps an output beat."""
+        """A window's beat leaves two cycles after the input beat that completes it (the row
+        maximum, then the column maximum); the unit stalls while *hold* keeps an output
+        beat."""
         hold = hold or Backpressure()
         (kh, kw), (sh, sw), (_, w, c) = self.kernel, self.stride, self.ifm
         oh, ow, _ = self.out_shape
@@ -111,7 +112,7 @@ class MaxPool(DataMover, Layer):
         for k, a in enumerate(avail[: last[-1] + 1]):
             t = hold.advance(a if t is None else max(a, t + 1))
             if k == last[len(out)]:
-                out.append(hold.emit(t + 1))
+                out.append(hold.emit(hold.later(t, 1) + 1))
         return out
 
     # -- cost, hardware -------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 
 ``gatemill bitstream`` gives the Fmax of the whole board design (the core behind a UART
 bridge, pins, an Amaranth board build), which takes many minutes. This places and routes the
-core alone: one flattened ``synth_ecp5`` run writing a JSON netlist, then nextpnr-ecp5 with
+core alone: one flattened ``synth_ecp5`` run writing a JSON netlist, flip-flops moved into the
+block RAMs' and multipliers' own registers (:mod:`.ecp5_regs`), then nextpnr-ecp5 with
 ``--out-of-context`` (no I/O buffers: the core's ports are not pins, and a 512-bit AXI stream
 would not fit the package's pins anyway). Timing is the register-to-register paths of the
 core at the board's clock, which is what limits the bitstream's Fmax too: the bridge is a
@@ -29,6 +30,7 @@ from ..boards import Board
 from ..errors import GatemillError, ToolError
 from ..tools import package_version, tool_env, which
 from .cells import resource_keys, resources
+from .ecp5_regs import absorb_in_file
 from .fit import FOLDABLE, used_keys, utilization
 from .step import load_manifest
 from .yosys import SAFE_NAME, readable_verilog, run_tool, run_yosys, yosys_version
@@ -376,6 +378,9 @@ def measure_fmax(
         design=f"the design in {out} (flattened Yosys netlist {work / 'core.json'})",
     )
 
+    absorbed = absorb_in_file(work / "core.json", top)
+    yosys_s = time.perf_counter() - t0
+
     cmd = [
         exe,
         *device,
@@ -417,6 +422,8 @@ def measure_fmax(
             for k, v in report.get("utilization", {}).items()
             if v.get("used") or k in ("TRELLIS_COMB", "TRELLIS_FF", "MULT18X18D", "DP16KD")
         },
+        # flip-flops moved into block RAM and multiplier registers (ecp5_regs)
+        "registers_absorbed": absorbed,
         "synthesized": {
             **figures,
             "utilization_pct": utilization(figures, board.capacity, "ecp5"),

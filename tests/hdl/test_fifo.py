@@ -83,8 +83,10 @@ def test_capacity(depth):
 def test_memory_when_deep():
     """Deep FIFOs keep their entries in an inferred memory (block RAM when large)."""
     text = verilog.convert(StreamFifo(shape=SHAPE, depth=64), name="fifo")
-    # SyncFIFOBuffered: depth - 1 entries in memory, one in the output register
-    assert re.search(r"reg \[11:0\] \w+ \[62:0\];", text)
+    # SyncFIFOBuffered of depth - 1 (depth - 2 entries in memory, one in its read register),
+    # then the output register
+    assert re.search(r"reg \[11:0\] \w+ \[61:0\];", text)
+    assert re.search(r"reg \[11:0\] o__payload\b", text)
 
 
 def test_payload_shapes():

@@ -269,9 +269,10 @@ def test_pipeline_stages():
     assert layer.refold(pipeline=1).stages().tree_cuts == (1, 2, 3, 4)
     assert layer.refold(pipeline=2).stages().tree_cuts == (2, 4)
     assert layer.refold(pipeline=5).stages().tree_cuts == ()
-    # DSP products: operands and products registered; LUT products: the input's multiples
-    # and the products; constant weights by shift and add: the multiples only
-    assert layer.refold(pipeline=2).tail == layer.tail + 2 + 2 + 1
+    # DSP products: operands and products registered twice (in the block RAM and the DSP,
+    # in the DSP and the fabric); LUT products: the input's multiples (beside the weight
+    # word) and the products; constant weights by shift and add: the multiples only
+    assert layer.refold(pipeline=2).tail == layer.tail + 4 + 2 + 1
     assert layer.refold(pipeline=2, mul="lut").tail == layer.tail + 2 + 2 + 1
     assert layer.refold(pipeline=2, mul="lut").stages().multiples
     assert not layer.refold(pipeline=2).stages().multiples

@@ -65,8 +65,8 @@ def test_timing_model():
     layer = MaxPool(name="pool", ifm=(8, 8, 4), kernel=(3, 3), stride=(2, 2), dtype=D["INT4"],
                     pe=2)  # fmt: skip
     assert layer.cycles() == 8 * 8 * 2
-    # the first window ends at input pixel (2, 2)
-    assert layer.latency() == (2 * 8 + 2) * 2 + 1
+    # the first window ends at input pixel (2, 2); its row maximum, then its column maximum
+    assert layer.latency() == (2 * 8 + 2) * 2 + 2
     # 2 row partials of C, 2 column partials of OW * C (OW = 3)
     assert layer.banks == (2, 2)
 

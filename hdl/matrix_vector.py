@@ -291,7 +291,7 @@ class MatrixVectorUnit(wiring.Component):
                     m.d.comb += [wport.addr.eq(step), wport.en.eq(advance)]
                     parts.append(wport.data)
             weights = self.weight_layout(Cat(*parts))
-        latest = Signal(in_layout)
+        latest = Signal(in_layout, reset_less=True)
         with m.If(accept):
             m.d.sync += latest.eq(self.i.payload)
         if nf_count > 1 and sf_count > 1:

@@ -99,6 +99,14 @@ def test_fmax_of_a_tiny_design(tiny):
     # nextpnr places Yosys's flip-flops but those moved into multipliers and block RAMs
     moved = r["registers_absorbed"]["flip_flops"]
     assert r["utilization"]["TRELLIS_FF"]["used"] == r["synthesized"]["ff"] - moved > 0
+    # its products by constant weights: both operands registered or neither (nextpnr times a
+    # multiplier with one registered operand as if none were)
+    netlist = json.loads((tiny / "fmax" / "core.json").read_text())
+    (top,) = [m for m in netlist["modules"].values() if m["attributes"].get("top")]
+    mults = [c["parameters"] for c in top["cells"].values() if c["type"] == "MULT18X18D"]
+    modes = {(p.get("REG_INPUTA_CLK", "NONE"), p.get("REG_INPUTB_CLK", "NONE")) for p in mults}
+    assert modes == {("CLK0", "CLK0")}
+    assert r["registers_absorbed"]["mult_input_registers"] == 2 * len(mults)
     assert r["seconds"]["yosys"] > 0 and r["seconds"]["nextpnr"] > 0
     assert "--out-of-context" in r["options"] and r["tools"]["nextpnr-ecp5"]
     work = tiny / "fmax"

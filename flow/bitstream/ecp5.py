@@ -215,6 +215,12 @@ def yowasp_env() -> dict[str, str]:
     return env
 
 
+_ABSORB = (
+    "import json, sys; from gatemill.flow.synth.ecp5_regs import absorb_in_file; "
+    "print(json.dumps(absorb_in_file(sys.argv[1], sys.argv[2])))"
+)
+
+
 def _nextpnr_after_registers(work: Path, nextpnr: str) -> Path:
     """A script the build runs as nextpnr-ecp5: it first moves flip-flops of ``top.json``
     into the block RAMs' and multipliers' registers as the ``fmax`` step does
@@ -225,8 +231,7 @@ def _nextpnr_after_registers(work: Path, nextpnr: str) -> Path:
         "#!/bin/sh\n"
         "# written by gatemill: flip-flops into block RAM and multiplier registers, then nextpnr\n"
         "set -e\n"
-        f"{shlex.quote(sys.executable)} -m gatemill.flow.synth.ecp5_regs top.json top"
-        " > registers.json\n"
+        f"{shlex.quote(sys.executable)} -c {shlex.quote(_ABSORB)} top.json top > registers.json\n"
         f'exec {shlex.quote(nextpnr)} "$@"\n'
     )
     script.chmod(0o755)

@@ -12,9 +12,9 @@ RTL puts a plain register after every memory read and around every product (see
 - a block RAM port whose every used data output drives one flip-flop and nothing else, all on
   the port's clock with one clock enable, gets ``REGMODE = "OUTREG"`` with that enable on its
   output clock enable, and the flip-flops are removed;
-- a multiplier operand (``A`` or ``B``) whose every non-constant bit comes from a flip-flop on
-  one clock with one enable takes the flip-flops' inputs into its input register (a flip-flop
-  that drives other cells too stays, the multiplier gets a copy);
+- a multiplier whose operands (``A`` and ``B``) each come from flip-flops on one clock with
+  one enable, or are constant, takes the flip-flops' inputs into its input registers (a
+  flip-flop that drives other cells too stays, the multiplier gets a copy);
 - a multiplier whose used product bits each drive one flip-flop and nothing else gets its
   output register in place of the flip-flops.
 
@@ -27,7 +27,6 @@ values in the same cycles.
 from __future__ import annotations
 
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -179,39 +178,56 @@ def _slot(net: _Netlist, name: str, clock, enable) -> str | None:
     return None
 
 
+def _operand_registers(net: _Netlist, name: str, operand: str, ebr_outputs: set):
+    """``(flip-flop per port, timing)`` of a multiplier operand its input register can stand
+    for; ``({}, None)`` for a constant operand; None when it cannot be registered."""
+    c = net.cells[name]["connections"]
+    bits = {p: c[p][0] for p in c if p[0] == operand and p[1:].isdigit()}
+    drivers = {p: net.driver.get(b) for p, b in bits.items() if isinstance(b, int)}
+    if not drivers:
+        return {}, None
+    if any(d is None or d[1] != "Q" for d in drivers.values()):
+        return None
+    names = {d[0] for d in drivers.values()}
+    timing = _one({net.plain_ff(f) for f in names})
+    # a flip-flop right after a block RAM read is the RAM's output register instead
+    if timing is None or any(net.cells[f]["connections"]["DI"][0] in ebr_outputs for f in names):
+        return None
+    return {p: d[0] for p, d in drivers.items()}, timing
+
+
 def _absorb_mult_inputs(net: _Netlist, name: str, ebr_outputs: set) -> int:
+    """Both operands into the input registers, or neither: nextpnr-ecp5 times a multiplier
+    with one registered operand as if neither were (and warns). A constant operand is
+    registered with the other (it loads the same constant on the same edges)."""
     cell = net.cells[name]
-    done = 0
-    for operand in "AB":
-        param = f"REG_INPUT{operand}_CLK"
-        if cell["parameters"].get(param, "NONE") != "NONE":
-            continue
-        ports = [p for p in cell["connections"] if p[0] == operand and p[1:].isdigit()]
-        bits = {p: cell["connections"][p][0] for p in ports}
-        ffs = {p: net.driver.get(b) for p, b in bits.items() if isinstance(b, int)}
-        if not ffs or any(d is None or d[1] != "Q" for d in ffs.values()):
-            continue
-        names = {d[0] for d in ffs.values()}
-        timing = _one({net.plain_ff(f) for f in names})
-        # a flip-flop right after a block RAM read is the RAM's output register instead
-        if timing is None or any(
-            net.cells[f]["connections"]["DI"][0] in ebr_outputs for f in names
-        ):
-            continue
-        slot = _slot(net, name, *timing)
-        if slot is None:
-            continue
-        for p, (ff, _) in ffs.items():
-            net.connect(name, p, net.cells[ff]["connections"]["DI"], "input")
-        for ff in names:
+    if any(cell["parameters"].get(f"REG_INPUT{o}_CLK", "NONE") != "NONE" for o in "AB"):
+        return 0
+    plans = [_operand_registers(net, name, o, ebr_outputs) for o in "AB"]
+    if None in plans:
+        return 0
+    timings = {t for _, t in plans if t is not None}
+    if len({t[0] for t in timings}) != 1:  # one clock, and at least one operand from registers
+        return 0
+    slots = {t: _slot(net, name, *t) for t in timings}
+    if None in slots.values():
+        return 0
+    for operand, (ffs, timing) in zip("AB", plans, strict=True):
+        slot = slots[timing if timing is not None else next(iter(timings))]
+        for port, ff in ffs.items():
+            net.connect(name, port, net.cells[ff]["connections"]["DI"], "input")
+        for ff in set(ffs.values()):
             q = net.cells[ff]["connections"]["Q"][0]
             if not net.sinks.get(q) and q not in net.port_bits:
                 net.remove(ff)
         cell["parameters"].update(
-            {param: "CLK0", f"REG_INPUT{operand}_CE": slot, f"REG_INPUT{operand}_RST": "RST0"}
+            {
+                f"REG_INPUT{operand}_CLK": "CLK0",
+                f"REG_INPUT{operand}_CE": slot,
+                f"REG_INPUT{operand}_RST": "RST0",
+            }
         )
-        done += 1
-    return done
+    return 2
 
 
 def _absorb_mult_output(net: _Netlist, name: str) -> int:
@@ -279,9 +295,3 @@ def absorb_in_file(path: str | Path, top: str) -> dict[str, int]:
     counts = absorb_registers(netlist, top)
     path.write_text(json.dumps(netlist))
     return counts
-
-
-if __name__ == "__main__":
-    # python -m gatemill.flow.synth.ecp5_regs NETLIST TOP: the bitstream build script's step
-    # between Yosys and nextpnr (gatemill.flow.bitstream.ecp5)
-    print(json.dumps(absorb_in_file(sys.argv[1], sys.argv[2])))

@@ -21,7 +21,8 @@ RTL puts a plain register after every memory read and around every product (see
 A flip-flop moves only when it behaves like the block's register: rising edge, no set or reset
 (``LSR`` tied low: the RTL's data path registers are ``reset_less``), initial value 0. The
 registers load on the same edges with the same enables, so the design computes the same
-values in the same cycles.
+values in the same cycles (a constant operand's register holds 0 until the first enabled
+edge, which also loads the first operand the product is computed for).
 """
 
 from __future__ import annotations

@@ -57,33 +57,31 @@ class _Netlist:
                         else:
                             self.sinks[b].append((name, port))
 
-    def connect(self, name: str, port: str, bits: list, direction: str):
-        cell = self.cells[name]
-        for b in cell["connections"].get(port, []):
-            if isinstance(b, int):
-                if direction == "output":
-                    self.driver.pop(b, None)
-                else:
-                    self.sinks[b].remove((name, port))
-        cell["connections"][port] = list(bits)
-        cell["port_directions"][port] = direction
+    def _track(self, name: str, port: str, bits, direction: str, attach: bool):
         for b in bits:
-            if isinstance(b, int):
-                if direction == "output":
+            if not isinstance(b, int):
+                continue
+            if direction == "output":
+                if attach:
                     self.driver[b] = (name, port)
                 else:
-                    self.sinks[b].append((name, port))
+                    self.driver.pop(b, None)
+            elif attach:
+                self.sinks[b].append((name, port))
+            else:
+                self.sinks[b].remove((name, port))
+
+    def connect(self, name: str, port: str, bits: list, direction: str):
+        cell = self.cells[name]
+        self._track(name, port, cell["connections"].get(port, []), direction, attach=False)
+        cell["connections"][port] = list(bits)
+        cell["port_directions"][port] = direction
+        self._track(name, port, bits, direction, attach=True)
 
     def remove(self, name: str):
-        for port, bits in self.cells[name]["connections"].items():
-            for b in bits:
-                if not isinstance(b, int):
-                    continue
-                if self.cells[name]["port_directions"].get(port) == "output":
-                    self.driver.pop(b, None)
-                else:
-                    self.sinks[b].remove((name, port))
-        del self.cells[name]
+        cell = self.cells.pop(name)
+        for port, bits in cell["connections"].items():
+            self._track(name, port, bits, cell["port_directions"].get(port), attach=False)
 
     def only_sink(self, bit) -> str | None:
         """The flip-flop whose data input is the only load of *bit* (not a module port)."""
@@ -131,6 +129,27 @@ def _ebr_groups(cell: dict):
     ]
 
 
+def _output_flip_flops(net: _Netlist, name: str, ports):
+    """``({port: flip-flop}, timing)`` when every used output of *ports* of cell *name*
+    drives one plain flip-flop and nothing else, all with one clock and enable; else None."""
+    c = net.cells[name]["connections"]
+    used = [p for p in ports if net.sinks.get(c[p][0]) or c[p][0] in net.port_bits]
+    ffs = {p: net.only_sink(c[p][0]) for p in used}
+    if not used or None in ffs.values():
+        return None
+    timing = _one({net.plain_ff(f) for f in ffs.values()})
+    return None if timing is None else (ffs, timing)
+
+
+def _take_over(net: _Netlist, name: str, ffs: dict):
+    """Cell *name*'s outputs drive what the flip-flops *ffs* (``{port: flip-flop}``) drove;
+    the flip-flops are gone."""
+    for port, ff in ffs.items():
+        q = net.cells[ff]["connections"]["Q"]
+        net.remove(ff)
+        net.connect(name, port, q, "output")
+
+
 def _absorb_ebr(net: _Netlist, name: str) -> int:
     cell = net.cells[name]
     done = 0
@@ -142,19 +161,12 @@ def _absorb_ebr(net: _Netlist, name: str) -> int:
             continue
         if c.get(f"RST{clk_port[-1]}", ["0"]) != ["0"]:
             continue
-        used = [p for p in outs if net.sinks.get(c[p][0]) or c[p][0] in net.port_bits]
-        ffs = {p: net.only_sink(c[p][0]) for p in used}
-        if not used or None in ffs.values():
+        found = _output_flip_flops(net, name, outs)
+        if found is None or found[1][0] != c[clk_port][0]:
             continue
-        kinds = {net.plain_ff(f) for f in ffs.values()}
-        timing = _one(kinds)
-        if timing is None or timing[0] != c[clk_port][0]:
-            continue
-        for p, ff in ffs.items():
-            q = net.cells[ff]["connections"]["Q"]
-            net.remove(ff)
-            net.connect(name, p, q, "output")
-        net.connect(name, oce_port, [timing[1]], "input")
+        ffs, (_, enable) = found
+        _take_over(net, name, ffs)
+        net.connect(name, oce_port, [enable], "input")
         for m in modes:
             params[m] = "OUTREG"
         done += 1
@@ -235,21 +247,14 @@ def _absorb_mult_output(net: _Netlist, name: str) -> int:
     cell = net.cells[name]
     if cell["parameters"].get("REG_OUTPUT_CLK", "NONE") != "NONE":
         return 0
-    c = cell["connections"]
-    used = [p for p in c if p[0] == "P" and (net.sinks.get(c[p][0]) or c[p][0] in net.port_bits)]
-    ffs = {p: net.only_sink(c[p][0]) for p in used}
-    if not used or None in ffs.values():
+    found = _output_flip_flops(net, name, [p for p in cell["connections"] if p[0] == "P"])
+    if found is None:
         return 0
-    timing = _one({net.plain_ff(f) for f in ffs.values()})
-    if timing is None:
-        return 0
+    ffs, timing = found
     slot = _slot(net, name, *timing)
     if slot is None:
         return 0
-    for p, ff in ffs.items():
-        q = net.cells[ff]["connections"]["Q"]
-        net.remove(ff)
-        net.connect(name, p, q, "output")
+    _take_over(net, name, ffs)
     cell["parameters"].update(
         {"REG_OUTPUT_CLK": "CLK0", "REG_OUTPUT_CE": slot, "REG_OUTPUT_RST": "RST0"}
     )

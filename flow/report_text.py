@@ -10,8 +10,9 @@ from rich.table import Table
 
 console = Console(highlight=False)
 
-# a folding field not printed at this value: every weight bit where synthesis puts it
-QUIET = ("lut_weight_bits", 0)
+# folding fields not printed at these values: every weight bit where synthesis puts it, no
+# second register after DSP products (both the Xilinx parts' choice)
+QUIET = {("lut_weight_bits", 0), ("dsp_fabric_reg", 0)}
 
 
 def _pct(v) -> str:
@@ -83,7 +84,7 @@ def print_build(reports: dict, out: Path, timings: dict | None = None) -> None:
         console.print(
             f"folding ({fold['rule']}): "
             + ", ".join(
-                f"{name} " + "/".join(f"{k}={v}" for k, v in f.items() if (k, v) != QUIET)
+                f"{name} " + "/".join(f"{k}={v}" for k, v in f.items() if (k, v) not in QUIET)
                 for name, f in fold["layers"].items()
             )
         )

@@ -213,6 +213,13 @@ class MatrixVector(Layer):
         more block RAMs than its bits fill; the folding moves words into LUTs to fit a
         board's block RAM (:func:`~gatemill.flow.dse.budget.fit_board`). 0: the whole word in
         one memory.
+    dsp_fabric_reg : int
+        Hardware only, with ``mul="dsp"`` and ``pipeline`` > 0: 1 registers the products a
+        second time, in the fabric after the multiplier's own output register
+        (:attr:`Stages.fabric_products`). :meth:`device_fold` sets it on the ECP5, where the
+        route from the multiplier column to the adder tree is a long path of its own; on the
+        Xilinx parts it would keep synthesis from folding the tree's first adds into the
+        DSP48's post-adder (about 17 LUT more per DSP). 0 otherwise.
     """
 
     kind: ClassVar[str] = "MatrixVector"
@@ -224,6 +231,7 @@ class MatrixVector(Layer):
         "mul",
         "pack",
         "lut_weight_bits",
+        "dsp_fabric_reg",
     )
     weights: np.ndarray
     in_dtype: Any
@@ -240,6 +248,7 @@ class MatrixVector(Layer):
     mul: str = "dsp"
     pack: int = 1
     lut_weight_bits: int = 0
+    dsp_fabric_reg: int = 0
 
     def __post_init__(self):
         super().__post_init__()
@@ -274,6 +283,10 @@ class MatrixVector(Layer):
             raise ValueError(f"{self.name}: pack must be a positive integer, not {self.pack!r}")
         if not (self.mul == "dsp" and self.multiplies):
             object.__setattr__(self, "pack", 1)  # nothing to pack
+        if self.dsp_fabric_reg not in (0, 1) or isinstance(self.dsp_fabric_reg, bool):
+            raise ValueError(
+                f"{self.name}: dsp_fabric_reg must be 0 or 1, not {self.dsp_fabric_reg!r}"
+            )
         bits = self.lut_weight_bits
         if not isinstance(bits, int) or isinstance(bits, bool) or bits < 0:
             raise ValueError(
@@ -472,13 +485,15 @@ class MatrixVector(Layer):
         """The pipeline depth for the clock (:func:`pipeline_for_clock`); products on DSP
         blocks, packed as the ports allow, where the device's synthesis maps them there
         (:func:`~gatemill.flow.kinds.resources.dsp_product`), LUT products otherwise (never a
-        soft multiplier)."""
+        soft multiplier); on the ECP5, DSP products registered again in the fabric
+        (:attr:`dsp_fabric_reg`)."""
         ab, wb = rs.width(self.in_dtype), rs.width(self.w_dtype)
         dsp = self.multiplies and rs.dsp_product(ab, wb, family)
         return {
             "pipeline": pipeline_for_clock(clock_mhz, family),
             "mul": "dsp" if dsp else "lut",
             "pack": self.max_pack(family) if dsp else 1,
+            "dsp_fabric_reg": int(dsp and family == "ecp5"),
         }
 
     def cycles_for(self, fold):
@@ -514,7 +529,9 @@ class MatrixVector(Layer):
             operands=0 if self.constant or self.lut_multiples else 1 + (self.mul == "dsp"),
             multiples=self.shift_add or self.lut_multiples,
             products=not self.shift_add,
-            fabric_products=self.multiplies and self.mul == "dsp" and not self.constant,
+            fabric_products=bool(
+                self.dsp_fabric_reg and self.multiplies and self.mul == "dsp" and not self.constant
+            ),
             tree_cuts=tuple(range(k, self.adder_levels(), k)),
             compare=self.thresholds is not None and not search,
             search_cuts=tuple(range(k, steps, k)),

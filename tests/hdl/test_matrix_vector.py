@@ -179,6 +179,7 @@ MULTIPLIERS = {
     "dsp_pack2_odd_pe_pipelined": ("odd_27x10", {"pack": 2, "pipeline": 1}),
     "dsp_pack3_raw": ("raw_signed", {"pack": 3}),
     "dsp_pack3_unfolded": ("odd_27x10_unfolded_raw", {"pack": 3, "pipeline": 1}),
+    "dsp_fabric_reg": ("intermediate_mixed", {"pipeline": 1, "dsp_fabric_reg": 1}),
     # part of each weight word in a ROM in logic (lut_weight_bits)
     "lut_weight_bits_packed": ("intermediate_mixed", {"pack": 2, "lut_weight_bits": 7}),
     "lut_weight_bits_lut_products": ("conv3x3", {"mul": "lut", "pipeline": 1,
@@ -269,10 +270,13 @@ def test_pipeline_stages():
     assert layer.refold(pipeline=1).stages().tree_cuts == (1, 2, 3, 4)
     assert layer.refold(pipeline=2).stages().tree_cuts == (2, 4)
     assert layer.refold(pipeline=5).stages().tree_cuts == ()
-    # DSP products: operands and products registered twice (in the block RAM and the DSP,
-    # in the DSP and the fabric); LUT products: the input's multiples (beside the weight
-    # word) and the products; constant weights by shift and add: the multiples only
-    assert layer.refold(pipeline=2).tail == layer.tail + 4 + 2 + 1
+    # DSP products: operands registered twice (in the block RAM and the DSP), products once
+    # (in the DSP) and again in the fabric with dsp_fabric_reg (the ECP5's choice); LUT
+    # products: the input's multiples (beside the weight word) and the products; constant
+    # weights by shift and add: the multiples only
+    assert layer.refold(pipeline=2).tail == layer.tail + 3 + 2 + 1
+    assert layer.refold(pipeline=2, dsp_fabric_reg=1).tail == layer.tail + 4 + 2 + 1
+    assert layer.refold(pipeline=2, mul="lut", dsp_fabric_reg=1).tail == layer.tail + 2 + 2 + 1
     assert layer.refold(pipeline=2, mul="lut").tail == layer.tail + 2 + 2 + 1
     assert layer.refold(pipeline=2, mul="lut").stages().multiples
     assert not layer.refold(pipeline=2).stages().multiples
@@ -280,6 +284,19 @@ def test_pipeline_stages():
     assert one.shift_add and one.stages().extra == 1 + len(one.stages().tree_cuts) + 1
     with pytest.raises(ValueError, match="pipeline must be a non-negative integer"):
         layer.refold(pipeline=-1)
+    with pytest.raises(ValueError, match="dsp_fabric_reg must be 0 or 1"):
+        layer.refold(dsp_fabric_reg=2)
+
+
+def test_device_fold_registers_dsp_products_in_the_fabric_on_ecp5_only():
+    """The second product register pays on the ECP5 (long routes from the multiplier
+    column) and costs LUTs on Xilinx (no DSP48 post-adder), so only the ECP5 gets it."""
+    rng = np.random.default_rng(12)
+    layer, _ = make_layer(rng, **CASES["intermediate_mixed"])
+    for family, reg in (("ecp5", 1), ("xc7", 0), ("xcup", 0)):
+        fold = layer.device_fold(150.0, family)
+        assert fold["mul"] == "dsp" and fold["dsp_fabric_reg"] == reg
+        assert layer.refold(**fold).stages().fabric_products == bool(reg)
 
 
 def test_refolding_keeps_results():

@@ -84,7 +84,4 @@ def random_vectors(ir: IRGraph, n: int, seed: int) -> np.ndarray:
             return rng.choice(np.array([-1, 1]), size=(n, *ir.input.model_shape))
         return rng.integers(int(dt.min()), int(dt.max()) + 1, size=(n, *ir.input.model_shape))
     q = rng.integers(int(dt.min()), int(dt.max()) + 1, size=(n, *ir.input.shape))
-    x = (q * ir.input.scale).astype(np.float32)
-    if ir.input.layout == "NCHW":
-        x = x.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x)
+    return ir.input.float_input(q)

@@ -13,6 +13,9 @@ from test_frontend_graph import build, check_golden
 
 from gatemill.flow.errors import GatemillError
 from gatemill.flow.frontend import import_qonnx
+from gatemill.flow.import_step import run_import
+from gatemill.flow.kinds import load_ir
+from gatemill.flow.vectors import random_vectors
 
 MODELS = {
     "depthwise": (depthwise_separable, (3, 6, 6)),
@@ -68,6 +71,15 @@ def test_conv1d_and_maxpool1d_are_maps_of_height_one(tmp_path):
     assert pad.kernel == (1, 1) and pad.pad == (0, 1, 0, 1)
     assert pool.ifm == (1, 6, 4) and pool.out_shape == (1, 2, 4)
     check_golden(imp)
+
+
+def test_conv1d_imports_without_test_vectors(tmp_path):
+    """Without vectors, the import draws seeded random inputs in the model's (C, L) shape."""
+    path, _ = imported("conv1d", tmp_path)
+    report = run_import(path, tmp_path / "imp", seed=3)
+    assert report["golden_vs_qonnx"]["mismatches"] == 0
+    x = random_vectors(load_ir(tmp_path / "imp"), 5, seed=3)
+    assert x.shape == (5, 2, 16) and x.dtype == np.float32
 
 
 def test_padded_maxpool1d_of_signed_values_is_refused(tmp_path):

@@ -87,22 +87,13 @@ class MatrixVectorUnit(wiring.Component):
         holds ``W[nf * PE + p, sf * SIMD + s]`` (packed: lane ``g * SIMD + s`` holds rows
         ``g * pack ..`` of column ``s``)."""
         layer = self._layer
-        folded = layer.folded_weights()  # [NF, SF, PE, SIMD]
         if self.packed:
-            width = Shape.cast(self.weight_layout.elem_shape.elem_shape).width
-            lanes_of = []
-            for word in folded.reshape(-1, layer.pe, layer.simd).astype(object):
-                for g in range(layer.groups):
-                    rows = word[g * layer.pack : (g + 1) * layer.pack]
-                    for s in range(layer.simd):
-                        v = sum(int(w) << (r * layer.pack_shift) for r, w in enumerate(rows[:, s]))
-                        lanes_of.append(v & ((1 << width) - 1))
-            per = layer.groups * layer.simd
-            codes = [lanes_of[k : k + per] for k in range(0, len(lanes_of), per)]
-            bits = width
+            bits = Shape.cast(self.weight_layout.elem_shape.elem_shape).width
+            lanes = layer.multiplicands().reshape(-1, layer.groups * layer.simd)
+            codes = [[int(v) & ((1 << bits) - 1) for v in word] for word in lanes]
         else:
             bits = elem_shape(layer.w_dtype).width
-            flat = folded.reshape(-1, layer.pe * layer.simd)
+            flat = layer.folded_weights().reshape(-1, layer.pe * layer.simd)
             codes = encode(flat, layer.w_dtype).astype(object).tolist()
         return [sum(int(c) << (k * bits) for k, c in enumerate(word)) for word in codes]
 

@@ -579,6 +579,22 @@ class MatrixVector(Layer):
         nf, sf = self.folds
         return self.weights.reshape(nf, self.pe, sf, self.simd).transpose(0, 2, 1, 3)
 
+    def multiplicands(self) -> np.ndarray:
+        """What the multipliers multiply the inputs by, ``[NF, SF, groups, SIMD]`` (Python
+        ints): packed (:attr:`packed`), the weights of rows ``nf * PE + g * pack ..`` (at most
+        ``pack``, within the fold) ``pack_shift`` bits apart, the first lowest; else the
+        folded weights (``groups = PE``)."""
+        folded = self.folded_weights().astype(object)
+        if not self.packed:
+            return folded
+        shift, pack = self.pack_shift, self.pack
+        out = np.zeros((*self.folds, self.groups, self.simd), dtype=object)
+        for g in range(self.groups):
+            rows = folded[:, :, g * pack : (g + 1) * pack]
+            for r in range(rows.shape[2]):
+                out[:, :, g] += rows[:, :, r] << (r * shift)
+        return out
+
     def folded_thresholds(self) -> tuple[np.ndarray, np.ndarray]:
         """Thresholds ``[NF, PE, T]`` and directions ``[NF, PE]`` in output-beat order."""
         return fold_channels(self.thresholds, self.pe), fold_channels(self.direction, self.pe)
@@ -636,7 +652,9 @@ class MatrixVector(Layer):
             if self.shift_add:  # the adders of each input's odd multiples
                 mcm = sum(ab + o.bit_length() for plan in self.multiples() for o, *_ in plan)
             else:
-                dsp, const_soft = rs.constant_products(self.weights, ab, family)
+                dsp, const_soft = rs.constant_products(
+                    self.multiplicands()[0, 0], ab, signed, family
+                )
             nonzero = np.count_nonzero(np.asarray(self.weights), axis=1)
             tree = int(np.maximum(nonzero - 1, 0).sum()) * prod
         rom_logic = "weights" in mems and mems["weights"].how == "logic"
@@ -700,6 +718,10 @@ class MatrixVector(Layer):
             products = sum(
                 ab + 1 + sum(ab + o.bit_length() for o, *_ in p) for p in self.multiples()
             )
+        elif self.constant:  # a register per distinct product, none for a zero weight
+            leaves, m = [self.simd] * self.pe, self.multiplicands()[0, 0]
+            distinct = {(s, int(v)) for row in m for s, v in enumerate(row) if v}
+            products = len(distinct) * prod * (self.pack if self.packed else 1)
         else:
             leaves, products = [self.simd] * self.pe, self.pe * self.simd * prod
         bits = products * (st.products + st.fabric_products)

@@ -170,21 +170,45 @@ def rom_luts(depth: int) -> float:
     return depth / SMALL_ROM if depth <= SMALL_ROM else math.ceil(depth / 64)
 
 
-def constant_products(weights, a_bits: int, family: str) -> tuple[int, int]:
-    """``(on DSPs, in LUTs)``: the multiplications left by constant weights (a fully parallel
-    layer). Yosys shares equal products (same input, same weight), turns a weight of 0 or a
-    power of two into wiring and a shift (a negation in LUTs when negative), and maps the
-    rest by :func:`dsp_product` with the weight as wide as its signed value."""
+def multiplier_blocks(a_bits: int, b_bits: int, family: str) -> int:
+    """Multiplier blocks of *family* that Yosys's ``mul2dsp`` takes for an ``a_bits`` x
+    ``b_bits`` product (signed bits): one where both fit the ports
+    (:data:`MULTIPLIER_PORTS`), else the wider operand in slices of a port less one bit
+    (measured: two DSP48E1s for 8-bit inputs by 26- to 29-bit constants)."""
+    small, big = sorted((a_bits, b_bits))
+    p_small, p_big = sorted(MULTIPLIER_PORTS.get(family, MULTIPLIER_PORTS["ecp5"]))
+    if small <= p_small and big <= p_big:
+        return 1
+    slices_small = 1 if small <= p_small else math.ceil(small / (p_small - 1))
+    return slices_small * math.ceil(big / (p_big - 1))
+
+
+def constant_products(multiplicands, a_bits: int, a_signed: bool, family: str) -> tuple[int, int]:
+    """``(multiplier blocks, products in LUTs)``: the multiplications left by constant
+    *multiplicands* (``[rows, columns]``: a fully parallel layer's weights, or its packed
+    weights) of ``a_bits`` inputs.
+
+    Yosys shares equal products (same input, same constant), turns a 0 or a power of two
+    into wiring and a shift (a negation in LUTs when negative), and maps the rest by
+    :func:`dsp_product`. With an unsigned input it makes the product unsigned: a negative
+    constant is then as wide as the product, and a product too wide for the ports takes
+    several blocks (:func:`multiplier_blocks`). Packed constants make this an upper bound:
+    Yosys also shares some products that differ by a shift (the 90 %-pruned jet MLP's first
+    layer, 8-bit inputs by pairs of 6-bit weights: 114 DSP48s, 118 counted here)."""
     dsp = soft = 0
-    w = np.asarray(weights, dtype=np.int64)
+    w = np.asarray(multiplicands, dtype=object)
+    x_bits = a_bits + (not a_signed)
     for col in range(w.shape[1]):
         for v in {int(x) for x in w[:, col]}:
             m = abs(v)
             if m & (m - 1) == 0:  # 0 or a power of two
                 soft += v < 0
                 continue
-            if dsp_product(a_bits, (v if v > 0 else ~v).bit_length() + 1, family):
-                dsp += 1
-            else:
+            bits = (v if v > 0 else ~v).bit_length() + 1
+            if not dsp_product(a_bits, bits, family):
                 soft += 1
+                continue
+            # the product, unsigned, in signed ports: one bit more
+            wide = x_bits + bits + 1 if v < 0 and not a_signed else bits
+            dsp += multiplier_blocks(x_bits, wide, family)
     return dsp, soft

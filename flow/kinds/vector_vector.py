@@ -237,7 +237,7 @@ class VectorVector(Layer):
         const_soft = 0
         if constant and mul:  # no product for a 0, a shift for a power of 2
             word = self.folded_weights()[0, 0].reshape(1, pe)
-            dsp, const_soft = rs.constant_products(word, ab, family)
+            dsp, const_soft = rs.constant_products(word, ab, signed, family)
         rom_logic = "weights" in mems and mems["weights"].how == "logic"
         thr_logic = levels and folds > 1 and mems["sums.thresholds.bounds"].how == "logic"
         bound = fold_bits // pe // levels if levels else 0

@@ -47,8 +47,10 @@ def _fit_board(
         moved = []
         for layer in ir.layers:
             new = fitted[layer.name]
-            if "mul" in layer.fold_fields and new.get("mul", layer.mul) != layer.mul:
-                moved.append(f"products of {layer.name} in LUTs")
+            mul = new.get("mul", layer.mul)
+            if "mul" in layer.fold_fields and mul != layer.mul:
+                where = "in LUTs" if mul == "lut" else f"on DSP blocks ({new['pack']} a block)"
+                moved.append(f"products of {layer.name} {where}")
             if new.get("lut_weight_bits", 0):
                 moved.append(f"{new['lut_weight_bits']} weight bits a word of {layer.name} in LUTs")
         return fitted, f"{rule}, {', '.join(moved)} to fit {room}"

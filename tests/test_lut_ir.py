@@ -72,3 +72,18 @@ def test_files_round_trip(tmp_path):
     back = load_ir(tmp_path)
     assert back == graph
     assert back.layers[0].pipeline is True and back.layers[0].kind == "LutLayer"
+
+
+def test_device_fold_cuts_tables_wider_than_a_lut_on_a_fast_ecp5():
+    """On the ECP5 above 88 MHz a table of more than six address bits gets its register
+    after the first LUT level; six bits or fewer, a slow clock, or an unmeasured family: no."""
+    wide = layer(
+        in_features=8,
+        indices=[[0, 1, 2, 3], [4, 5, 6, 7]],
+        tables=np.arange(2 * 256).reshape(2, 256) % 8,
+    )
+    assert wide.address_bits == 8 and layer().address_bits == 4
+    assert wide.device_fold(150.0, "ecp5") == {"pipeline": 1}
+    assert wide.device_fold(25.0, "ecp5") == {"pipeline": 0}
+    assert wide.device_fold(150.0, "xc7") == {"pipeline": 0}
+    assert layer().device_fold(150.0, "ecp5") == {"pipeline": 0}

@@ -31,6 +31,11 @@ MAX_ADDRESS_BITS = 16
 """Largest table address (fan-in times input bits) the IR accepts: 2**16 entries per neuron."""
 LUT_INPUTS = 6
 """Inputs of an FPGA LUT: where a pipelined table is cut, and what the cost counts in."""
+PIPELINE_ABOVE_MHZ = {"ecp5": 88.0}
+"""Clock (MHz) above which :meth:`LutLayer.device_fold` cuts tables wider than an FPGA LUT
+with a register, per device family. Measured with nextpnr-ecp5 (LFE5U-85F, speed 6) on the
+digits LUT network (three layers of 12-bit tables): 88.1 MHz uncut, 100.2 MHz cut, the rest
+of the cut path routes between far LUTs. No other family is measured: they stay uncut."""
 HLS_WORD_BITS = 512
 """Widest stream word of the HLS kernel, which takes the whole vector (the IR gives no fold)."""
 
@@ -196,6 +201,13 @@ class LutLayer(Layer):
         return min(self.address_bits, LUT_INPUTS)
 
     # -- timing: one whole sample a beat --------------------------------------------------------
+
+    def device_fold(self, clock_mhz, family):
+        """Tables wider than an FPGA LUT are cut by a register (``pipeline``) where the
+        family's uncut tables are slower than the clock (:data:`PIPELINE_ABOVE_MHZ`)."""
+        limit = PIPELINE_ABOVE_MHZ.get(family)
+        cut = limit is not None and clock_mhz > limit and self.address_bits > LUT_INPUTS
+        return {"pipeline": int(cut)}
 
     def cycles_for(self, fold):
         return 1

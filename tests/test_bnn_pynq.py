@@ -8,6 +8,7 @@ quantizer, so they import with the input's encoding stated: raw uint8 pixels, sc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import brevitas.nn as qnn
@@ -169,6 +170,20 @@ def test_tfc_w1a1_builds_and_simulates(bnn_pynq, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def test_fitting_tfc_to_a_board_passes_its_standalone_threshold(bnn_pynq):
+    """TFC's first layer is a Threshold (no multipliers): fitting the network to a board
+    without block RAM moves weight bits of a dense layer to LUTs, and the rule says so."""
+    from gatemill.flow.steps.fold import choose_folding
+
+    ir = import_qonnx(bnn_pynq("tfc_1w1a"), encoding=parse_encoding(*UINT8)).ir
+    assert ir.layers[0].kind == "Threshold"
+    board = load_board("pynq-z2")
+    board = dataclasses.replace(board, capacity={**board.capacity, "bram36": 0})
+    _, doc = choose_folding(ir, target_fps=100e6 / 256, board=board)
+    assert "weight bits a word of features_2_MatMul in LUTs" in doc["rule"]
+    assert "0 block RAMs (0 used)" in doc["rule"]
+
+
 def test_resnet18_lists_only_its_input(bnn_pynq, tmp_path, capsys):
     """The forks, Adds, average pool and truncation are supported: only the float input is
     refused, and the message says which option to give."""

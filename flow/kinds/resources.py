@@ -208,7 +208,8 @@ def constant_products(multiplicands, a_bits: int, a_signed: bool, family: str) -
             if not dsp_product(a_bits, bits, family):
                 soft += 1
                 continue
-            # the product, unsigned, in signed ports: one bit more
-            wide = x_bits + bits + 1 if v < 0 and not a_signed else bits
+            # Yosys's unsigned product of a_bits + bits + 1 bits (measured), as a signed port
+            # operand one bit more
+            wide = a_bits + bits + 2 if v < 0 and not a_signed else bits
             dsp += multiplier_blocks(x_bits, wide, family)
     return dsp, soft

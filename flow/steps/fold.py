@@ -47,8 +47,7 @@ def _fit_board(
         moved = []
         for layer in ir.layers:
             new = fitted[layer.name]
-            mul = new.get("mul", layer.mul)
-            if "mul" in layer.fold_fields and mul != layer.mul:
+            if "mul" in layer.fold_fields and (mul := new.get("mul", layer.mul)) != layer.mul:
                 where = "in LUTs" if mul == "lut" else f"on DSP blocks ({new['pack']} a block)"
                 moved.append(f"products of {layer.name} {where}")
             if new.get("lut_weight_bits", 0):

@@ -55,8 +55,9 @@ def _random_mlp(sizes, path: Path, *, wbits: int, abits: int, in_bits: int, seed
 
 
 def _digits(kind: str, tag: str, d: Path, **kw) -> Path:
-    """A trained digits model (seed 0): the one in /tmp/acc/<tag> if another run left one
-    trained with the same options, else trained here (seconds)."""
+    """A zoo model trained on its default data (the digits; the 1-D CNN's generated pulses),
+    seed 0: the one in /tmp/acc/<tag> if another run left one trained with the same options,
+    else trained here (seconds)."""
     ready = ACC / tag / "train"
     if (ready / "model.onnx").is_file():
         done = json.loads((ready / "train.json").read_text())["model"]
@@ -449,12 +450,12 @@ def fit(rows: list[dict], prior: dict) -> dict:
     """``{resource: {kind: {term: coefficient}}}`` for ``lut`` and ``ff``: for each of
     :data:`FITTED`, non-negative least squares of the relative error of each point's total
     (a design at one folding), with :data:`RIDGE` toward *prior* (the same form); terms no
-    row has, and the other resources, keep the prior's. Fitting
-    whole designs rather than stages keeps small stages with large features (a standalone
-    threshold stage of a few LUTs) from pulling the shared terms."""
+    row has, and the other resources, keep the prior's. Fitting whole designs rather than
+    stages keeps small stages with large features (a standalone threshold stage of a few
+    LUTs) from pulling the shared terms."""
     from scipy.optimize import nnls
 
-    coef: dict = {"ff": prior["ff"]}
+    coef = dict(prior)
     for res in FITTED:
         prior_res = prior[res]
         cols, x, y, fixed = _columns(rows, res)

@@ -169,7 +169,6 @@ def test_tfc_w1a1_builds_and_simulates(bnn_pynq, tmp_path, monkeypatch):
     check_raw_build(tmp_path / "b", monkeypatch, q)
 
 
-@pytest.mark.slow
 def test_fitting_tfc_to_a_board_passes_its_standalone_threshold(bnn_pynq):
     """TFC's first layer is a Threshold (no multipliers): fitting the network to a board
     without block RAM moves weight bits of a dense layer to LUTs, and the rule says so."""
@@ -184,6 +183,7 @@ def test_fitting_tfc_to_a_board_passes_its_standalone_threshold(bnn_pynq):
     assert "0 block RAMs (0 used)" in doc["rule"]
 
 
+@pytest.mark.slow
 def test_resnet18_lists_only_its_input(bnn_pynq, tmp_path, capsys):
     """The forks, Adds, average pool and truncation are supported: only the float input is
     refused, and the message says which option to give."""

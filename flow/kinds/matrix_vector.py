@@ -713,17 +713,16 @@ class MatrixVector(Layer):
         level`` bits each) and the comparisons."""
         st = self.stages()
         ab = rs.width(self.in_dtype)
+        leaves, products = [self.simd] * self.pe, self.pe * self.simd * prod
         if self.shift_add:
             leaves = [int(n) for n in np.count_nonzero(self.weights, axis=1)]
             products = sum(
                 ab + 1 + sum(ab + o.bit_length() for o, *_ in p) for p in self.multiples()
             )
         elif self.constant:  # a register per distinct product, none for a zero weight
-            leaves, m = [self.simd] * self.pe, self.multiplicands()[0, 0]
+            m = self.multiplicands()[0, 0]
             distinct = {(s, int(v)) for row in m for s, v in enumerate(row) if v}
             products = len(distinct) * prod * (self.pack if self.packed else 1)
-        else:
-            leaves, products = [self.simd] * self.pe, self.pe * self.simd * prod
         bits = products * (st.products + st.fabric_products)
         # the weight word's registers, the input's
         bits += self.pe * self.simd * rs.width(self.w_dtype) * max(st.operands, self.lut_multiples)

@@ -317,17 +317,17 @@ def _timings(out: Path) -> dict:
     return json.loads((out / "timings.json").read_text())["steps"]
 
 
-def retry_ecp5(path: Path, work: Path = WORK) -> None:
+def retry_ecp5(path: Path, work: Path = WORK, timeout: float = FMAX_TIMEOUT) -> None:
     """Rerun :func:`fmax_cells` for the rows of the results file *path* whose place and route
     timed out, :data:`FMAX_JOBS` at a time on an otherwise idle machine (a full run places
     and routes beside the next designs' builds: a job sharing its core can pass the time
-    limit), and write the file back with their new cells and a note saying which rows were
-    rerun."""
+    limit), with *timeout* seconds each, and write the file back with their new cells and a
+    note saying which rows were rerun."""
     results = json.loads(path.read_text())
     again = [r for r in results["rows"] if r.get("fmax_mhz") == "timeout"]
 
     def rerun(row):
-        cells = fmax_cells(design_folder(row["design"], work) / "build")
+        cells = fmax_cells(design_folder(row["design"], work) / "build", timeout)
         print(f"   ECP5 {row['design']}: {cells.get('fmax_mhz')}", flush=True)
         return cells
 
@@ -338,8 +338,8 @@ def retry_ecp5(path: Path, work: Path = WORK) -> None:
     if again:
         results["notes"].append(
             f"ECP5 place and route rerun alone (bench/run.py --retry-ecp5) for "
-            f"{', '.join(r['design'] for r in again)}: they had passed the {FMAX_TIMEOUT:.0f} s "
-            "limit beside the full run's builds."
+            f"{', '.join(r['design'] for r in again)}, {timeout:.0f} s each: they had passed "
+            f"the {FMAX_TIMEOUT:.0f} s limit beside the full run's builds."
         )
     path.write_text(json.dumps(results, indent=1, default=str) + "\n")
 
@@ -569,6 +569,12 @@ def main(argv=None) -> int:
         "time, from their build folders in bench/work; build nothing else",
     )
     p.add_argument(
+        "--fmax-timeout",
+        type=float,
+        default=FMAX_TIMEOUT,
+        help="seconds of Yosys and nextpnr a design may take on the ECP5 with --retry-ecp5",
+    )
+    p.add_argument(
         "--readme-only",
         action="store_true",
         help="write the README table from the existing --results file, run nothing",
@@ -579,7 +585,7 @@ def main(argv=None) -> int:
         print(f"updated {README} from {args.results}")
         return 0
     if args.retry_ecp5:
-        retry_ecp5(args.results)
+        retry_ecp5(args.results, timeout=args.fmax_timeout)
         if args.update_readme:
             update_readme(json.loads(args.results.read_text()))
         return 0

@@ -633,14 +633,16 @@ class MatrixVector(Layer):
             prod, mul, sign, xnor = max(ab, wb) + 1, 0, lanes, 0
         else:
             prod, mul, sign, xnor = ab + wb, lanes, 0, 0
-        lut_mul = lane_mul = unpack = 0
+        lut_mul = lane_mul = digit_add = unpack = 0
         dsp = 0
         if depth > 1 and mul and self.mul == "lut":
             # radix-4 digits selecting a multiple of the input, summed; 3x and -x per lane
             if min(ab, wb) == 1:
                 lut_mul = lanes * max(ab, wb)
             else:
-                lut_mul, lane_mul = lanes * -(-wb // 2) * (ab + 2), simd * (2 * ab + 3)
+                digits = -(-wb // 2)
+                lut_mul, lane_mul = lanes * digits * (ab + 2), simd * (2 * ab + 3)
+                digit_add = lanes * (digits - 1) * prod
         elif depth > 1 and mul:
             operand = self.packed_bits(min(self.pack, pe)) if packed else wb
             dsp = self.groups * simd if packed else lanes
@@ -677,6 +679,7 @@ class MatrixVector(Layer):
             "mul_signed": soft * ab * wb if signed else 0,
             "lut_mul": lut_mul,
             "lut_mul_lane": lane_mul,
+            "lut_mul_add": digit_add,
             "unpack": unpack,
             "mcm": mcm,
             "cmul": const_soft * (ab + wb) if not signed else 0,
@@ -694,6 +697,7 @@ class MatrixVector(Layer):
         # keeps only part of them for a shallow ROM (fitted apart)
         regs = [(0 if dsp else logic_bits, depth)] if logic_bits else []
         regs += [(fold_bits, nf)] if thr_logic else []
+        pipe, pipe_dsp = self._pipeline_bits(prod, levels, dsp > 0)
         ff = {
             "base": 1,
             "in": simd * ab,
@@ -703,14 +707,17 @@ class MatrixVector(Layer):
             "acc": pe * acc if levels else 0,
             "rom": sum(w for w, d in regs if d > rs.SHALLOW_ROM_REGS),
             "rom_small": sum(w for w, d in regs if d <= rs.SHALLOW_ROM_REGS),
-            "pipe": self._pipeline_bits(prod, levels),
+            "pipe": pipe,
+            "pipe_dsp": pipe_dsp,
         }
         return rs.Features(self.kind, lut, ff, mems, dsp)
 
-    def _pipeline_bits(self, prod: int, levels: int) -> int:
-        """Flip-flops of the registers :meth:`stages` adds: the operands (or the weight word
-        beside the multiples), the products, the partial sums after each cut (``prod +
-        level`` bits each) and the comparisons."""
+    def _pipeline_bits(self, prod: int, levels: int, on_dsp: bool) -> tuple[int, int]:
+        """Bits of the registers :meth:`stages` adds: the operands (or the weight word beside
+        the multiples), the products, the partial sums after each cut (``prod + level`` bits
+        each) and the comparisons; as ``(in the fabric, in DSP blocks)``: with products
+        *on_dsp*, the DSP takes the last operand register in as its input registers and
+        the first product register as its output register (flip-flops Yosys does not count)."""
         st = self.stages()
         ab = rs.width(self.in_dtype)
         leaves, products = [self.simd] * self.pe, self.pe * self.simd * prod
@@ -725,13 +732,17 @@ class MatrixVector(Layer):
             products = len(distinct) * prod * (self.pack if self.packed else 1)
         bits = products * (st.products + st.fabric_products)
         # the weight word's registers, the input's
-        bits += self.pe * self.simd * rs.width(self.w_dtype) * max(st.operands, self.lut_multiples)
-        bits += self.simd * ab * st.operands
+        weight_bits = self.pe * self.simd * rs.width(self.w_dtype)
+        bits += weight_bits * max(st.operands, self.lut_multiples) + self.simd * ab * st.operands
         for cut in st.tree_cuts:
             bits += sum(-(-n // 2**cut) for n in leaves) * (prod + cut)
         # the search's registers hold the bits found so far and the value
         search = len(st.search_cuts) * (levels.bit_length() + rs.width(self.acc_dtype))
-        return bits + self.pe * ((levels if st.compare else 0) + search)
+        bits += self.pe * ((levels if st.compare else 0) + search)
+        in_dsp = 0
+        if on_dsp:
+            in_dsp = products * st.products + (weight_bits + self.simd * ab) * min(st.operands, 1)
+        return bits - in_dsp, in_dsp
 
     # -- hardware -------------------------------------------------------------------------------
 

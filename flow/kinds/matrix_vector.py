@@ -68,6 +68,11 @@ def pipeline_for_clock(clock_mhz: float, family: str = "xc7") -> int:
 
 
 MULTIPLIERS = ("dsp", "lut")
+# Clocks above which a folded unit's output gets a skid buffer (MatrixVector.out_skid), per
+# family: nextpnr-ecp5 placed the digits MLP at 108 MHz with the next unit's ready deciding
+# the enable of every register and multiplier of the one before it (4.3 ns to the enable,
+# 4.5 ns of its fanout to the MULT18s).
+SKID_ABOVE_MHZ = {"ecp5": 100.0}
 # Thresholds from which constant ones are counted by binary search. Yosys xc7, 16 channels of
 # 17-bit values: 63 levels 195 LUT a channel compared one by one, 69-72 by search; at 15
 # levels both take about 46.
@@ -220,6 +225,12 @@ class MatrixVector(Layer):
         route from the multiplier column to the adder tree is a long path of its own; on the
         Xilinx parts it would keep synthesis from folding the tree's first adds into the
         DSP48's post-adder (about 17 LUT more per DSP). 0 otherwise.
+    out_skid : int
+        Hardware only: 1 puts a skid buffer (:mod:`gatemill.hdl.skid`) between a folded
+        unit's output and the next stage, so that the unit's enable comes from a register
+        instead of the next stage's ``ready`` through logic; no latency, a multiplexer per
+        output bit. :meth:`device_fold` sets it above :data:`SKID_ABOVE_MHZ`. A unit that
+        :attr:`chains` (one sample per clock, under the clock enable of its run) has none.
     """
 
     kind: ClassVar[str] = "MatrixVector"
@@ -232,6 +243,7 @@ class MatrixVector(Layer):
         "pack",
         "lut_weight_bits",
         "dsp_fabric_reg",
+        "out_skid",
     )
     weights: np.ndarray
     in_dtype: Any
@@ -249,6 +261,7 @@ class MatrixVector(Layer):
     pack: int = 1
     lut_weight_bits: int = 0
     dsp_fabric_reg: int = 0
+    out_skid: int = 0
 
     def __post_init__(self):
         super().__post_init__()
@@ -283,10 +296,10 @@ class MatrixVector(Layer):
             raise ValueError(f"{self.name}: pack must be a positive integer, not {self.pack!r}")
         if not (self.mul == "dsp" and self.multiplies):
             object.__setattr__(self, "pack", 1)  # nothing to pack
-        if self.dsp_fabric_reg not in (0, 1) or isinstance(self.dsp_fabric_reg, bool):
-            raise ValueError(
-                f"{self.name}: dsp_fabric_reg must be 0 or 1, not {self.dsp_fabric_reg!r}"
-            )
+        for field in ("dsp_fabric_reg", "out_skid"):
+            value = getattr(self, field)
+            if value not in (0, 1) or isinstance(value, bool):
+                raise ValueError(f"{self.name}: {field} must be 0 or 1, not {value!r}")
         bits = self.lut_weight_bits
         if not isinstance(bits, int) or isinstance(bits, bool) or bits < 0:
             raise ValueError(
@@ -486,7 +499,8 @@ class MatrixVector(Layer):
         blocks, packed as the ports allow, where the device's synthesis maps them there
         (:func:`~gatemill.flow.kinds.resources.dsp_product`), LUT products otherwise (never a
         soft multiplier); on the ECP5, DSP products registered again in the fabric
-        (:attr:`dsp_fabric_reg`)."""
+        (:attr:`dsp_fabric_reg`); a skid buffer at the output above the family's
+        :data:`SKID_ABOVE_MHZ` (:attr:`out_skid`)."""
         ab, wb = rs.width(self.in_dtype), rs.width(self.w_dtype)
         dsp = self.multiplies and rs.dsp_product(ab, wb, family)
         return {
@@ -494,6 +508,7 @@ class MatrixVector(Layer):
             "mul": "dsp" if dsp else "lut",
             "pack": self.max_pack(family) if dsp else 1,
             "dsp_fabric_reg": int(dsp and family == "ecp5"),
+            "out_skid": int(clock_mhz > SKID_ABOVE_MHZ.get(family, math.inf)),
         }
 
     def cycles_for(self, fold):

@@ -299,6 +299,18 @@ def test_device_fold_registers_dsp_products_in_the_fabric_on_ecp5_only():
         assert layer.refold(**fold).stages().fabric_products == bool(reg)
 
 
+def test_device_fold_puts_a_skid_buffer_after_units_above_the_family_clock():
+    """On the ECP5 above 100 MHz the next stage's ``ready`` would otherwise decide, through
+    logic, the enable of every register and multiplier of the unit; never on other families
+    (nothing measured there)."""
+    rng = np.random.default_rng(13)
+    layer, _ = make_layer(rng, **CASES["intermediate_mixed"])
+    for family, mhz, skid in (("ecp5", 150.0, 1), ("ecp5", 100.0, 0), ("xc7", 250.0, 0)):
+        assert layer.device_fold(mhz, family)["out_skid"] == skid
+    with pytest.raises(ValueError, match="out_skid must be 0 or 1"):
+        layer.refold(out_skid=2)
+
+
 def test_refolding_keeps_results():
     """Every folding of one layer gives the same outputs."""
     rng = np.random.default_rng(7)

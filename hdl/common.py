@@ -120,6 +120,11 @@ class Backpressure:
             t = self.advance(t + 1)
         return t
 
+    def behind_skid(self) -> Backpressure:
+        """This consumer's backpressure seen through a skid buffer (:class:`SkidBackpressure`;
+        a new object, no stall recorded)."""
+        return SkidBackpressure(self._take)
+
     def emit(self, valid: int) -> int:
         """An output beat valid from cycle *valid*: the unit stalls until it is taken.
         Returns *valid*."""
@@ -129,6 +134,35 @@ class Backpressure:
                 self._starts.append(valid)
                 self._ends.append(taken)
         return valid
+
+
+class SkidBackpressure(Backpressure):
+    """The consumer's backpressure as a unit sees it through a skid buffer of one beat (the
+    matrix-vector unit's ``out_skid``): a beat leaves the unit as soon as the buffer is empty,
+    and reaches the consumer then, or the cycle after the consumer took the beat held before
+    it. The unit stalls only while its output beat waits for the buffer.
+
+    Parameters
+    ----------
+    take : callable, optional
+        The consumer's ``take(v)``, as for :class:`Backpressure`.
+    """
+
+    def __init__(self, take=None):
+        super().__init__(take)
+        self._taken = None  # the cycle the consumer took the last beat
+
+    def emit(self, valid: int) -> int:
+        """An output beat valid at the unit from cycle *valid*; returns the cycle it is valid
+        at the buffer's output (when the unit passes it on)."""
+        if self._take is None:
+            return valid
+        passed = valid if self._taken is None else max(valid, self._taken + 1)
+        self._taken = self._take(passed)
+        if passed > valid:
+            self._starts.append(valid)
+            self._ends.append(passed)
+        return passed
 
 
 def pipelined_times(avail, latency: int, hold: Backpressure | None = None) -> list[int]:

@@ -238,7 +238,10 @@ class MatrixVectorUnit(wiring.Component):
         nf_count, sf_count = layer.folds
         steps = nf_count * sf_count
         in_layout = lanes(layer.in_dtype, layer.simd)
-        advance = ~self.o.valid | self.o.ready
+        # every register of the pipeline loads on advance (see _output)
+        advance = Signal(init=1) if layer.has_skid else Signal()
+        out_valid = Signal()
+        out_payload = Signal.like(self.o.payload)
 
         # Stage 0: step counters; a step of fold 0 needs an input beat.
         nf = Signal(range(nf_count))
@@ -361,8 +364,9 @@ class MatrixVectorUnit(wiring.Component):
         # Stage 4: output register.
         if layer.thresholds is None:
             with m.If(advance):
-                m.d.sync += self.o.valid.eq(final)
-                m.d.sync += [self.o.payload[p].eq(n) for p, n in enumerate(acc_next)]
+                m.d.sync += out_valid.eq(final)
+                m.d.sync += [out_payload[p].eq(n) for p, n in enumerate(acc_next)]
+            self._output(m, advance, out_valid, out_payload, final)
             return m
 
         thresholds, direction = layer.folded_thresholds()
@@ -385,7 +389,38 @@ class MatrixVectorUnit(wiring.Component):
         with m.If(advance):
             m.d.sync += [
                 s3_valid.eq(final),
-                self.o.valid.eq(counted),
-                self.o.payload.eq(thr.result),
+                out_valid.eq(counted),
+                out_payload.eq(thr.result),
             ]
+        self._output(m, advance, out_valid, out_payload, counted)
         return m
+
+    def _output(self, m, advance, valid, payload, valid_next):
+        """Drive ``o`` from the output register (*valid*, *payload*, loaded with *valid_next*
+        on *advance*) and *advance*: the pipeline advances unless the output register holds a
+        beat the consumer refuses (``~valid | o.ready``).
+
+        With :attr:`~gatemill.flow.kinds.matrix_vector.MatrixVector.has_skid`, a skid buffer
+        (as :class:`~gatemill.hdl.skid.StreamSkid`) takes the beat instead, and the pipeline
+        advances unless it holds a beat already (``~valid | ~full``); that is a function of
+        registers, so *advance* is itself a register, loaded with the value it will have: the
+        consumer's ``ready`` then reaches one flip-flop through logic, not the enable of every
+        register and multiplier of the unit."""
+        if not self._layer.has_skid:
+            m.d.comb += [
+                self.o.valid.eq(valid),
+                self.o.payload.eq(payload),
+                advance.eq(~valid | self.o.ready),
+            ]
+            return
+        full = Signal()
+        held = Signal.like(payload, name="held")
+        m.d.comb += [
+            self.o.valid.eq(full | valid),
+            self.o.payload.eq(Mux(full, held.as_value(), payload.as_value())),
+        ]
+        with m.If(~full):
+            m.d.sync += held.eq(payload)
+        full_next = (full | valid) & ~self.o.ready
+        valid_after = Mux(advance, valid_next, valid)
+        m.d.sync += [full.eq(full_next), advance.eq(~valid_after | ~full_next)]

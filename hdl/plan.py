@@ -11,8 +11,7 @@ register of it advancing when the stage after the run is ready (its ``i.ready``,
 ``enable``; a unit whose output register is empty advances anyway, closing the bubble), valid
 bits travelling with the data. When the run ends at the output, that stage
 is a skid buffer (:mod:`.skid`) instead of a FIFO: its ``ready`` is a register, so the enable
-never waits on the output's ``ready`` through logic. A folded unit with ``out_skid`` (the
-ECP5 above 100 MHz) has a skid buffer of its own after it, for the same reason.
+never waits on the output's ``ready`` through logic.
 :func:`plan` gives the stages in topological order (``stages[0]`` reads the accelerator's
 input, ``stages[-1]`` feeds its output), :func:`estimates` the initiation interval and latency
 from each stage's timing model: the layer kinds'
@@ -203,16 +202,8 @@ def plan(ir: IRGraph, fifo_depths: dict[str, int] | None = None) -> list[Stage]:
             Stage(layer.name, layer.kind, layer.input_lanes[0], layer.out_lanes, layer.cycles(),
                   layer.latency(), layer, inputs=tuple(sources))
         )  # fmt: skip
-        output = (layer.name, 0)
-        per_sample = math.prod(layer.out_shape)
-        if getattr(layer, "out_skid", 0) and not layer.chains:
-            stages.append(
-                Stage(f"{layer.name}_skid", "Skid", layer.out_lanes, layer.out_lanes,
-                      per_sample // layer.out_lanes, skid.LATENCY, layer,
-                      dtype=layer.out_dtype, per_sample=per_sample, inputs=(output,))
-            )  # fmt: skip
-            output = (f"{layer.name}_skid", 0)
-        publish(layer.name, output, layer.out_lanes, layer.out_dtype, per_sample)
+        publish(layer.name, (layer.name, 0), layer.out_lanes, layer.out_dtype,
+                math.prod(layer.out_shape))  # fmt: skip
     out_layer = by_name[last]
     if last in links.values() and f"{last}_out_fifo" not in depths:
         lanes, dtype, per_sample = carried[last]

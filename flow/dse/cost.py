@@ -137,6 +137,8 @@ LUT_COEF = {
         "rom_split": 1.0,
         "search": 0.513,
         "sign": 2.582,
+        # measured, not fitted (no calibration design is built for the ECP5): the Skid's mux
+        "skid": 1.0,
         "tree": 0.901,
         "tree_chain": 1.07,
         "tree_stage": 1.222,
@@ -170,6 +172,7 @@ FF_COEF = {
         "pipe_dsp": 0.012,
         "rom": 1.634,
         "rom_small": 0.102,
+        "skid": 1.0,
     },
     "MaxPool": {"base": 0.001, "bits": 1.148, "ctrl": 0.993},
     "SlidingWindow": {"base": 30.715, "bits": 0.91},

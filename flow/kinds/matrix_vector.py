@@ -226,11 +226,12 @@ class MatrixVector(Layer):
         Xilinx parts it would keep synthesis from folding the tree's first adds into the
         DSP48's post-adder (about 17 LUT more per DSP). 0 otherwise.
     out_skid : int
-        Hardware only: 1 puts a skid buffer (:mod:`gatemill.hdl.skid`) between a folded
-        unit's output and the next stage, so that the unit's enable comes from a register
-        instead of the next stage's ``ready`` through logic; no latency, a multiplexer per
-        output bit. :meth:`device_fold` sets it above :data:`SKID_ABOVE_MHZ`. A unit that
-        :attr:`chains` (one sample per clock, under the clock enable of its run) has none.
+        Hardware only: 1 ends the unit in a skid buffer of one beat, and its pipeline's
+        enable is then a register (computed a cycle ahead) instead of logic on the next
+        stage's ``ready``: no latency, a multiplexer and a flip-flop per output bit.
+        :meth:`device_fold` sets it above :data:`SKID_ABOVE_MHZ`. A unit that :attr:`chains`
+        (one sample per clock, under the clock enable of its run) has none
+        (:attr:`has_skid`).
     """
 
     kind: ClassVar[str] = "MatrixVector"
@@ -553,6 +554,11 @@ class MatrixVector(Layer):
         )
 
     @property
+    def has_skid(self) -> bool:
+        """The unit ends in a skid buffer (:attr:`out_skid`, not in a chain)."""
+        return bool(self.out_skid) and not self.chains
+
+    @property
     def tail(self) -> int:
         """Clock edges from a fold's last step to its output beat (the unit's registers)."""
         return PIPELINE_TAIL + (self.thresholds is not None) + self.stages().extra
@@ -561,8 +567,10 @@ class MatrixVector(Layer):
         """Steps ``(vector, nf, sf)`` issue one per cycle; a step of fold 0 waits for its input
         beat (later folds read the buffered vector); fold ``nf``'s output beat passes
         :attr:`tail` edges after the fold's last step. The whole pipeline stalls while *hold*
-        keeps an output beat."""
+        keeps an output beat (seen through the skid buffer, :attr:`has_skid`)."""
         hold = hold or Backpressure()
+        if self.has_skid:
+            hold = hold.behind_skid()
         nf_count, sf_count = self.folds
         tail = self.tail
         out, t, k = [], None, 0
@@ -707,6 +715,8 @@ class MatrixVector(Layer):
             "cmp_const": pe * levels * bound if nf == 1 and not self.threshold_search else 0,
             # binary search: a comparison per bit of the count, against selected constants
             "search": pe * levels.bit_length() * bound if self.threshold_search else 0,
+            # out_skid: the held beat's multiplexer per bit
+            "skid": pe * out if self.has_skid else 0,
         }
         # read registers of ROMs in logic (weights on a DSP48 go to its own register); Yosys
         # keeps only part of them for a shallow ROM (fitted apart)
@@ -724,6 +734,8 @@ class MatrixVector(Layer):
             "rom_small": sum(w for w, d in regs if d <= rs.SHALLOW_ROM_REGS),
             "pipe": pipe,
             "pipe_dsp": pipe_dsp,
+            # out_skid: the held beat, the full flag and the enable register
+            "skid": pe * out + 2 if self.has_skid else 0,
         }
         return rs.Features(self.kind, lut, ff, mems, dsp)
 

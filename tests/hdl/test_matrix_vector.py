@@ -180,6 +180,12 @@ MULTIPLIERS = {
     "dsp_pack3_raw": ("raw_signed", {"pack": 3}),
     "dsp_pack3_unfolded": ("odd_27x10_unfolded_raw", {"pack": 3, "pipeline": 1}),
     "dsp_fabric_reg": ("intermediate_mixed", {"pipeline": 1, "dsp_fabric_reg": 1}),
+    # a skid buffer at the output, the enable a register (the ECP5's choice above 100 MHz)
+    "out_skid_pipelined": ("intermediate_mixed", {"pipeline": 1, "dsp_fabric_reg": 1,
+                                                  "out_skid": 1}),
+    "out_skid_raw_sums": ("raw_signed", {"mul": "lut", "out_skid": 1}),
+    "out_skid_conv": ("conv3x3", {"out_skid": 1}),
+    "out_skid_bipolar_out": ("bipolar_out", {"pipeline": 2, "out_skid": 1}),
     # part of each weight word in a ROM in logic (lut_weight_bits)
     "lut_weight_bits_packed": ("intermediate_mixed", {"pack": 2, "lut_weight_bits": 7}),
     "lut_weight_bits_lut_products": ("conv3x3", {"mul": "lut", "pipeline": 1,
@@ -307,6 +313,9 @@ def test_device_fold_puts_a_skid_buffer_after_units_above_the_family_clock():
     layer, _ = make_layer(rng, **CASES["intermediate_mixed"])
     for family, mhz, skid in (("ecp5", 150.0, 1), ("ecp5", 100.0, 0), ("xc7", 250.0, 0)):
         assert layer.device_fold(mhz, family)["out_skid"] == skid
+    # the unit of a chain (one sample per clock, under its run's enable) has none
+    assert layer.refold(out_skid=1).has_skid
+    assert not layer.refold(pe=layer.mh, simd=layer.mw, out_skid=1).has_skid
     with pytest.raises(ValueError, match="out_skid must be 0 or 1"):
         layer.refold(out_skid=2)
 

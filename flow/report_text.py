@@ -11,7 +11,7 @@ from rich.table import Table
 console = Console(highlight=False)
 
 # folding fields not printed at these values: every weight bit where synthesis puts it, no
-# second register after DSP products (both the Xilinx parts' choice)
+# second register after DSP products, no skid buffer at a unit's output (the Xilinx parts')
 QUIET = {("lut_weight_bits", 0), ("dsp_fabric_reg", 0), ("out_skid", 0)}
 
 

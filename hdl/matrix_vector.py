@@ -12,6 +12,7 @@ from amaranth.lib.wiring import In, Out
 from ..flow.ir.datatypes import BIPOLAR, encode
 from .common import ROM_ATTRS, check_kind, elem_shape, lanes, stream_of
 from .pipeline import delayed, sum_levels, tree_sum
+from .skid import StreamSkid
 from .threshold import FoldedThresholds
 
 __all__ = ["MatrixVectorUnit"]
@@ -401,11 +402,11 @@ class MatrixVectorUnit(wiring.Component):
         beat the consumer refuses (``~valid | o.ready``).
 
         With :attr:`~gatemill.flow.kinds.matrix_vector.MatrixVector.has_skid`, a skid buffer
-        (as :class:`~gatemill.hdl.skid.StreamSkid`) takes the beat instead, and the pipeline
-        advances unless it holds a beat already (``~valid | ~full``); that is a function of
-        registers, so *advance* is itself a register, loaded with the value it will have: the
-        consumer's ``ready`` then reaches one flip-flop through logic, not the enable of every
-        register and multiplier of the unit."""
+        (:class:`~gatemill.hdl.skid.StreamSkid`) takes the beat instead, and the pipeline
+        advances unless it holds a beat already (``~valid | skid.i.ready``); that is a
+        function of registers, so *advance* is itself a register, loaded with the value it
+        will have: the consumer's ``ready`` then reaches one flip-flop through logic, not the
+        enable of every register and multiplier of the unit."""
         if not self._layer.has_skid:
             m.d.comb += [
                 self.o.valid.eq(valid),
@@ -413,14 +414,8 @@ class MatrixVectorUnit(wiring.Component):
                 advance.eq(~valid | self.o.ready),
             ]
             return
-        full = Signal()
-        held = Signal.like(payload, name="held")
-        m.d.comb += [
-            self.o.valid.eq(full | valid),
-            self.o.payload.eq(Mux(full, held.as_value(), payload.as_value())),
-        ]
-        with m.If(~full):
-            m.d.sync += held.eq(payload)
-        full_next = (full | valid) & ~self.o.ready
+        m.submodules.skid = skid = StreamSkid(shape=self.o.payload.shape())
+        m.d.comb += [skid.i.valid.eq(valid), skid.i.payload.eq(payload)]
+        wiring.connect(m, skid.o, wiring.flipped(self.o))
         valid_after = Mux(advance, valid_next, valid)
-        m.d.sync += [full.eq(full_next), advance.eq(~valid_after | ~full_next)]
+        m.d.sync += advance.eq(~valid_after | skid.ready_next)

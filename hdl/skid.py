@@ -39,12 +39,19 @@ class StreamSkid(StreamPassage):
     -------
     i : ``In(stream.Signature(shape))``
     o : ``Out(stream.Signature(shape))``
+    ready_next : Signal
+        Not a port: what ``i.ready`` will be in the next cycle, for a producer that keeps its
+        own enable in a register (the matrix-vector unit's ``out_skid``).
 
     Raises
     ------
     TypeError
         If ``shape`` is not shape-castable.
     """
+
+    def __init__(self, *, shape):
+        super().__init__(shape=shape)
+        self.ready_next = Signal()
 
     def elaborate(self, platform):
         m = Module()
@@ -60,5 +67,7 @@ class StreamSkid(StreamPassage):
         # exactly when the output refuses a beat (the held one, or one arriving)
         with m.If(~full):
             m.d.sync += held.eq(arriving)
-        m.d.sync += full.eq(self.o.valid & ~self.o.ready)
+        full_next = self.o.valid & ~self.o.ready
+        m.d.sync += full.eq(full_next)
+        m.d.comb += self.ready_next.eq(~full_next)
         return m

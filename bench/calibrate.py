@@ -18,7 +18,7 @@ measurements, the fitted coefficients and the errors; a Rich table prints the to
 
 ``--fit-only`` refits from the stored measurements (the folded IRs stay in
 ``bench/work/calibrate``), without Yosys; ``--reuse`` synthesizes only the points whose folder
-does not hold the same IR already; ``--only`` measures some designs and keeps the others'
+does not hold the same IR and RTL already; ``--only`` measures some designs and keeps the others'
 stored points. The table says whether the fitted coefficients are the ones in
 ``flow/dse/cost.py``; paste them there after a new calibration.
 """
@@ -30,6 +30,7 @@ import json
 import re
 import shutil
 import sys
+import tempfile
 import time
 import typing
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -265,6 +266,19 @@ def _same_ir(a, b) -> bool:
     return True
 
 
+def _same_rtl(ir, out: Path) -> bool:
+    """Is the RTL gatemill makes of *ir* now the RTL synthesized in *out*? A template change
+    leaves the IR as it was."""
+    from gatemill.flow.outdir import prepare_out_dir
+    from gatemill.flow.rtl_step import run_rtl
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = prepare_out_dir(Path(tmp) / "rtl_check")
+        run_rtl(ir, fresh)
+        top = Path("rtl") / "gatemill_top.v"
+        return (fresh / top).read_bytes() == (out / top).read_bytes()
+
+
 def with_fields(ir, fields: dict):
     """*ir* with *fields* set on every layer that has them all: ``mul`` (``"dsp"`` packs
     as many products per DSP48E1 as fit, ``"lut"`` none) only where products multiply,
@@ -292,7 +306,7 @@ def measure_point(
     :func:`gatemill.flow.dse.fold.for_device`, then *fields* on every layer that has them),
     generate the RTL, synthesize it: the figures of every stage, and of the whole design.
     Runs in a worker process. With *reuse*, a folder already synthesized for the same
-    folding is read instead."""
+    folding and RTL is read instead."""
     from gatemill.flow.boards import load_board
     from gatemill.flow.dse.fold import apply_folding, fold_for_ii, for_device
     from gatemill.flow.kinds import load_ir, save_ir
@@ -305,7 +319,7 @@ def measure_point(
     ir = for_device(load_ir(model_ir), board.clock_mhz, board.family)
     ir = with_fields(apply_folding(ir, fold_for_ii(ir, target), "calibrate"), fields or {})
     done = (out / "synth.json").is_file() and (out / "synth_times.json").is_file()
-    if reuse and done and _same_ir(load_ir(out), ir):
+    if reuse and done and _same_ir(load_ir(out), ir) and _same_rtl(ir, out):
         return point_record(out, target, None)
     shutil.rmtree(out, ignore_errors=True)
     prepare_out_dir(out)

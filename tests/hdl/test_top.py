@@ -193,13 +193,16 @@ def test_plan_chains_one_sample_per_clock_units(name):
 
 
 def test_units_of_a_chain_take_no_skid_of_their_own():
-    """``out_skid`` on a unit that runs under its chain's clock enable changes nothing: the
-    chain already ends in one skid buffer (or FIFO)."""
-    ir = parallel_mlp()
+    """``out_skid`` on a unit that runs under its chain's clock enable is ignored: the chain
+    already ends in one skid buffer, and a unit of its own would not follow the enable."""
+    ir = parallel_mlp(seed=3)
     layers = tuple(x.refold(out_skid=1) if x.kind == "MatrixVector" else x for x in ir.layers)
-    assert [s.kind for s in plan(dataclasses.replace(ir, layers=layers))] == GRAPHS["parallel_mlp"][
-        1
-    ]
+    ir = dataclasses.replace(ir, layers=layers)
+    assert not any(x.has_skid for x in layers if x.kind == "MatrixVector")
+    assert [s.kind for s in plan(ir)] == GRAPHS["parallel_mlp"][1]
+    x = random_values(np.random.default_rng(9), ir.input.dtype, (100, *ir.input.shape))
+    got, _ = run(ir, x, seed=4, idle=0.3, stall=0.3)
+    assert np.array_equal(got, ir.execute(x))
 
 
 @pytest.mark.parametrize("name", GRAPHS)

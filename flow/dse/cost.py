@@ -53,10 +53,10 @@ def _width_features(stage) -> Features:
     # the three structures of gatemill.hdl.width.WidthConverter
     bits = width(stage.dtype)
     n_in, n_out = stage.in_lanes, stage.out_lanes
-    if n_out % n_in == 0:  # gather: registers with enables, a beat counter
+    if n_out % n_in == 0:  # gather: registers with an enable each, a one-hot slot
         k = n_out // n_in
-        lut = {"base": 1, "gather_ctrl": clog2(k)}
-        ff = {"base": 1, "bits": (2 * k - 1) * n_in * bits + clog2(k)}
+        lut = {"base": 1, "gather_ctrl": k}
+        ff = {"base": 1, "bits": (2 * k - 1) * n_in * bits + k}
         return Features("WidthConverter", lut, ff, {})
     if n_in % n_out == 0:  # scatter: a loadable shift register and the next beat
         k = n_in // n_out

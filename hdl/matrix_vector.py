@@ -382,6 +382,8 @@ class MatrixVectorUnit(wiring.Component):
             search=stages.search_cuts if layer.threshold_search else None,
             # pipelined: the fold's thresholds are read as its last step enters stage 2
             ahead=bool(layer.pipeline),
+            # constant thresholds: a row's own range decides some of them
+            lane_range=layer.acc_range() if layer.compares_constants else None,
         )
         s3_valid = Signal()
         m.d.comb += [thr.fold.eq(meta.nf if layer.pipeline else s2.nf), thr.en.eq(advance)]

@@ -17,7 +17,14 @@ from ..flow.ir.datatypes import BIPOLAR
 from .common import check_kind, lanes, stream_of
 from .pipeline import thermometer_count, tree_sum
 
-__all__ = ["FoldedThresholds", "ThresholdUnit", "table_bits", "tree_sum"]
+__all__ = [
+    "FoldedThresholds",
+    "ThresholdUnit",
+    "known_comparisons",
+    "live_comparisons",
+    "table_bits",
+    "tree_sum",
+]
 
 
 def _bound_shape(lo: int, hi: int) -> Shape:
@@ -35,6 +42,32 @@ def table_bits(thresholds, direction, value_range) -> int:
     channels, levels = np.shape(thresholds)
     lo, hi = (int(v) for v in value_range)
     return channels * (levels * _bound_shape(lo, hi).width + _mixed(direction))
+
+
+def known_comparisons(bounds, lane_lo, lane_hi):
+    """Which comparisons ``value >= bounds[p, t]`` a lane's range decides: ``+1`` where every
+    value in ``[lane_lo[p], lane_hi[p]]`` passes, ``-1`` where none does, ``0`` where it takes
+    a comparator.
+
+    Parameters
+    ----------
+    bounds : ndarray of int, shape (PE, T)
+    lane_lo, lane_hi : ndarray of int, shape (PE,)
+    """
+    b = np.asarray(bounds, dtype=np.int64)
+    lo = np.asarray(lane_lo, dtype=np.int64)[:, None]
+    hi = np.asarray(lane_hi, dtype=np.int64)[:, None]
+    return np.where(b <= lo, 1, np.where(b > hi, -1, 0))
+
+
+def live_comparisons(thresholds, direction, lane_lo, lane_hi) -> int:
+    """Comparators of one fold of constant thresholds (``[PE, T]``, directions ``[PE]``) whose
+    lane values lie in ``[lane_lo, lane_hi]``: the comparisons the range does not decide,
+    a bound repeated in a lane counted once (Yosys merges equal comparators)."""
+    t = np.asarray(thresholds, dtype=np.int64)
+    bounds = t + (np.asarray(direction) < 0)[:, None]
+    known = known_comparisons(bounds, lane_lo, lane_hi)
+    return sum(len(np.unique(b[k == 0])) for b, k in zip(bounds, known, strict=True))
 
 
 class FoldedThresholds(wiring.Component):
@@ -71,6 +104,12 @@ class FoldedThresholds(wiring.Component):
         take ``T.bit_length()`` comparisons, not ``T``), with a register (loaded when
         ``en`` is high) after each of these search levels (from 1): ``result`` then follows
         ``value`` by ``len(search)`` clock edges.
+    lane_range : tuple of ndarray, optional
+        Constant thresholds only (one fold): ``(lo, hi)``, each of shape ``(PE,)``, the values
+        lane ``p`` can take (e.g. a layer's rows, :meth:`MatrixVector.acc_range
+        <gatemill.flow.kinds.matrix_vector.MatrixVector.acc_range>`). A threshold every value
+        of the lane passes, or none does, is a constant instead of a comparator
+        (:func:`known_comparisons`).
     ahead : bool
         ``fold`` names the fold one enabled edge earlier, and the word read for it waits in
         a register that loads nothing but the read data (a block RAM takes it in as its
@@ -103,6 +142,7 @@ class FoldedThresholds(wiring.Component):
         split=False,
         search=None,
         ahead=False,
+        lane_range=None,
     ):
         t = np.asarray(thresholds, dtype=np.int64)
         d = np.asarray(direction, dtype=np.int64)
@@ -135,6 +175,11 @@ class FoldedThresholds(wiring.Component):
             if self._search and not 0 < min(self._search) <= max(self._search) < steps:
                 raise ValueError(f"search registers {self._search} must lie in 1..{steps - 1}")
         self._lo, self._hi = lo, hi
+        self._known = np.zeros((pe, self._levels), np.int64)
+        if lane_range is not None:
+            if self._folds != 1 or self._search is not None:
+                raise ValueError("lane_range takes constant thresholds (one fold), no search")
+            self._known = known_comparisons(self._bounds[0], *lane_range)
         super().__init__(
             {
                 "fold": In(range(self._folds)),
@@ -203,12 +248,12 @@ class FoldedThresholds(wiring.Component):
             value, lane = self.value[p], word[p]
             flip = lane.flip if self._mixed else Const(int(self._flip.flat[0]), 1)
             passed = Signal(self._levels, name=f"passed{p}")
-            if self._folds == 1:  # constant bounds: Yosys simplifies the comparison
-                compare = [(value >= lane.bound[t]) ^ flip for t in range(self._levels)]
-            else:
-                # the sign of a difference one bit wider than both: one carry chain and its
-                # last sum bit, no overflow logic after it (a signed >= has some)
-                compare = [~(value - lane.bound[t])[-1] ^ flip for t in range(self._levels)]
+            # the sign of a difference one bit wider than both: one carry chain and its last
+            # sum bit, no overflow logic after it (a signed >= has some, constant bound or not)
+            compare = [
+                (~(value - lane.bound[t])[-1] if not known else Const(int(known > 0), 1)) ^ flip
+                for t, known in enumerate(self._known[p])
+            ]
             if self._split:
                 with m.If(self.en):
                     m.d.sync += passed.eq(Cat(*compare))

@@ -359,6 +359,14 @@ class MatrixVector(Layer):
         return self.constant and self.multiplies and self.mul == "lut"
 
     @property
+    def compares_constants(self) -> bool:
+        """True when the unit compares with constant thresholds one by one (one neuron fold,
+        fewer than :data:`SEARCH_LEVELS` levels): each row's own range (:meth:`acc_range`)
+        decides some of them, which take no comparator
+        (:func:`~gatemill.hdl.threshold.live_comparisons`)."""
+        return self.thresholds is not None and self.folds[0] == 1 and not self.threshold_search
+
+    @property
     def threshold_search(self) -> bool:
         """True when the unit counts its thresholds by binary search: constant thresholds
         (one neuron fold) of at least :data:`SEARCH_LEVELS` levels, where ``log2(T)``
@@ -625,7 +633,7 @@ class MatrixVector(Layer):
     # -- cost -----------------------------------------------------------------------------------
 
     def features(self, family="xc7"):
-        from ...hdl.threshold import table_bits
+        from ...hdl.threshold import live_comparisons, table_bits
 
         nf, sf = self.folds
         depth = nf * sf
@@ -692,6 +700,9 @@ class MatrixVector(Layer):
         # the adder tree: one $macc per cycle that Yosys maps to full adders, or carry-chain
         # adders when every level has its own register (pipeline 1)
         tree_term = {0: "tree", 1: "tree_chain"}.get(self.pipeline, "tree_stage")
+        live = 0  # constant thresholds that take a comparator
+        if self.compares_constants:
+            live = live_comparisons(self.thresholds, self.direction, *self.acc_range())
         lut = {
             "base": 1,
             **rs.rom_terms(roms),
@@ -712,7 +723,7 @@ class MatrixVector(Layer):
             "acc": pe * acc if sf > 1 else 0,
             "buf": simd * ab if "buffer" in mems else 0,
             "cmp": pe * levels * bound if nf > 1 else 0,
-            "cmp_const": pe * levels * bound if nf == 1 and not self.threshold_search else 0,
+            "cmp_const": live * bound,
             # binary search: a comparison per bit of the count, against selected constants
             "search": pe * levels.bit_length() * bound if self.threshold_search else 0,
             # out_skid: the held beat's multiplexer per bit

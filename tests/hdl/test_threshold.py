@@ -15,7 +15,13 @@ from qonnx.core.datatype import DataType
 
 from gatemill.flow.ir.datatypes import BIPOLAR
 from gatemill.flow.kinds.threshold import Threshold
-from gatemill.hdl.threshold import FoldedThresholds, ThresholdUnit, table_bits
+from gatemill.hdl.threshold import (
+    FoldedThresholds,
+    ThresholdUnit,
+    known_comparisons,
+    live_comparisons,
+    table_bits,
+)
 
 D = DataType
 
@@ -129,6 +135,48 @@ def test_binary_search_counts_every_value(levels, registers):
 
     sim = Simulator(unit)
     sim.add_clock(1e-6, if_exists=True)
+    sim.add_testbench(bench)
+    sim.run()
+    assert np.array_equal(np.array(got), want)
+
+
+def test_a_lane_range_decides_the_thresholds_beyond_it():
+    """Constant thresholds with each lane's own range (a row of a layer whose weights are
+    known): thresholds at and beyond the lane's ends are constants, the others compared;
+    every value of every lane's range gives apply_thresholds' count."""
+    from amaranth.sim import Simulator
+
+    from gatemill.flow.kinds.thresholds import apply_thresholds
+
+    rng = np.random.default_rng(3)
+    lo, hi = -20, 17  # the layer's range
+    lane_lo, lane_hi = np.array([-20, -3, 5, -9]), np.array([17, 4, 11, -9])
+    t = np.sort(rng.integers(lo - 3, hi + 4, (4, 7)), axis=1)
+    t[1] = [-4, -3, -1, 0, 4, 5, 9]  # below, at and beyond lane 1's ends
+    t[2] = [3, 5, 6, 8, 11, 12, 20]  # and lane 2's
+    d = np.array([1, -1, 1, -1])
+    t[d < 0] = t[d < 0, ::-1]
+    known = known_comparisons(t + (d < 0)[:, None], lane_lo, lane_hi)
+    assert (known != 0).any() and (known == 0).any()
+    out = D["UINT3"]
+    unit = FoldedThresholds(thresholds=t[None], direction=d[None], value_range=(lo, hi),
+                            out_dtype=out, out_base=0, lane_range=(lane_lo, lane_hi))  # fmt: skip
+    # lane 3 takes one value: all its thresholds are decided
+    assert (known[3] != 0).all()
+    assert 0 < live_comparisons(t, d, lane_lo, lane_hi) <= (known == 0).sum()
+    steps = int((lane_hi - lane_lo).max()) + 1
+    values = np.minimum(lane_lo[None] + np.arange(steps)[:, None], lane_hi[None])
+    want = apply_thresholds(values, t, d, out, 0)
+    got = []
+
+    async def bench(ctx):
+        for v in values:
+            for p in range(4):
+                ctx.set(unit.value[p], int(v[p]))
+            await ctx.delay(1e-6)
+            got.append([ctx.get(unit.result[p]) for p in range(4)])
+
+    sim = Simulator(unit)
     sim.add_testbench(bench)
     sim.run()
     assert np.array_equal(np.array(got), want)

@@ -158,6 +158,9 @@ DESIGNS = {
     "jet w6a6 90 % zeros (parallel)": Cal(
         lambda d: _random_mlp(JET, d / "m.onnx", wbits=6, abits=6, in_bits=8, zeros=0.9), [1]
     ),
+    "jet w4a4 80 % zeros (parallel)": Cal(
+        lambda d: _random_mlp(JET, d / "m.onnx", wbits=4, abits=4, in_bits=8, zeros=0.8), [1]
+    ),
     "small w4a4 (parallel)": Cal(
         lambda d: _random_mlp([16, 16, 8, 4], d / "m.onnx", wbits=4, abits=4, in_bits=8),
         [1, 4],

@@ -164,8 +164,8 @@ def sparsity_savings(out: Path, family: str) -> dict[str, dict]:
         if not zeros:
             continue
         mine, dense = (
-            estimate(layer.features(family)),
-            estimate(layer.dense_twin().features(family)),
+            estimate(layer.features(family), family=family),
+            estimate(layer.dense_twin().features(family), family=family),
         )
         saved[layer.name] = {
             "zero_weights": zeros,

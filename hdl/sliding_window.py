@@ -42,9 +42,9 @@ class SlidingWindowUnit(wiring.Component):
       window are written like the others and never read.
 
     So input and output overlap, samples follow back to back, and at full rate the timing is
-    exactly the kind's timing model. The output is one stage: the
-    issued address is read synchronously (``en`` stalls the port while the output is held)
-    and a registered flag selects zero for padding.
+    exactly the kind's timing model. The output is two stages: the
+    issued address is read synchronously (``en`` stalls the port while the output is held),
+    the read data is registered, and a flag registered beside it selects zero for padding.
 
     Parameters
     ----------
@@ -131,10 +131,15 @@ class SlidingWindowUnit(wiring.Component):
         x = o_ox * p.sw + o_kx - p.pl
         pad = (y < 0) | (y >= p.h) | (x < 0) | (x >= p.w)
         m.d.comb += [rport.addr.eq(rslot * p.irow + x * p.cf + o_cf), rport.en.eq(advance)]
-        pad_q = Signal()
+        # The read data goes into a register that loads nothing else (a block RAM takes it
+        # in as its output register: its read without one is 5.8 ns on an ECP5), and the
+        # padding's zero is chosen after it.
+        read_valid, pad_q, pad_qq = Signal(), Signal(), Signal()
+        data = Signal.like(rport.data, name="read_q", reset_less=True)
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(issue), pad_q.eq(pad)]
-        m.d.comb += self.o.payload.eq(Mux(pad_q, 0, rport.data.as_value()))
+            m.d.sync += [read_valid.eq(issue), pad_q.eq(pad), data.eq(rport.data)]
+            m.d.sync += [self.o.valid.eq(read_valid), pad_qq.eq(pad_q)]
+        m.d.comb += self.o.payload.eq(Mux(pad_qq, 0, data.as_value()))
 
         end_px = (o_cf == p.cf - 1) & (o_kx == p.kw - 1)
         end_win = end_px & (o_ky == p.kh - 1)

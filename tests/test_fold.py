@@ -163,16 +163,19 @@ def test_fit_board_moves_products_to_luts_then_folds(dsp_mlp_ir):
     assert design_estimate(apply_folding(ir, start), "ecp5")["dsp"] > limit
     start_ii = estimates(plan(apply_folding(ir, start)))["ii_cycles"]
 
-    folding, got, limits = fit_board(ir, start, board.capacity, "ecp5")
+    # the LFE5U-85F's LUT4s hold these products at half the rate only (test_build): a part
+    # with three times its LUTs takes them at the same rate
+    roomy = {**board.capacity, "lut": 3 * board.capacity["lut"]}
+    folding, got, limits = fit_board(ir, start, roomy, "ecp5")
     fitted = apply_folding(ir, folding)
     est = design_estimate(fitted, "ecp5")
     assert limits["dsp"] == limit and est["dsp"] == got["dsp"] <= limit
-    assert est["lut"] <= LUT_SHARE * board.capacity["lut"]
+    assert est["lut"] <= LUT_SHARE * roomy["lut"]
     assert estimates(plan(fitted))["ii_cycles"] == start_ii
     assert any(layer.mul == "lut" and layer.kind == "MatrixVector" for layer in fitted.layers)
 
     # with few LUTs as well, the folding gets slower
-    small = {**board.capacity, "lut": int(1.2 * est["lut"] / LUT_SHARE) // 4}
+    small = {**roomy, "lut": int(1.2 * est["lut"] / LUT_SHARE) // 4}
     folding, _, _ = fit_board(ir, start, small, "ecp5")
     slower = apply_folding(ir, folding)
     assert estimates(plan(slower))["ii_cycles"] > start_ii

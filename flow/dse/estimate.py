@@ -16,7 +16,7 @@ def lut_estimate(layer, family: str = "xc7") -> dict[str, float]:
     The unit alone: its input FIFO and width converter are stages of their own, which
     :func:`estimate_point` adds to the layer.
     """
-    return estimate(layer.features(family))
+    return estimate(layer.features(family), family=family)
 
 
 def estimate_point(ir: IRGraph, folding: dict, clock_mhz: float, family: str = "xc7") -> dict:

@@ -164,10 +164,11 @@ class SlidingWindow(DataMover, Layer):
         return sum(max(p.orow, n * p.irow) for n in p.rows_in)
 
     def beat_times(self, avail, hold=None):
-        """Output row ``k`` starts two cycles after the last input beat it needs (row
-        ``need(k)``) is accepted, and not before the previous row has ended; input is taken one
-        beat a cycle (the line buffer does not block within a sample). The output stage, not
-        the input, stalls while *hold* keeps an output beat."""
+        """Output row ``k`` starts issuing one cycle after the last input beat it needs (row
+        ``need(k)``) is accepted, and not before the previous row has ended; an issued beat
+        leaves two advancing cycles later (the read and its register). Input is taken one
+        beat a cycle (the line buffer does not block within a sample). The output stages,
+        not the input, stall while *hold* keeps an output beat."""
         hold = hold or Backpressure()
         p = self.schedule()
         taken = pipelined_times(avail, 0)
@@ -176,7 +177,7 @@ class SlidingWindow(DataMover, Layer):
             ready = taken[(p.need(k) + 1) * p.irow - 1] + 1  # row k's first issue, at the earliest
             for _ in range(p.orow):
                 issue = hold.advance(ready if issue is None else max(ready, issue + 1))
-                out.append(hold.emit(issue + 1))
+                out.append(hold.emit(hold.later(issue, 1) + 1))
         return out
 
     # -- cost, hardware -------------------------------------------------------------------------

@@ -69,18 +69,18 @@ def test_timing_model():
                          dtype=D["INT4"], simd=2)  # fmt: skip
     # output-bound: 8 rows of 8 windows of 9 * 2 beats; first row needs input rows 0..1
     assert same.cycles() == 8 * 8 * 9 * 2
-    assert same.latency() == 2 * 8 * 2 + 1
+    assert same.latency() == 2 * 8 * 2 + 2  # the read and its register
     # output row k reads rows k-1..k+1 while row k+2 arrives: 4 rows of 8 * 2 words
     assert (same.schedule().rows, same.schedule().irow) == (4, 8 * 2)
     down = SlidingWindow(name="swu", ifm=(6, 6, 2), kernel=(1, 1), stride=(2, 2),
                          dtype=D["UINT2"], simd=2)  # fmt: skip
     # input-bound: 2 input rows of 6 beats per output row of 3 beats
     assert down.cycles() == 6 * 6
-    assert down.latency() == 6 + 1
+    assert down.latency() == 6 + 2
     assert down.schedule().rows == 3
     whole = SlidingWindow(name="swu", ifm=(3, 3, 1), kernel=(3, 3), dtype=D["INT2"])
     # one window: the next sample fills a second frame while the window is read
-    assert (whole.cycles(), whole.latency()) == (9, 9 + 1)
+    assert (whole.cycles(), whole.latency()) == (9, 9 + 2)
     assert whole.schedule().rows == 2 * 3
     mixed = SlidingWindow(name="swu", **CASES["mixed_bound_rows"])
     # rows 0, 1 output-bound (15 beats out, 5 in); the last takes 4 input rows (20 beats)

@@ -4,19 +4,20 @@ input and backpressure, full throughput, latency equal to the estimate, exact ca
 from __future__ import annotations
 
 import gc
+import random
 import re
 import warnings
 
 import pytest
 from amaranth.back import verilog
 from amaranth.hdl import ClockDomain, Module, UnusedElaboratable, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import fifo, wiring
 from amaranth.sim import Simulator
 from streams import run_stream
 
 from gatemill.flow.ir.datatypes import dtype_from_name
 from gatemill.hdl.common import lanes
-from gatemill.hdl.fifo import StreamFifo, latency_cycles
+from gatemill.hdl.fifo import StreamFifo, _Queue, latency_cycles
 
 SHAPE = lanes(dtype_from_name("INT4"), 3)
 DEPTHS = [0, 1, 2, 3, 5, 16]
@@ -83,10 +84,42 @@ def test_capacity(depth):
 def test_memory_when_deep():
     """Deep FIFOs keep their entries in an inferred memory (block RAM when large)."""
     text = verilog.convert(StreamFifo(shape=SHAPE, depth=64), name="fifo")
-    # SyncFIFOBuffered of depth - 1 (depth - 2 entries in memory, one in its read register),
-    # then the output register
+    # a queue of depth - 1 (depth - 2 entries in memory, one in its read register), then the
+    # output register
     assert re.search(r"reg \[11:0\] \w+ \[61:0\];", text)
     assert re.search(r"reg \[11:0\] o__payload\b", text)
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4, 7])
+def test_queue_is_the_library_fifo_cycle_for_cycle(depth):
+    """The queue behind the output register behaves as ``SyncFIFOBuffered`` (its flags come
+    from registers): the same ready, valid and data on every cycle of seeded random writes and
+    reads, filling and draining."""
+    ours, lib = _Queue(width=8, depth=depth), fifo.SyncFIFOBuffered(width=8, depth=depth)
+    m = Module()
+    m.submodules.ours, m.submodules.lib = ours, lib
+    rng = random.Random(depth)
+
+    async def bench(ctx):
+        for cycle in range(600):
+            phase = (cycle // 100) % 3  # filling, draining, mixed
+            w_en = rng.random() < (0.9, 0.1, 0.5)[phase]
+            r_en = rng.random() < (0.1, 0.9, 0.5)[phase]
+            data = rng.randrange(256)
+            for q in (ours, lib):
+                ctx.set(q.w_en, w_en)
+                ctx.set(q.w_data, data)
+                ctx.set(q.r_en, r_en)
+            mine = [ctx.get(s) for s in (ours.w_rdy, ours.r_rdy)]
+            assert mine == [ctx.get(s) for s in (lib.w_rdy, lib.r_rdy)], cycle
+            if mine[1]:
+                assert ctx.get(ours.r_data) == ctx.get(lib.r_data), cycle
+            await ctx.tick()
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 def test_payload_shapes():

@@ -48,9 +48,10 @@ class MaxPoolUnit(wiring.Component):
 
     Which banks a column or row opens, extends or closes is read from two constant tables
     indexed by ``x`` and ``y``. The banks are inferred memories read asynchronously
-    (LUTRAM): each beat's read-modify-write finishes in its cycle, so back-to-back updates of
-    one word need no forwarding. Windows complete in raster order, so the outputs are in
-    order; the unit accepts one beat per cycle whenever the output register is free.
+    (LUTRAM); a partial is read in one cycle and written the next, and an update that comes
+    right after one of the same word takes that one's result. Windows complete in raster
+    order, so the outputs are in order; the unit accepts one beat per cycle whenever the
+    output register is free.
 
     Max is signed or unsigned by the datatype; a BIPOLAR element is one bit (1 for +1), so its
     maximum is the OR.
@@ -122,44 +123,65 @@ class MaxPoolUnit(wiring.Component):
                 with m.If(i_x == w - 1):
                     m.d.sync += i_y.eq(Mux(i_y == h - 1, 0, i_y + 1))
 
-        def update(name, j, depth, enable, addr, value, table):
-            """Read-modify-write of bank *j* at *addr*: *value* at the window's first position,
-            else the running maximum. Returns the new partial."""
-            m.submodules[f"{name}{j}"] = bank = memory.Memory(shape=layout, depth=depth, init=[])
-            rd, wr = bank.read_port(domain="comb"), bank.write_port()
-            new = layout(Mux(table.first[j], value.as_value(), self._max(rd.data, value)))
-            m.d.comb += [
-                rd.addr.eq(addr),
-                wr.addr.eq(addr),
-                wr.data.eq(new),
-                wr.en.eq(enable & table.active[j]),
-            ]
+        def bank(name, j, depth):
+            m.submodules[f"{name}{j}"] = mem = memory.Memory(shape=layout, depth=depth, init=[])
+            return mem.read_port(domain="comb"), mem.write_port()
+
+        def update(name, j, depth, read_addr, stage, table, spacing):
+            """Bank *j* read at *read_addr* into a register as a beat enters *stage*, then
+            written with the beat's new partial from *stage* (its ``addr``, ``max``): *max*
+            at the window's first position, else the running maximum. Two updates of one word
+            are at least *spacing* beats apart; one apart, the second takes the first's
+            result instead of the word. Returns the new partial."""
+            rd, wr = bank(name, j, depth)
+            old = Signal(layout, name=f"{name}_old{j}", reset_less=True)
+            new = layout(Mux(table.first[j], stage.max.as_value(), self._max(old, stage.max)))
+            write = advance & stage.valid & table.active[j]
+            m.d.comb += [rd.addr.eq(read_addr), wr.addr.eq(stage.addr), wr.data.eq(new)]
+            m.d.comb += wr.en.eq(write)
+            with m.If(advance):
+                m.d.sync += old.eq(rd.data if spacing > 1 else Mux(write, new.as_value(), rd.data))
             return new
 
-        # Row partials; the row window ending at x (if any) is in exactly one bank.
-        row_max = self.i.payload
-        for j in range(nh):
-            new = update("row", j, cf, accept, i_cf, self.i.payload, xs)
-            row_max = layout(Mux(xs.last[j], new.as_value(), row_max.as_value()))
-        # Column partials, updated by that row window's maximum a cycle later (a register
-        # between the two read-modify-writes; two updates of one column partial are a row
-        # of input apart, so the second reads what the first wrote).
-        row = Signal(
-            data.StructLayout({"valid": 1, "max": layout, "addr": range(ow * cf), "ys": y_row})
+        # Each read-modify-write of a partial takes two cycles (a one-cycle one was the digits
+        # CNN's slowest path on nextpnr-ecp5: 7.1-7.5 ns from the address through the LUT
+        # RAM's read and the maximum into its write data). Stages: the input beat with its
+        # position's table rows; the row window's maximum (row partials written); the column
+        # partials written; the output register.
+        info = data.StructLayout(
+            {"valid": 1, "max": layout, "addr": range(ow * cf), "xs": x_row, "ys": y_row}
         )
+        beat, row, col = Signal(info), Signal(info), Signal(info)
         with m.If(advance):
             m.d.sync += [
-                row.valid.eq(accept & xs.ends),
-                row.max.eq(row_max),
-                row.addr.eq(xs.ox * cf + i_cf),
-                row.ys.eq(ys),
+                beat.valid.eq(accept),
+                beat.max.eq(self.i.payload),
+                beat.addr.eq(i_cf),
+                beat.xs.eq(xs),
+                beat.ys.eq(ys),
             ]
-        col_max = row.max
+        # Row partials: updates of one word are CF beats apart; the row window ending at x
+        # (if any) is in exactly one bank.
+        row_max = beat.max
+        for j in range(nh):
+            new = update("row", j, cf, i_cf, beat, beat.xs, cf)
+            row_max = layout(Mux(beat.xs.last[j], new.as_value(), row_max.as_value()))
+        # Column partials, updated by that row window's maximum: two updates of one word are
+        # a row of input apart, W * CF beats.
+        with m.If(advance):
+            m.d.sync += [
+                row.valid.eq(beat.valid & beat.xs.ends),
+                row.max.eq(row_max),
+                row.addr.eq(beat.xs.ox * cf + beat.addr),
+                row.ys.eq(beat.ys),
+                col.eq(row),
+            ]
+        col_max = col.max
         for j in range(nv):
-            new = update("col", j, ow * cf, advance & row.valid, row.addr, row.max, row.ys)
-            col_max = layout(Mux(row.ys.last[j], new.as_value(), col_max.as_value()))
+            new = update("col", j, ow * cf, row.addr, col, col.ys, w * cf)
+            col_max = layout(Mux(col.ys.last[j], new.as_value(), col_max.as_value()))
 
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(row.valid & row.ys.ends)
+            m.d.sync += self.o.valid.eq(col.valid & col.ys.ends)
             m.d.sync += self.o.payload.eq(col_max)
         return m

@@ -95,9 +95,9 @@ class MaxPool(DataMover, Layer):
         return self.pe
 
     def beat_times(self, avail, hold=None):
-        """A window's beat leaves two cycles after the input beat that completes it (the row
-        maximum, then the column maximum); the unit stalls while *hold* keeps an output
-        beat."""
+        """A window's beat leaves four cycles after the input beat that completes it (the
+        input register, the row maximum, the column maximum, the output register); the unit
+        stalls while *hold* keeps an output beat."""
         hold = hold or Backpressure()
         (kh, kw), (sh, sw), (_, w, c) = self.kernel, self.stride, self.ifm
         oh, ow, _ = self.out_shape
@@ -112,7 +112,7 @@ class MaxPool(DataMover, Layer):
         for k, a in enumerate(avail[: last[-1] + 1]):
             t = hold.advance(a if t is None else max(a, t + 1))
             if k == last[len(out)]:
-                out.append(hold.emit(hold.later(t, 1) + 1))
+                out.append(hold.emit(hold.later(t, 3) + 1))
         return out
 
     # -- cost, hardware -------------------------------------------------------------------------
@@ -129,7 +129,8 @@ class MaxPool(DataMover, Layer):
         mems.update({f"col{j}": rs.map_memory(ow * cf, word, "sp_async") for j in range(nv)})
         ctrl = rs.clog2(h) + rs.clog2(w) + rs.clog2(cf)
         lut = {"base": 1, "bits": (nh + nv) * word, "ctrl": ctrl}
-        ff = {"base": 1, "bits": word, "ctrl": ctrl}
+        # the three stages, the banks' reads and the output register
+        ff = {"base": 1, "bits": (nh + nv + 4) * word, "ctrl": ctrl}
         return rs.Features(self.kind, lut, ff, mems)
 
     def unit(self):

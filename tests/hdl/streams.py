@@ -38,32 +38,37 @@ def from_beats(beats: list[int], dtype, per_beat: int, shape) -> np.ndarray:
     return flat.reshape(-1, *shape)
 
 
-def run_stream(dut, in_beats, n_out, *, seed=0, idle=0.0, stall=0.0, max_cycles=200_000, vcd=None):
+def run_stream(dut, in_beats, n_out, **kwargs):
     """Feed *in_beats* into ``dut.i`` and collect *n_out* beats from ``dut.o``
-    (:func:`run_streams` with one input)."""
-    return run_streams(
-        dut, {"i": in_beats}, n_out, seed=seed, idle=idle, stall=stall, max_cycles=max_cycles,
-        vcd=vcd,
-    )  # fmt: skip
+    (:func:`run_streams` with one input; the same keyword arguments)."""
+    return run_streams(dut, {"i": in_beats}, n_out, **kwargs)
 
 
-def run_streams(dut, inputs, n_out, *, seed=0, idle=0.0, stall=0.0, max_cycles=200_000, vcd=None):
+def run_streams(
+    dut, inputs, n_out, *, seed=0, idle=0.0, stall=0.0, max_cycles=200_000, vcd=None, never=None
+):
     """Feed ``inputs[port]`` (beats) into each input stream ``dut.<port>`` and collect *n_out*
     beats from ``dut.o``; each input has its own seeded idle pattern.
 
     Returns ``(out_beats, stats)`` where stats has ``cycles`` (to the last output beat),
     ``first_in`` (cycle of the first accepted beat of the first input), ``first_out``,
-    ``out_cycles`` (the cycle of every output beat) and ``in_cycles`` (per input, the cycle
-    each beat was accepted).
+    ``out_cycles`` (the cycle of every output beat), ``in_cycles`` (per input, the cycle
+    each beat was accepted) and ``high`` (the cycles at which the signal *never*, if given,
+    was high at a clock edge).
     """
     rng_out = random.Random(seed + 1)
     out = []
     stats = {"out_cycles": [], "in_cycles": {port: [] for port in inputs}}
     cycle = [0]
 
+    stats["high"] = []
+
     async def clock_counter(ctx):
         while True:
-            await ctx.tick()
+            if never is None:
+                await ctx.tick()
+            elif (await ctx.tick().sample(never))[2]:
+                stats["high"].append(cycle[0])
             cycle[0] += 1
 
     def source(port, beats, rng):

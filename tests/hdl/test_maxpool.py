@@ -33,6 +33,11 @@ CASES = {
     "bipolar_or": dict(ifm=(4, 4, 3), kernel=(2, 2), stride=(2, 2), dtype=BIPOLAR),
     "bipolar_3x3s2": dict(ifm=(5, 5, 4), kernel=(3, 3), stride=(2, 2), dtype=BIPOLAR, pe=2),
     "binary": dict(ifm=(3, 3, 2), kernel=(2, 2), stride=(1, 1), dtype=D["BINARY"], pe=2),
+    # a column partial updated on consecutive beats (W * CF = 1), and two beats apart
+    "one_column": dict(ifm=(6, 1, 2), kernel=(3, 1), stride=(1, 1), dtype=D["INT4"], pe=2),
+    "one_column_cf2": dict(ifm=(5, 1, 4), kernel=(2, 1), stride=(1, 1), dtype=D["INT3"], pe=2),
+    # a row partial updated on consecutive beats (CF = 1), overlapping windows
+    "one_fold_3x3s1": dict(ifm=(5, 6, 3), kernel=(3, 3), stride=(1, 1), dtype=D["INT4"], pe=3),
 }  # fmt: skip
 
 
@@ -65,8 +70,9 @@ def test_timing_model():
     layer = MaxPool(name="pool", ifm=(8, 8, 4), kernel=(3, 3), stride=(2, 2), dtype=D["INT4"],
                     pe=2)  # fmt: skip
     assert layer.cycles() == 8 * 8 * 2
-    # the first window ends at input pixel (2, 2); its row maximum, then its column maximum
-    assert layer.latency() == (2 * 8 + 2) * 2 + 2
+    # the first window ends at input pixel (2, 2); the input register, the row maximum, the
+    # column maximum, the output register
+    assert layer.latency() == (2 * 8 + 2) * 2 + 4
     # 2 row partials of C, 2 column partials of OW * C (OW = 3)
     assert layer.banks == (2, 2)
 

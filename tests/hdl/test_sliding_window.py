@@ -12,6 +12,7 @@ from amaranth.back import verilog
 from amaranth.hdl import UnusedElaboratable
 from harness import check_unit, random_values, verilog_arrays
 from qonnx.core.datatype import DataType
+from streams import from_beats, run_stream, to_beats
 
 from gatemill.flow.ir.datatypes import BIPOLAR
 from gatemill.flow.kinds.sliding_window import SlidingWindow
@@ -51,6 +52,25 @@ def test_matches_golden(name):
     rng = np.random.default_rng(sorted(CASES).index(name))
     layer = SlidingWindow(name="swu", **CASES[name])
     check_unit(layer, random_values(rng, layer.dtype, (3, *layer.in_shape)), seed=len(name))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_reads_never_meet_writes(name):
+    """The line buffer tells Yosys a read never meets a write to its address (no_rw_check):
+    no read whose data leaves the unit does, whether the input or the output waits."""
+    rng = np.random.default_rng(100 + sorted(CASES).index(name))
+    layer = SlidingWindow(name="swu", **CASES[name])
+    x = random_values(rng, layer.dtype, (3, *layer.in_shape))
+    beats = to_beats(x, layer.dtype, layer.simd)
+    expected = layer.execute(x)
+    for seed, (idle, stall) in enumerate([(0.0, 0.0), (0.0, 0.7), (0.5, 0.2), (0.7, 0.0)]):
+        unit = layer.unit()
+        out, stats = run_stream(
+            unit, beats, expected.size // layer.simd, seed=seed, idle=idle, stall=stall,
+            never=unit.read_hazard,
+        )  # fmt: skip
+        assert stats["high"] == []
+        assert np.array_equal(from_beats(out, layer.dtype, layer.simd, layer.out_shape), expected)
 
 
 def test_refolding_keeps_results():

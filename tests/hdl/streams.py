@@ -58,10 +58,8 @@ def run_streams(
     """
     rng_out = random.Random(seed + 1)
     out = []
-    stats = {"out_cycles": [], "in_cycles": {port: [] for port in inputs}}
+    stats = {"out_cycles": [], "in_cycles": {port: [] for port in inputs}, "high": []}
     cycle = [0]
-
-    stats["high"] = []
 
     async def clock_counter(ctx):
         while True:

@@ -317,14 +317,22 @@ def _timings(out: Path) -> dict:
     return json.loads((out / "timings.json").read_text())["steps"]
 
 
-def retry_ecp5(path: Path, work: Path = WORK, timeout: float = FMAX_TIMEOUT) -> None:
+def retry_ecp5(
+    path: Path, work: Path = WORK, timeout: float = FMAX_TIMEOUT, only: list[str] | None = None
+) -> None:
     """Rerun :func:`fmax_cells` for the rows of the results file *path* whose place and route
-    timed out, :data:`FMAX_JOBS` at a time on an otherwise idle machine (a full run places
-    and routes beside the next designs' builds: a job sharing its core can pass the time
-    limit), with *timeout* seconds each, and write the file back with their new cells and a
-    note saying which rows were rerun."""
+    timed out (those whose design contains a text of *only*, if given), :data:`FMAX_JOBS` at
+    a time on an otherwise idle machine (a full run places and routes beside the next
+    designs' builds: a job sharing its core can pass the time limit), with *timeout* seconds
+    each, and write the file back with their new cells and a note saying which rows were
+    rerun."""
     results = json.loads(path.read_text())
-    again = [r for r in results["rows"] if r.get("fmax_mhz") == "timeout"]
+    again = [
+        r
+        for r in results["rows"]
+        if r.get("fmax_mhz") == "timeout"
+        and (not only or any(t.lower() in r["design"].lower() for t in only))
+    ]
 
     def rerun(row):
         cells = fmax_cells(design_folder(row["design"], work) / "build", timeout)
@@ -585,7 +593,7 @@ def main(argv=None) -> int:
         print(f"updated {README} from {args.results}")
         return 0
     if args.retry_ecp5:
-        retry_ecp5(args.results, timeout=args.fmax_timeout)
+        retry_ecp5(args.results, timeout=args.fmax_timeout, only=args.only)
         if args.update_readme:
             update_readme(json.loads(args.results.read_text()))
         return 0

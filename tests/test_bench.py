@@ -131,3 +131,28 @@ def test_a_place_and_route_past_the_time_limit_reads_timeout(bench, monkeypatch,
         "fmax_mhz": "timeout",
         "errors": {"ecp5": "ToolError: nextpnr-ecp5 did not finish within 600 s"},
     }
+
+
+def test_retry_reruns_the_timeouts_it_is_given(bench, monkeypatch, tmp_path):
+    """--retry-ecp5 places and routes again the rows that timed out (with --only, those of the
+    named designs), keeps the others and says which rows it reran."""
+    rows = [
+        {"design": "pulses cnn1d", "fmax_mhz": "timeout", "errors": {"ecp5": "timeout"}},
+        {"design": "digits deep sets", "fmax_mhz": "timeout", "errors": {"ecp5": "timeout"}},
+        {"design": "digits mlp w4a4", "fmax_mhz": 150.0, "errors": {}},
+    ]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"rows": rows, "notes": []}))
+    reran = []
+
+    def fake_cells(out, timeout):
+        reran.append(out.parent.name)
+        return {"fmax_mhz": 160.0, "ecp5_ii": 192}
+
+    monkeypatch.setattr(bench, "fmax_cells", fake_cells)
+    bench.retry_ecp5(path, work=tmp_path, only=["CNN1D"])
+    got = json.loads(path.read_text())
+    assert reran == [bench.design_folder("pulses cnn1d", tmp_path).name]
+    assert [r["fmax_mhz"] for r in got["rows"]] == [160.0, "timeout", 150.0]
+    assert got["rows"][0]["errors"] == {}
+    assert "pulses cnn1d" in got["notes"][0] and "deep sets" not in got["notes"][0]

@@ -99,9 +99,10 @@ class SlidingWindowUnit(wiring.Component):
         # the sum of products by constants and a LUT RAM's read). topbase is rowbase at ky = 0,
         # colbase col at kx = 0, o_cf = 0.
         topbase = Signal(range(depth), init=(-p.pt % rows) * p.irow)
-        rowbase = Signal(range(depth), init=(-p.pt % rows) * p.irow)
-        colbase = Signal(range(-p.pl * p.cf, (p.w + p.pr) * p.cf), init=-p.pl * p.cf)
-        col = Signal(range(-p.pl * p.cf, (p.w + p.pr) * p.cf), init=-p.pl * p.cf)
+        rowbase = Signal.like(topbase)
+        col0 = -p.pl * p.cf  # col at the row's first window, kx = 0, o_cf = 0
+        colbase = Signal(range(col0, (p.w + p.pr) * p.cf), init=col0)
+        col = Signal.like(colbase)
         # Input counters, and the input's sample minus the output's: -1 when the output has
         # finished a sample whose unused bottom rows are still arriving, up to 2 when the input
         # holds a whole next sample (a kernel as tall as the input).
@@ -172,14 +173,14 @@ class SlidingWindowUnit(wiring.Component):
                 m.d.sync += [rowbase.eq(_add_mod(rowbase, p.irow % depth, depth)), col.eq(colbase)]
             with m.If(end_win):  # the next window
                 m.d.sync += o_ox.eq(Mux(o_ox == p.ow - 1, 0, o_ox + 1))
-                m.d.sync += [rowbase.eq(topbase), colbase.eq(colbase + p.sw * p.cf)]
-                m.d.sync += col.eq(colbase + p.sw * p.cf)
+                next_colbase = colbase + p.sw * p.cf
+                m.d.sync += [rowbase.eq(topbase), colbase.eq(next_colbase), col.eq(next_colbase)]
             with m.If(end_row):  # the next output row
                 m.d.sync += o_oy.eq(Mux(last_oy, 0, o_oy + 1))
                 m.d.sync += need_out.eq(Mux(last_oy, reach, need_out + p.sh))
                 m.d.sync += need_in.eq(Mux(last_oy, p.sh + reach, need_in + p.sh))
                 m.d.sync += [topbase.eq(next_topbase), rowbase.eq(next_topbase)]
-                m.d.sync += [colbase.eq(-p.pl * p.cf), col.eq(-p.pl * p.cf)]
+                m.d.sync += [colbase.eq(col0), col.eq(col0)]
 
         with m.If((accept & in_last) & ~(issue & out_last)):
             m.d.sync += ahead.eq(ahead + 1)

@@ -203,6 +203,8 @@ class WidthConverter(wiring.Component):
                 # ready is high in slots before the last: accepted = valid
                 with m.If(self.i.valid & slot[j]):
                     m.d.sync += early[j * beat_bits : (j + 1) * beat_bits].eq(beat)
+            with m.If(accept):
+                m.d.sync += slot.eq(slot.rotate_left(1))
         else:
             # narrow beats shift in: a slot's enable would cost a LUT per few flip-flops
             count = Signal(range(k))
@@ -217,9 +219,6 @@ class WidthConverter(wiring.Component):
             m.d.sync += self.o.valid.eq(0)
         with m.If(accept & last):
             m.d.sync += [out.eq(Cat(early, beat)), self.o.valid.eq(1)]
-        if beat_bits >= SLOT_ENABLE_BITS:
-            with m.If(accept):
-                m.d.sync += slot.eq(slot.rotate_left(1))
 
     def _scatter(self, m, k, beat_bits, beat, take, accept):
         shifter = Signal(k * beat_bits)

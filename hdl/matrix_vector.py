@@ -251,8 +251,13 @@ class MatrixVectorUnit(wiring.Component):
         # nf == 0, kept in a register of its own: it gates the input's enables
         fresh = Signal(init=1)
         issue = advance & (self.i.valid | ~fresh)
-        accept = self.i.valid & self.i.ready
-        m.d.comb += self.i.ready.eq(advance & fresh)
+        # The input register and buffer load whenever the unit is ready, valid or not: a
+        # beat that is not valid issues no step and is overwritten before any step reads it.
+        # Their enable then comes from this unit's registers only, not from the producer's
+        # valid (on the ECP5 the producer's handshake to a 256-bit enable was the digits MLP's
+        # slowest path).
+        take = advance & fresh
+        m.d.comb += self.i.ready.eq(take)
         with m.If(issue):
             m.d.sync += step.eq(Mux(step == steps - 1, 0, step + 1))
             m.d.sync += sf.eq(Mux(sf == sf_count - 1, 0, sf + 1))
@@ -287,7 +292,7 @@ class MatrixVectorUnit(wiring.Component):
                     parts.append(wport.data)
             weights = self.weight_layout(Cat(*parts))
         latest = Signal(in_layout, reset_less=True)
-        with m.If(accept):
+        with m.If(take):
             m.d.sync += latest.eq(self.i.payload)
         if nf_count > 1 and sf_count > 1:
             # Fold 0 takes the beat it just accepted; later folds read it back.
@@ -296,7 +301,7 @@ class MatrixVectorUnit(wiring.Component):
             m.d.comb += [
                 wbuf.addr.eq(sf),
                 wbuf.data.eq(self.i.payload),
-                wbuf.en.eq(accept),
+                wbuf.en.eq(take),
                 rbuf.addr.eq(sf),
                 rbuf.en.eq(advance),
             ]

@@ -72,10 +72,14 @@ def run_streams(
     def source(port, beats, rng):
         stream = getattr(dut, port)
 
+        width = len(stream.payload.as_value())
+
         async def run(ctx):
             for beat in beats:
                 while idle and rng.random() < idle:
+                    # garbage while not valid: a unit must not take a payload without valid
                     ctx.set(stream.valid, 0)
+                    ctx.set(stream.payload.as_value(), rng.getrandbits(width))
                     await ctx.tick()
                 ctx.set(stream.valid, 1)
                 ctx.set(stream.payload.as_value(), beat)

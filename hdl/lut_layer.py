@@ -192,7 +192,11 @@ class LutLayerUnit(wiring.Component):
         layer, m = self._layer, Module()
         width = layer.in_dtype.bitwidth()
         raw = self.i.payload.as_value()
-        advance = ~self.o.valid | self.o.ready
+        # The whole layer advances when the consumer is ready, holding a bubble or not: in a
+        # chain of these the enable is then the output skid buffer's ready register itself,
+        # with no gate on the way to every flip-flop (filling bubbles would put an OR of the
+        # valid bits of every stage after this one there).
+        advance = self.o.ready
         m.d.comb += self.i.ready.eq(advance)
         values = []
         for n, (neuron, idx) in enumerate(

@@ -62,7 +62,7 @@ ANCHORS = [
     ),
     ("hls4ml 3-layer jet model, reuse 1", "59 cycles latency, II 1", "hls4ml issue #20"),
     (
-        "LogicNets JSC-S (16 in, 2 bit, fan-in 3, 64-32-32)",
+        "LogicNets JSC-S (16 in, 2 bit, fan-in 3, 64-32-32-32, 2-bit out)",
         "232 LUT, 268 FF, 1,394.7 MHz, 5 cycles (Vivado 2019.2)",
         "Xilinx/logicnets examples/jet_substructure/README.md",
     ),
@@ -172,16 +172,19 @@ DESIGNS = {
         ),
         {"fps": 1e8},
     ),
+    # LogicNets' jsc-s (its examples/jet_substructure train.py): four hidden layers, every
+    # neuron fan-in 3 of 2-bit values, 2-bit outputs
     "LogicNets JSC-S shape": Design(
         False,
         lambda d: _train(
             "lutnet",
             d,
-            hidden=(64, 32, 32),
+            hidden=(64, 32, 32, 32),
             fanin=3,
             wbits=4,
             abits=2,
             in_bits=2,
+            out_bits=2,
             epochs=5,
             data=_jsc_data(d / "jsc.npz"),
         ),

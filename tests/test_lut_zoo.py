@@ -12,6 +12,8 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from gatemill.flow.errors import GatemillError
 from gatemill.flow.frontend import import_qonnx
+from gatemill.flow.frontend.compare import check_against_qonnx
+from gatemill.flow.vectors import random_vectors
 from gatemill.flow.zoo.lutnet import build_lutnet, connectivity
 from gatemill.flow.zoo.poetbin import (
     Ensemble,
@@ -47,10 +49,32 @@ def test_masked_weights_stay_zero_in_training(tmp_path):
     )
 
 
+@pytest.mark.parametrize("out_bits", [1, 2])
+def test_quantized_logits_make_the_last_layer_a_narrow_table(tmp_path, out_bits):
+    train(
+        "lutnet",
+        out_dir=tmp_path,
+        hidden=(16, 8),
+        fanin=3,
+        out_bits=out_bits,
+        epochs=1,
+        progress=False,
+        seed=1,
+    )
+    imp = import_qonnx(tmp_path / "model.onnx")
+    assert [layer.kind for layer in imp.ir.layers] == ["LutLayer"] * 3
+    last = imp.ir.layers[-1]
+    assert last.neurons == 10 and last.out_dtype.bitwidth() == out_bits
+    x = random_vectors(imp.ir, 100, 0)
+    report = check_against_qonnx(imp.ir, imp.model, imp.probes, x)[0]
+    assert report["elements"] > 0 and report["mismatches"] == 0, report
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"wbits": 1}, "wbits >= 2"),
+        ({"out_bits": 9}, "out_bits must be an integer from 1 to 8"),
         ({"fanin": 9}, r"fanin must be an integer from 1 to 8 \(the narrowest layer input"),
     ],
 )
@@ -64,6 +88,8 @@ def test_options_of_other_kinds_are_refused(tmp_path):
         train("mlp", out_dir=tmp_path, fanin=3, progress=False)
     with pytest.raises(GatemillError, match=r"depth \(3\) applies only to poetbin, not to lutnet"):
         train("lutnet", out_dir=tmp_path, depth=3, progress=False)
+    with pytest.raises(GatemillError, match=r"out_bits \(2\) applies only to lutnet, not to cnn"):
+        train("cnn", out_dir=tmp_path, out_bits=2, progress=False)
 
 
 def test_level_shared_tree_finds_a_conjunction():

@@ -122,6 +122,13 @@ def train(
     fanin: Annotated[
         int | None, typer.Option(help="lutnet: inputs of every neuron (default: 6).")
     ] = None,
+    out_bits: Annotated[
+        int | None,
+        typer.Option(
+            help="lutnet: quantize the logits to this many bits, 1..8, as LogicNets does "
+            "(default: the last layer's integer sums)."
+        ),
+    ] = None,
     depth: Annotated[
         int | None, typer.Option(help="poetbin: depth of every tree (default: 6).")
     ] = None,
@@ -161,6 +168,7 @@ def train(
         lr=lr,
         batch_size=batch_size,
         fanin=fanin,
+        out_bits=out_bits,
         depth=depth,
         trees=trees,
         sparsity=sparsity,

@@ -20,12 +20,14 @@ DEFAULTS: dict[str, dict] = {
     "deepsets": {"hidden": (64,), "channels": (64, 64), "epochs": 60, "lr": 0.01, **_BITS},
     # every neuron a 12-bit table: fan-in 6 of 2-bit values
     "lutnet": {"hidden": (128, 64), "channels": None, "epochs": 40, "lr": 0.01, "fanin": 6,
-               "wbits": 4, "abits": 2, "in_bits": 2},
+               "out_bits": None, "wbits": 4, "abits": 2, "in_bits": 2},
     "poetbin": {"hidden": (64, 64), "channels": None, "epochs": 40, "lr": 0.01, "depth": 6,
                 "trees": 8, "wbits": 1, "abits": 1, "in_bits": 8},
 }  # fmt: skip
 """Per-kind defaults of the :class:`TrainConfig` fields left as None; its keys are the
 kinds of :data:`gatemill.flow.zoo.models.MODELS`."""
+KIND_OPTIONS = ("fanin", "out_bits", "depth", "trees")
+"""Options only some kinds take: those whose :data:`DEFAULTS` name them."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +73,10 @@ class TrainConfig:
         Training batch size.
     fanin : int, optional
         ``lutnet`` only: inputs of every neuron.
+    out_bits : int, optional
+        ``lutnet`` only: quantize the logits to this many bits, 1..8 (1 = bipolar), after a
+        BatchNorm, as LogicNets' ``output_bitwidth``: the last layer's tables then give
+        ``out_bits`` bits per class. None gives the last layer's integer accumulator.
     depth, trees : int, optional
         ``poetbin`` only: tree depth and trees per class.
     sparsity : float
@@ -103,6 +109,7 @@ class TrainConfig:
     lr: float | None = None
     batch_size: int = 64
     fanin: int | None = None
+    out_bits: int | None = None
     depth: int | None = None
     trees: int | None = None
     sparsity: float = 0.0
@@ -118,7 +125,7 @@ class TrainConfig:
                 f"Unknown model kind {self.kind!r}; choose one of {', '.join(DEFAULTS)}."
             )
         defaults = DEFAULTS[self.kind]
-        for name in ("fanin", "depth", "trees"):
+        for name in KIND_OPTIONS:
             value = getattr(self, name)
             if value is not None and name not in defaults:
                 owners = " and ".join(k for k, d in DEFAULTS.items() if name in d)
@@ -145,14 +152,14 @@ class TrainConfig:
 
     def resolved(self) -> dict:
         """The options with the kind's :data:`DEFAULTS` in place of None (``channels`` only
-        for the kinds that have them; ``fanin``, ``depth``, ``trees`` only for the kinds that
-        take them)."""
+        for the kinds that have them; :data:`KIND_OPTIONS` only for the kinds that take
+        them)."""
         defaults = DEFAULTS[self.kind]
         r = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in ("hidden", "epochs", "lr", "wbits", "abits", "in_bits", "channels"):
             if r[name] is None:
                 r[name] = defaults[name]
-        for name in ("fanin", "depth", "trees"):
+        for name in KIND_OPTIONS:
             if name in defaults:
                 r[name] = defaults[name] if r[name] is None else r[name]
             else:

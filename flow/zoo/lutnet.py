@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import GatemillError
-from .parts import check_classes, check_widths, layer_parts
+from .parts import check_bits, check_classes, check_widths, layer_parts
 
 
 def connectivity(n_in: int, n_out: int, fanin: int, rng: np.random.Generator) -> np.ndarray:
@@ -75,9 +75,11 @@ def build_lutnet(
     in_range: tuple[float, float] = (0.0, 1.0),
     mask_seed: int = 0,
     quant: bool = True,
+    out_bits: int | None = None,
 ) -> nn.Sequential:
     """A sparse multi-layer perceptron: input quantizer, (masked linear, BatchNorm,
-    activation) per hidden width, and a masked last linear layer giving logits.
+    activation) per hidden width, and a masked last linear layer giving logits (with
+    *out_bits*, then a BatchNorm and a quantizer of the logits).
 
     Parameters
     ----------
@@ -98,6 +100,9 @@ def build_lutnet(
         As for :func:`gatemill.flow.zoo.models.build_mlp`.
     mask_seed : int
         Seed of the connectivity masks (the same seed gives the same masks).
+    out_bits : int, optional
+        Bits of the logits, 1..8 (1 = bipolar): LogicNets' ``output_bitwidth``; the last
+        layer's tables then have ``out_bits`` outputs instead of its accumulator's width.
 
     Returns
     -------
@@ -117,6 +122,8 @@ def build_lutnet(
         in_bits=in_bits,
         in_range=in_range,
     )
+    if out_bits is not None:
+        check_bits("out_bits", out_bits)
     hidden = check_widths("hidden", hidden)
     shape = check_widths("in_shape", in_shape)
     check_classes(n_classes)
@@ -140,12 +147,13 @@ def build_lutnet(
         rng = np.random.default_rng([mask_seed, i])
         last = i == len(sizes) - 2
         mask = connectivity(sizes[i], sizes[i + 1], fanin, rng)
-        linear = parts.linear(sizes[i], sizes[i + 1], bias=last or not batchnorm)
+        quantized = not last or out_bits is not None
+        linear = parts.linear(sizes[i], sizes[i + 1], bias=not (quantized and batchnorm))
         tag = "out" if last else f"fc{i}"
         layers[tag] = apply_mask(linear, mask)
-        if last:
+        if not quantized:
             break
         if batchnorm:
             layers[f"{tag}_bn"] = nn.BatchNorm1d(sizes[i + 1])
-        layers[f"{tag}_act"] = parts.act()
+        layers[f"{tag}_act"] = parts.out_act(out_bits) if last else parts.act()
     return nn.Sequential(layers)

@@ -92,6 +92,9 @@ class FloatParts:
         # The bipolar quantizer clips at +-1 like a hard tanh; a ReLU twin would be unfair.
         return nn.Hardtanh() if self.abits == 1 else nn.ReLU()
 
+    def out_act(self, bits: int) -> nn.Module:
+        return nn.Identity()
+
 
 class QuantParts:
     """Brevitas layers for the given bit widths and scaling."""
@@ -197,6 +200,21 @@ class QuantParts:
             collect_stats_steps=ACT_STATS_STEPS,
             return_quant_tensor=True,
         )
+
+    def out_act(self, bits: int) -> nn.Module:
+        """A signed quantizer of *bits* for logits (1 = bipolar), returning a tensor (no
+        layer after it needs the scale)."""
+        from brevitas.nn import QuantIdentity
+        from brevitas.quant import (
+            Int8ActPerTensorFixedPoint,
+            Int8ActPerTensorFloat,
+            SignedBinaryActPerTensorConst,
+        )
+
+        if bits == 1:
+            return QuantIdentity(act_quant=SignedBinaryActPerTensorConst)
+        quant = Int8ActPerTensorFloat if self.scaling == "float" else Int8ActPerTensorFixedPoint
+        return QuantIdentity(act_quant=quant, bit_width=bits, collect_stats_steps=ACT_STATS_STEPS)
 
 
 def layer_parts(

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..errors import GatemillError
-from .config import TrainConfig
+from .config import KIND_OPTIONS, TrainConfig
 from .data import Dataset, load_dataset, prepare
 from .models import MODELS
 from .parts import input_scale
@@ -77,7 +77,7 @@ def train(config: TrainConfig | str, /, *, progress: bool = True, **options) -> 
     wbits, abits, in_bits = r["wbits"], r["abits"], r["in_bits"]
     scaling, batchnorm, per_channel = config.scaling, config.batchnorm, config.per_channel
     batch_size = config.batch_size
-    extra = {k: r[k] for k in ("fanin", "depth", "trees") if k in r}
+    extra = {k: r[k] for k in KIND_OPTIONS if k in r}
     # checks the share (the config checked the kind); torch-side, so not in the config
     pruning = Pruning(float(config.sparsity)) if config.sparsity else None
     _check_out_dir(out_dir)

@@ -91,25 +91,29 @@ def odd_part(v: int) -> tuple[int, int]:
 def multiple_plan(odds) -> list[tuple[int, int, int, int, int]]:
     """How to build the odd multiples *odds* (> 1) of an input ``x`` with one adder each:
     steps ``(o, a, j, sign, b)`` meaning ``o x = (a x << j) + sign * b x``, where ``a`` and
-    ``b`` are 1 (``x`` itself) or built by an earlier step. A multiple no pair of built ones
-    gives in one step is reached through the odd part of ``o - 1`` (built first)."""
-    built, plan = {1}, []
+    ``b`` are 1 (``x`` itself) or built by an earlier step. Of the pairs of built ones that
+    give ``o``, the one with the fewest adders in series before it (every ``2**j +- 1`` is
+    one adder from ``x``; the first pair found made ``3, 5, 7, 9, ...`` a chain of adders,
+    the slowest path of a fully parallel layer). A multiple no such pair gives is reached
+    through the odd part of ``o - 1`` (built first)."""
+    depth, plan = {1: 0}, []
 
     def build(o: int) -> None:
-        if o in built:
+        if o in depth:
             return
-        for a in sorted(built):
+        best = None
+        for a in sorted(depth):
             for j in range(1, o.bit_length() + 1):
                 for sign in (1, -1):
                     b = sign * (o - (a << j))
-                    if b in built:
-                        plan.append((o, a, j, sign, b))
-                        built.add(o)
-                        return
-        c, j = odd_part(o - 1)
-        build(c)
-        plan.append((o, c, j, 1, 1))
-        built.add(o)
+                    if b in depth and (best is None or max(depth[a], depth[b]) < best[0]):
+                        best = (max(depth[a], depth[b]), (o, a, j, sign, b))
+        if best is None:
+            c, j = odd_part(o - 1)
+            build(c)
+            best = (depth[c], (o, c, j, 1, 1))
+        depth[o] = best[0] + 1
+        plan.append(best[1])
 
     for o in sorted(odds):
         build(o)

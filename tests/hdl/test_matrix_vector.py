@@ -15,7 +15,7 @@ from harness import check_unit, random_values, verilog_arrays
 from qonnx.core.datatype import DataType
 
 from gatemill.flow.ir.datatypes import BIPOLAR
-from gatemill.flow.kinds.matrix_vector import MatrixVector, min_acc_dtype
+from gatemill.flow.kinds.matrix_vector import MatrixVector, min_acc_dtype, multiple_plan
 from gatemill.hdl.common import Backpressure
 from gatemill.hdl.matrix_vector import MatrixVectorUnit
 
@@ -202,6 +202,22 @@ def test_multipliers_match_golden(name):
     rng = np.random.default_rng(sorted(MULTIPLIERS).index(name) + 70)
     layer, x = make_layer(rng, **CASES[case])
     check_unit(layer.refold(**fold), x, seed=3)
+
+
+@pytest.mark.parametrize(("top", "deepest"), [(31, 2), (127, 2), (255, 3)])
+def test_multiples_take_few_adders_in_series(top, deepest):
+    """Every odd multiple up to *top* (6-, 7- and 8-bit weights): one adder each, each step
+    exact, at most *deepest* adders in series from the input (an 8-bit multiple such as 171
+    has five nonzero signed digits, so three levels); the first plan found chained 3, 5, 7,
+    ... one adder after another, 127 in series for 8-bit weights."""
+    odds = set(range(3, top + 1, 2))
+    plan = multiple_plan(odds)
+    depth = {1: 0}
+    for o, a, j, sign, b in plan:
+        assert a in depth and b in depth and o == (a << j) + sign * b
+        depth[o] = 1 + max(depth[a], depth[b])
+    assert set(depth) == odds | {1} and len(plan) == len(odds)
+    assert max(depth.values()) == deepest
 
 
 SHIFT_ADD = {

@@ -8,10 +8,11 @@ Units that each take one sample per clock as a plain pipeline
 (:attr:`gatemill.flow.kinds.base.Layer.chains`: LUT layers, fully parallel matrix-vector and
 threshold layers) are chained without FIFOs: a run of them is one clock-enable pipeline, every
 register of it advancing when the stage after the run is ready (its ``i.ready``, the run's
-``enable``; a unit whose output register is empty advances anyway, closing the bubble), valid
-bits travelling with the data. When the run ends at the output, that stage
-is a skid buffer (:mod:`.skid`) instead of a FIFO: its ``ready`` is a register, so the enable
-never waits on the output's ``ready`` through logic.
+``enable``; a matrix-vector or threshold unit whose output register is empty advances anyway,
+closing the bubble, a LUT layer does not, so that a run of LUT layers loads on the skid
+buffer's ``ready`` register itself), valid bits travelling with the data. When the run ends
+at the output, that stage is a skid buffer (:mod:`.skid`) instead of a FIFO: its ``ready`` is
+a register, so the enable never waits on the output's ``ready`` through logic.
 :func:`plan` gives the stages in topological order (``stages[0]`` reads the accelerator's
 input, ``stages[-1]`` feeds its output), :func:`estimates` the initiation interval and latency
 from each stage's timing model: the layer kinds'

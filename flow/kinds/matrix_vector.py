@@ -106,8 +106,11 @@ def multiple_plan(odds) -> list[tuple[int, int, int, int, int]]:
             for j in range(1, o.bit_length() + 1):
                 for sign in (1, -1):
                     b = sign * (o - (a << j))
-                    if b in depth and (best is None or max(depth[a], depth[b]) < best[0]):
-                        best = (max(depth[a], depth[b]), (o, a, j, sign, b))
+                    if b not in depth:
+                        continue
+                    below = max(depth[a], depth[b])
+                    if best is None or below < best[0]:
+                        best = (below, (o, a, j, sign, b))
         if best is None:
             c, j = odd_part(o - 1)
             build(c)

@@ -110,20 +110,28 @@ class SlidingWindowUnit(wiring.Component):
         waddr = Signal(range(depth))
         ahead = Signal(range(-1, 3))
 
-        last_oy = o_oy == p.oh - 1
-        # need(k) unclamped: past the sample's last row only `ahead` can satisfy it. The
-        # input rows the output row needs, o_oy * SH + reach, and the next row's, kept in
-        # registers beside o_oy: the ready path is then a comparison, not a product and sums
+        # The ready and issue conditions compare the input row with the rows the output
+        # needs: need_in = (o_oy + 1) * SH + reach, the rows the next output row reads (or,
+        # on the sample's last row, past it: only `ahead` satisfies it), and need_out =
+        # o_oy * SH + reach, the current row's. They are kept as the differences gap_in =
+        # need_in - i_y and gap_out = i_y - need_out - 1, and i_y <= need(0) as a flag, all
+        # updated with the counters, so every condition is a sign bit: the i_y <= need_in
+        # comparison in front of the input's ready took three LUT levels of the digits CNN's
+        # slowest ECP5 path (144.6 MHz).
         reach = p.kh - 1 - p.pt
-        span = range(min(reach, 0), p.oh * p.sh + max(reach, 0) + 1)
-        need_out = Signal(span, init=reach)
-        need_in = Signal(span, init=p.sh + reach)
+        last_oy, y_last = Signal(init=p.oh == 1), Signal(init=p.h == 1)  # o_oy, i_y at the end
+        need_in0, need_out0 = p.sh + reach, reach  # at o_oy = 0
+        lo, hi = -p.h - p.oh * p.sh - abs(reach) - 2, p.h + p.oh * p.sh + abs(reach) + 2
+        gap_in = Signal(range(lo, hi), init=need_in0)
+        gap_out = Signal(range(lo, hi), init=-need_out0 - 1)
+        need0 = p.need(0)
+        in_y_le_need0 = Signal(init=need0 >= 0)
         in_ok = Mux(
             ahead == 0,
-            last_oy | (i_y <= need_in),
-            (ahead == -1) | ((ahead == 1) & last_oy & (i_y <= p.need(0))),
+            last_oy | (gap_in >= 0),
+            (ahead == -1) | ((ahead == 1) & last_oy & in_y_le_need0),
         )
-        out_ok = (ahead > 0) | ((ahead == 0) & (i_y > need_out))
+        out_ok = (ahead > 0) | ((ahead == 0) & (gap_out >= 0))
 
         advance = ~self.o.valid | self.o.ready
         issue = advance & out_ok
@@ -131,15 +139,17 @@ class SlidingWindowUnit(wiring.Component):
         m.d.comb += self.i.ready.eq(in_ok)
 
         # Input: write beat after beat; wrap the slot pointer at the buffer's end.
-        in_last = (i_cf == p.cf - 1) & (i_x == p.w - 1) & (i_y == p.h - 1)
+        in_last = (i_cf == p.cf - 1) & (i_x == p.w - 1) & y_last
         m.d.comb += [wport.addr.eq(waddr), wport.data.eq(self.i.payload), wport.en.eq(accept)]
+        in_row_end = accept & (i_cf == p.cf - 1) & (i_x == p.w - 1)
         with m.If(accept):
             m.d.sync += waddr.eq(Mux(waddr == depth - 1, 0, waddr + 1))
             m.d.sync += i_cf.eq(Mux(i_cf == p.cf - 1, 0, i_cf + 1))
             with m.If(i_cf == p.cf - 1):
                 m.d.sync += i_x.eq(Mux(i_x == p.w - 1, 0, i_x + 1))
                 with m.If(i_x == p.w - 1):
-                    m.d.sync += i_y.eq(Mux(i_y == p.h - 1, 0, i_y + 1))
+                    m.d.sync += i_y.eq(Mux(y_last, 0, i_y + 1))
+                    m.d.sync += y_last.eq(Mux(y_last, p.h == 1, i_y == p.h - 2))
 
         # Output: window element (oy, ox, ky, kx, cf) -> padded position (y, x) -> address.
         y = o_oy * p.sh + o_ky - p.pt
@@ -177,10 +187,49 @@ class SlidingWindowUnit(wiring.Component):
                 m.d.sync += [rowbase.eq(topbase), colbase.eq(next_colbase), col.eq(next_colbase)]
             with m.If(end_row):  # the next output row
                 m.d.sync += o_oy.eq(Mux(last_oy, 0, o_oy + 1))
-                m.d.sync += need_out.eq(Mux(last_oy, reach, need_out + p.sh))
-                m.d.sync += need_in.eq(Mux(last_oy, p.sh + reach, need_in + p.sh))
+                m.d.sync += last_oy.eq(Mux(last_oy, p.oh == 1, o_oy == p.oh - 2))
                 m.d.sync += [topbase.eq(next_topbase), rowbase.eq(next_topbase)]
                 m.d.sync += [colbase.eq(col0), col.eq(col0)]
+
+        # The differences' steps: an input row moves i_y on by one, or back to 0 after the
+        # sample's last; an output row moves both needs on by SH, or back to their values at
+        # o_oy = 0 after the sample's last row. Each step, and both together, is a constant
+        # chosen by the registers last_oy and y_last, one adder each; the events choose
+        # among the sums.
+        row_out = issue & end_row
+        d_in = (1, -(p.h - 1))  # by y_last
+        d_need_in = (p.sh, need_in0 - (p.oh * p.sh + reach))  # by last_oy
+        d_need_out = (p.sh, need_out0 - ((p.oh - 1) * p.sh + reach))
+
+        def by(flag, pair):
+            return Mux(flag, pair[1], pair[0])
+
+        def by_both(f):
+            return Mux(
+                last_oy,
+                Mux(y_last, f(1, 1), f(1, 0)),
+                Mux(y_last, f(0, 1), f(0, 0)),
+            )
+
+        with m.If(row_out | in_row_end):
+            both_in = by_both(lambda n, i: d_need_in[n] - d_in[i])
+            both_out = by_both(lambda n, i: d_in[i] - d_need_out[n])
+            m.d.sync += gap_in.eq(
+                Mux(
+                    row_out,
+                    Mux(in_row_end, gap_in + both_in, gap_in + by(last_oy, d_need_in)),
+                    gap_in - by(y_last, d_in),
+                )
+            )
+            m.d.sync += gap_out.eq(
+                Mux(
+                    row_out,
+                    Mux(in_row_end, gap_out + both_out, gap_out - by(last_oy, d_need_out)),
+                    gap_out + by(y_last, d_in),
+                )
+            )
+        with m.If(in_row_end):
+            m.d.sync += in_y_le_need0.eq(Mux(y_last, need0 >= 0, i_y < need0))
 
         with m.If((accept & in_last) & ~(issue & out_last)):
             m.d.sync += ahead.eq(ahead + 1)

@@ -1,8 +1,9 @@
 """Calibration of the resource estimate: Yosys on a set of designs at several foldings.
 
-``python bench/calibrate.py [--only TEXT] [--workers N] [--reuse] [--fit-only]`` builds every
-design of :data:`DESIGNS` (the digits MLPs, CNN and LUT network, trained; random-weight
-Brevitas MLPs of the jet-tagging shape at 1 to 8 bits and two small fully parallel ones),
+``python bench/calibrate.py [--only TEXT] [--workers N] [--reuse] [--fit-only] [--fit RES]``
+builds every design of :data:`DESIGNS` (the digits MLPs, CNN and LUT network, trained;
+random-weight Brevitas MLPs of the jet-tagging shape at 1 to 8 bits and two small fully
+parallel ones),
 folds each for a few target initiation intervals (:func:`gatemill.flow.dse.fold.fold_for_ii`;
 not the fully parallel foldings of the large models, which keep Yosys busy for many minutes),
 generates the RTL and synthesizes it with Yosys for the pynq-z2 part (``synth_xilinx -family
@@ -17,8 +18,10 @@ checks them by leaving one design out at a time. ``bench/calibration.json`` hold
 measurements, the fitted coefficients and the errors; a Rich table prints the totals.
 
 ``--fit-only`` refits from the stored measurements (the folded IRs stay in
-``bench/work/calibrate``), without Yosys; ``--reuse`` synthesizes only the points whose folder
-does not hold the same IR and RTL already; ``--only`` measures some designs and keeps the others'
+``bench/work/calibrate``), without Yosys; ``--fit lut`` refits the LUT coefficients alone (the
+flip-flop ones stay those of ``flow/dse/cost.py``, and their held-out errors are then theirs,
+not left-one-out); ``--reuse`` synthesizes only the points whose folder does not hold the
+same IR and RTL already; ``--only`` measures some designs and keeps the others'
 stored points. The table says whether the fitted coefficients are the ones in
 ``flow/dse/cost.py``; paste them there after a new calibration.
 """
@@ -477,17 +480,17 @@ def _columns(rows: list[dict], res: str):
     return cols, x, y, fixed
 
 
-def fit(rows: list[dict], prior: dict) -> dict:
+def fit(rows: list[dict], prior: dict, fitted: tuple[str, ...] = FITTED) -> dict:
     """``{resource: {kind: {term: coefficient}}}`` for ``lut`` and ``ff``: for each of
-    :data:`FITTED`, non-negative least squares of the relative error of each point's total
-    (a design at one folding), with :data:`RIDGE` toward *prior* (the same form); terms no
-    row has, and the other resources, keep the prior's. Fitting whole designs rather than
-    stages keeps small stages with large features (a standalone threshold stage of a few
-    LUTs) from pulling the shared terms."""
+    *fitted* (:data:`FITTED`), non-negative least squares of the relative error of each
+    point's total (a design at one folding), with :data:`RIDGE` toward *prior* (the same
+    form); terms no row has, and the other resources, keep the prior's. Fitting whole
+    designs rather than stages keeps small stages with large features (a standalone
+    threshold stage of a few LUTs) from pulling the shared terms."""
     from scipy.optimize import nnls
 
     coef = dict(prior)
-    for res in FITTED:
+    for res in fitted:
         prior_res = prior[res]
         cols, x, y, fixed = _columns(rows, res)
         p = np.array([prior_res.get(k, {}).get(t, 0.0) for k, t in cols])
@@ -548,16 +551,19 @@ def _err(est: float, real: float) -> float:
     return (est - real) / max(real, 1)
 
 
-def evaluate(points: list[dict], rows: list[dict], prior: dict) -> tuple[dict, list[dict]]:
-    """Fit on everything, and once per design on the other designs (held out), toward
-    *prior*; the coefficients and one row per point with the fitted and held-out estimates."""
-    coef = fit(rows, prior)
+def evaluate(
+    points: list[dict], rows: list[dict], prior: dict, resources: tuple[str, ...] = FITTED
+) -> tuple[dict, list[dict]]:
+    """Fit the *resources* on everything, and once per design on the other designs (held out),
+    toward *prior*; the coefficients and one row per point with the fitted and held-out
+    estimates (a resource not fitted keeps the prior's coefficients in both)."""
+    coef = fit(rows, prior, resources)
     fitted = totals(rows, coef)
     held: dict = {}
     own: dict = {}  # design -> stage kinds no other design has (fitted on the design itself)
     for design in {r["design"] for r in rows}:
         rest = [r for r in rows if r["design"] != design]
-        c = fit(rest, prior)
+        c = fit(rest, prior, resources)
         kinds = {r["features"].coefficient_kind for r in rest}
         mine = {r["features"].coefficient_kind for r in rows if r["design"] == design}
         own[design] = sorted(mine - kinds)
@@ -721,6 +727,12 @@ def main(argv=None) -> int:
         "--reuse", action="store_true", help="read points already synthesized in bench/work"
     )
     p.add_argument("--out", type=Path, default=OUT, help="JSON written (and read by --fit-only)")
+    p.add_argument(
+        "--fit",
+        choices=FITTED,
+        action="append",
+        help="fit only these resources' coefficients (the others keep flow/dse/cost.py's)",
+    )
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     from gatemill.flow.dse import cost
@@ -750,7 +762,7 @@ def main(argv=None) -> int:
             "points": points,
         }
     rows = stage_rows(points)
-    coef, table = evaluate(points, rows, prior)
+    coef, table = evaluate(points, rows, prior, tuple(args.fit or FITTED))
     mem = memory_agreement(rows)
     summ = summary(table)
     doc.update(

@@ -1,14 +1,14 @@
 """The resource estimate (flow/dse/cost.py) against Yosys, on designs it was not fitted on.
 
-The LUT coefficients come from ``bench/calibrate.py`` (45 points of 23 designs), the
-flip-flop ones from its earlier run (31 points of 13 designs); the three small random-weight
-MLPs synthesized here are none of them. Their bit widths and foldings differ: a signed 4-bit
-input into 2-bit weights (LUT multipliers), an 8-bit input into 4-bit weights (DSP48s), and
-a binary network (XNOR-popcount). Calibration's leave-one-design-out error on the total LUTs
-is 6 % on average and 18 % at most; on these three the estimate is off by +18 %, -5 % and
--14 % (Yosys 0.64): the test allows 25 %, and 30 % for flip-flops (-3 %, -4 %, -23 %). DSPs
-and block RAMs follow Yosys's own rules (mul2dsp's operand widths, memory_libmap's costs) and
-must match exactly.
+The coefficients come from ``bench/calibrate.py`` (47 points of 25 designs); the three small
+random-weight MLPs synthesized here are none of them. Their bit widths and foldings differ: a
+signed 4-bit input into 2-bit weights (products too narrow for a DSP48: Yosys's soft
+multipliers), an 8-bit input into 4-bit weights (DSP48s), and a binary network
+(XNOR-popcount).
+Calibration's leave-one-design-out error on the total LUTs is 6 % on average and 19 % at
+most; on these three the estimate is off by +3 %, +3 % and -13 % (Yosys 0.64): the test
+allows 25 %, and 30 % for flip-flops (+27 %, +25 %, -8 %). DSPs and block RAMs follow Yosys's
+own rules (mul2dsp's operand widths, memory_libmap's costs) and must match exactly.
 """
 
 from __future__ import annotations

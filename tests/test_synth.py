@@ -4,6 +4,7 @@ suggestions; the synthesis of a small MLP for a Xilinx and an ECP5 board."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -19,10 +20,11 @@ from gatemill.flow.synth import run_synth
 from gatemill.flow.synth.cells import add, resources
 from gatemill.flow.synth.depth import parse_depth
 from gatemill.flow.synth.fit import fit_report, fold_options, parallelism
-from gatemill.flow.synth.step import deepest_stages
+from gatemill.flow.synth.step import deepest_stages, unmerged_stages
 from gatemill.flow.synth.yosys import (
     MAP_MEMORY,
     SYNTH,
+    UNMERGE_ADDERS,
     VerilogModules,
     script,
     split,
@@ -164,7 +166,8 @@ def test_map_memory_is_the_one_synth_xilinx_runs(family, tmp_path):
     assert ran == list(MAP_MEMORY[family])
     cmds = synth_commands(family, "t")
     assert cmds[0].endswith("-run :map_memory") and cmds[-1].endswith("-run map_ffram:")
-    assert synth_commands("ecp5", "t") == [f"{SYNTH['ecp5']} -top t"]
+    assert synth_commands(family, "t", ["a", "b"]) == [cmds[0], f"{UNMERGE_ADDERS} a b", *cmds[1:]]
+    assert synth_commands("ecp5", "t", ["a"]) == [f"{SYNTH['ecp5']} -top t"]
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +195,24 @@ def small(tmp_path_factory):
 @pytest.fixture(scope="module")
 def folded_xc7(small):
     return run_synth(small["folded"], load_board("pynq-z2"))
+
+
+def test_adder_trees_go_on_the_carry_chain_but_popcounts(small, folded_xc7, tmp_path):
+    # the multi-bit layers' trees are unmerged in the script Yosys ran ...
+    ran = "".join(p.read_text() for p in (small["folded"] / "synth").glob("synth_*.ys"))
+    assert ran.count(UNMERGE_ADDERS) == len(list((small["folded"] / "synth").glob("synth_*.ys")))
+    for name in ("layer_1_Gemm", "layer_4_Gemm", "layer_7_Gemm"):
+        assert re.search(rf"{UNMERGE_ADDERS} [^\n]*\.{name}\b", ran), name
+    # ... and an XNOR-popcount layer's are not (a binary MLP with 8-bit inputs: its first
+    # layer multiplies, the others count bits)
+    model = export(mlp([12, 8, 4], wbits=1, abits=1, in_bits=8, seed=5), (12,), tmp_path / "b.onnx")
+    run_build(BuildConfig(model=model, out=tmp_path / "b", until="rtl"))
+    names = [layer.name for layer in load_ir(tmp_path / "b").layers]
+    assert len(names) == 2 and unmerged_stages(tmp_path / "b", [*names, "x_fifo"]) == [
+        names[0],
+        "x_fifo",
+    ]
+    assert unmerged_stages(tmp_path / "nothing", ["a", "b"]) == ["a", "b"]  # no IR: all
 
 
 def test_synth_report_on_a_xilinx_board(small, folded_xc7):

@@ -14,6 +14,7 @@ from pathlib import Path
 from ...hdl.plan import layer_of_stages
 from ..boards import Board
 from ..errors import GatemillError
+from ..kinds import load_ir
 from ..tools import package_version
 from .cells import add, resource_keys, resources
 from .depth import COMBINATIONAL
@@ -71,6 +72,19 @@ def load_manifest(out: Path) -> dict:
         ) from None
 
 
+def unmerged_stages(out: Path, stages) -> list[str]:
+    """The *stages* whose adder trees go on the carry chain
+    (:data:`~gatemill.flow.synth.yosys.UNMERGE_ADDERS`): all but the units of XNOR-popcount
+    layers (``binary``), whose sums of single bits Yosys's merged trees map smaller; every
+    stage when the build folder *out* has no IR."""
+    try:
+        ir = load_ir(out)
+    except (OSError, ValueError):
+        return list(stages)
+    popcounts = {layer.name for layer in ir.layers if getattr(layer, "binary", False)}
+    return [s for s in stages if s not in popcounts]
+
+
 def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
     """Synthesize ``out_dir/rtl`` for *board*; write and return ``out_dir/synth.json``.
 
@@ -115,6 +129,7 @@ def run_synth(out_dir: Path, board: Board, *, jobs: int | None = None) -> dict:
         stages=list(found.values()),
         costs=costs,
         jobs=jobs or default_jobs(),
+        unmerge=[found[s] for s in unmerged_stages(out, found)],
     )
     family = board.family
     stages, layers = [], {}

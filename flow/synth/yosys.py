@@ -57,6 +57,17 @@ SYNTH = {
     "ecp5": "synth_ecp5 -noabc9 -run :check",
 }
 
+# Yosys's ``alumacc`` merges every adder tree between registers into one ``$macc`` cell, and
+# its techmap builds that from full adders in LUTs (a carry-save tree). For sums of multi-bit
+# values the tree's own adders, each on the carry chain with one LUT per bit, are smaller:
+# unmapped back into ``$add`` cells (the tree's shape) right after ``coarse``, a tree of 64
+# 8-bit values takes 690 LUT instead of 1,218 on the xc7, and a folded w4a4 layer of 512 LUT
+# products (4096 -> 64) 12,577 instead of 16,977, at the same logic depth. A popcount is the
+# other way round (64 bits: 127 LUT merged, 249 as adders), so the units that count bits keep
+# the merged trees (:func:`gatemill.flow.synth.step.unmerged_stages`). The ECP5 (LUT4s) keeps
+# Yosys's mapping: the digits MLP's Fmax did not change (161.7 -> 162.6 MHz).
+UNMERGE_ADDERS = "maccmap -unmap"
+
 # synth_xilinx's map_memory step (Yosys 0.64, as ``echo on`` logs it for SYNTH's options; a
 # test compares), run by hand to drop the block RAMs' contents between the choice of the
 # memories' cells and their techmap: the techmap elaborates its Verilog template once per
@@ -83,15 +94,17 @@ MAP_MEMORY = {
 DROP_BRAM_CONTENTS = "setparam -unset INIT t:$__XILINX_BLOCKRAM_*"
 
 
-def synth_commands(family: str, top: str) -> list[str]:
+def synth_commands(family: str, top: str, unmerge: list[str] = ()) -> list[str]:
     """The Yosys commands synthesizing *top* for *family* (:data:`SYNTH`; for Xilinx, with
-    the block RAMs' contents dropped before their techmap, :data:`MAP_MEMORY`)."""
+    the block RAMs' contents dropped before their techmap, :data:`MAP_MEMORY`, and the adder
+    trees of the modules *unmerge* on the carry chain, :data:`UNMERGE_ADDERS`)."""
     synth = f"{SYNTH[family]} -top {top}"
     if family not in MAP_MEMORY:
         return [synth]
     libmap, *techmaps = MAP_MEMORY[family]
     return [
         f"{synth} -run :map_memory",
+        *([f"{UNMERGE_ADDERS} {' '.join(unmerge)}"] if unmerge else []),
         libmap,
         DROP_BRAM_CONTENTS,
         *techmaps,
@@ -170,13 +183,15 @@ def script(
     blackbox: list[str],
     stat: str,
     depth: tuple[str, str] | None = None,
+    unmerge: list[str] = (),
 ) -> str:
-    """The Yosys script synthesizing *top* with *keep* as boundaries and *blackbox* removed.
+    """The Yosys script synthesizing *top* with *keep* as boundaries and *blackbox* removed,
+    the adder trees of the modules *unmerge* (among *keep*) on the carry chain.
 
     ``stat -json`` goes to *stat*; with *depth* (two file names), the longest combinational
     path of every module and the carry cells (:mod:`gatemill.flow.synth.depth`).
     """
-    for name in [top, *keep, *blackbox, *verilog, stat, *(depth or ())]:
+    for name in [top, *keep, *blackbox, *verilog, stat, *(depth or ()), *unmerge]:
         if not SAFE_NAME.match(name.replace("/", "")):
             raise ValueError(f"unsafe name in a Yosys script: {name!r}")
     lines = [f"read_verilog -defer {v}" for v in verilog]
@@ -185,7 +200,7 @@ def script(
         lines.append(f"blackbox {' '.join(blackbox)}")
     if keep:
         lines.append(f"setattr -mod -set keep_hierarchy 1 {' '.join(keep)}")
-    lines.extend(synth_commands(family, top))
+    lines.extend(synth_commands(family, top, unmerge))
     lines.append(f"tee -q -o {stat} stat -json")
     if depth:
         lines.extend(depth_commands(family, *depth))
@@ -283,8 +298,10 @@ def synthesize(
     stages: list[str],
     costs: dict[str, int],
     jobs: int = 2,
+    unmerge: list[str] = (),
 ) -> StatResult:
-    """Synthesize *top* with the stage modules *stages* kept, in up to *jobs* processes.
+    """Synthesize *top* with the stage modules *stages* kept, in up to *jobs* processes, the
+    adder trees of the stage modules *unmerge* on the carry chain (:data:`UNMERGE_ADDERS`).
 
     Paths are relative to *cwd*; scripts, logs and ``stat`` files go to ``cwd/work``. Returns
     the cells and the logic depth of every stage module and of *top* (the glue: top and
@@ -302,6 +319,7 @@ def synthesize(
             blackbox=[s for s in stages if s not in group],
             stat=f"{work}/stat_{i}.json",
             depth=(f"{work}/ltp_{i}.txt", f"{work}/carry_{i}.txt"),
+            unmerge=[s for s in group if s in unmerge],
         )
         (cwd / work / f"synth_{i}.ys").write_text(text)
         jobs_args.append((f"{work}/synth_{i}.ys", f"{work}/yosys_{i}.log"))

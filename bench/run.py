@@ -153,6 +153,13 @@ DESIGNS = {
         lambda d: _random_mlp([784, 64, 64, 64, 10], d / "m.onnx", wbits=1, abits=1, in_bits=1),
         {"pe_simd": [(16, 49), (8, 8), (8, 8), (10, 8)]},
     ),
+    # issue 14's measure of a product in LUTs: 512 4x4-bit products, weights in block RAM
+    "4096-64 layer w4a4, 512 LUT products (random)": Design(
+        False,
+        lambda d: _random_mlp([4096, 64], d / "m.onnx", wbits=4, abits=4, in_bits=4),
+        {"pe_simd": [(8, 64)], "mul": "lut"},
+        hls4ml=False,
+    ),
     "hls4ml jet MLP 6-bit (random)": Design(
         True,
         lambda d: _random_mlp([16, 64, 32, 32, 5], d / "m.onnx", wbits=6, abits=6, in_bits=8),
@@ -202,7 +209,8 @@ DESIGNS = {
 The folding is ``{"fps": F}`` (what ``gatemill build --target-fps F --board pynq-z2`` folds:
 :func:`gatemill.flow.steps.fold.choose_folding`, at 100 MHz, fitted to the board),
 ``{"ii": N}`` (:func:`~gatemill.flow.dse.fold.fold_for_ii`), ``{"pe_simd": [...]}`` (the
-MatrixVector layers' PE, SIMD in order), or None for the default rule. The digits MLPs use
+MatrixVector layers' PE, SIMD in order; with ``"mul"``, their multipliers), or None for the
+default rule. The digits MLPs use
 the demo's target, the bnn_pynq networks BNN-PYNQ's measured rates; the jet MLP is folded to
 32 cycles (3.1 M samples/s at 100 MHz): fully parallel (hls4ml's reuse factor 1) it is
 thousands of 6-bit multipliers and Yosys alone would take most of the time budget. Pruned
@@ -232,6 +240,8 @@ def fold_design(ir, fold: dict | None):
         return apply_folding(ir, fold_for_ii(ir, fold["ii"]), f"fold_for_ii({fold['ii']})")
     mvs = [layer.name for layer in ir.layers if layer.kind == "MatrixVector"]
     folding = {n: {"pe": p, "simd": s} for n, (p, s) in zip(mvs, fold["pe_simd"], strict=True)}
+    if "mul" in fold:
+        folding = {n: {**f, "mul": fold["mul"]} for n, f in folding.items()}
     return apply_folding(ir, folding, "bench")
 
 

@@ -29,7 +29,7 @@ import math
 
 from ...hdl.plan import layer_of_stages, plan
 from ...hdl.width import SLOT_ENABLE_BITS
-from ..kinds.resources import Features, clog2, map_memory, width
+from ..kinds.resources import CARRY_CHAIN_TREES, Features, clog2, map_memory, width
 
 
 def _fifo_features(stage) -> Features:
@@ -115,10 +115,10 @@ def stage_features(stage, family: str = "xc7") -> Features:
 # fitted / with each design left out of the fit (mean, max): 4.4 % and 12.3 % / 6.0 % and
 # 19.4 %. Held out, four points are beyond 15 %: the 80 %-zero 4-bit MLP fully parallel
 # (+19.4 %), the small 3-bit one (-19.4 %), the binary MLP with 8-bit inputs at ii 32
-# (+17.7 %) and deep sets (+16.5 %). A popcount's tree (XNOR layers, which keep Yosys's merged
-# full adders) has its own terms. The flip-flop coefficients are the previous calibration's
-# (``--fit lut``: the unmerging moves no flip-flop): 10.1 % and 42 % fitted / 12.3 % and 45 %
-# held out then, 10.2 % and 42 % on these points.
+# (+17.7 %) and deep sets (+16.5 %). A popcount's tree (XNOR layers, where the synthesis
+# keeps Yosys's merged full adders) has its own terms (merged*). The flip-flop coefficients
+# are the previous calibration's (``--fit lut``: the unmerging moves no flip-flop): 10.1 % and
+# 42 % fitted / 12.3 % and 45 % held out then, 10.2 % and 42 % on these points.
 # Rerun the calibration after changing a template or the Yosys version.
 LUT_COEF = {
     "Fifo": {"base": 3.97, "ctrl": 2.473},
@@ -150,9 +150,9 @@ LUT_COEF = {
         "sign": 2.242,
         # measured, not fitted (no calibration design is built for the ECP5): the Skid's mux
         "skid": 1.0,
-        "popcount": 0.901,
-        "popcount_chain": 1.07,
-        "popcount_stage": 1.235,
+        "merged": 0.901,
+        "merged_chain": 1.07,
+        "merged_stage": 1.235,
         "tree": 0.816,
         "unpack": 0.689,
     },
@@ -170,6 +170,57 @@ LUT_COEF = {
     # counts apart from their consumers
     "Fork": {},
 }
+
+# The LUT coefficients of the calibration before the adder trees went on the carry chain
+# (bench/calibration.json at ebe98e6: 47 points, held out 6.3 % mean, 47.8 % max), when Yosys
+# kept every tree merged: the ECP5's synthesis still does, and LUTS_PER_ESTIMATED_LUT was
+# measured against these. The estimate of a family outside rs.CARRY_CHAIN_TREES uses them.
+MERGED_LUT_COEF = {
+    "Fifo": {"base": 3.961, "ctrl": 2.433},
+    "LutLayer": {"base": 1.0, "lut6": 0.27, "table": 1.0},
+    "MatrixVector": {
+        "acc": 0.715,
+        "base": 21.411,
+        "buf": 0.61,
+        "cmp": 0.349,
+        "cmp_const": 0.098,
+        "cmul": 1.062,
+        "cmul_signed": 3.959,
+        "lut_mul": 0.778,
+        "lut_mul_add": 1.144,
+        "lut_mul_lane": 0.8,
+        "mcm": 0.904,
+        "mul": 1.732,
+        "mul_signed": 3.403,
+        "rom": 1.336,
+        # measured, not fitted: a word's lut_weight_bits in logic take one LUT6 per 64 words
+        # (LFC-w1a1 at ii 256: 1,192 bits of 256 words, 4.0 LUT a bit; the shallow ROMs of
+        # the "rom" fit cost more per LUT6 of their depth)
+        "rom_split": 1.0,
+        "search": 0.508,
+        "sign": 2.58,
+        # measured, not fitted (no calibration design is built for the ECP5): the Skid's mux
+        "skid": 1.0,
+        "merged": 0.901,
+        "merged_chain": 1.07,
+        "merged_stage": 1.238,
+        "unpack": 0.998,
+    },
+    "MaxPool": {"bits": 3.048, "ctrl": 1.372},
+    "SlidingWindow": {"base": 70.636, "bits": 0.742},
+    "Skid": {"base": 3.0, "mux": 1.01},
+    "WidthConverter": {
+        "base": 5.195,
+        "bits": 1.206,
+        "gather_ctrl": 1.196,
+        "scatter_load": 2.175,
+        "shift": 0.435,
+    },
+    # a flag per output and the handshake: the residual CNN's forks cost nothing Yosys
+    # counts apart from their consumers
+    "Fork": {},
+}
+
 FF_COEF = {
     "Fifo": {"base": 0.015, "ctrl": 2.886, "data": 1.149},
     "LutLayer": {"registers": 0.963},
@@ -210,7 +261,8 @@ def estimate(f: Features, coef: dict | None = None, family: str = "xc7") -> dict
     :data:`FF_COEF` (the calibration fits its own). LUTs are *family*'s
     (:data:`LUTS_PER_ESTIMATED_LUT`).
     """
-    lut_coef = LUT_COEF if coef is None else coef["lut"]
+    merged = family not in CARRY_CHAIN_TREES
+    lut_coef = (MERGED_LUT_COEF if merged else LUT_COEF) if coef is None else coef["lut"]
     ff_coef = FF_COEF if coef is None else coef["ff"]
     lut_w, ff_w = lut_coef.get(f.coefficient_kind, {}), ff_coef.get(f.coefficient_kind, {})
     lut = sum(lut_w.get(t, 0.0) * v for t, v in f.lut.items())

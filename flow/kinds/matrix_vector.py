@@ -704,13 +704,13 @@ class MatrixVector(Layer):
         logic_bits = word_bits if rom_logic else in_lut
         roms = [(depth, word_bits - in_lut)] if rom_logic else []
         roms += [(nf, fold_bits)] if thr_logic else []
-        # the adder tree: carry-chain adders (the synthesis unmerges Yosys's $macc cells,
-        # gatemill.flow.synth.yosys.UNMERGE_ADDERS) but for a popcount, which keeps one $macc
-        # per cycle that Yosys maps to full adders, or carry-chain adders when every level has
-        # its own register (pipeline 1)
+        # the adder tree: carry-chain adders where the synthesis unmerges Yosys's $macc cells
+        # (rs.CARRY_CHAIN_TREES) but for a popcount; merged, one $macc per cycle that Yosys
+        # maps to full adders, or carry-chain adders when every level has its own register
+        # (pipeline 1)
         tree_term = "tree"
-        if self.binary:
-            tree_term = {0: "popcount", 1: "popcount_chain"}.get(self.pipeline, "popcount_stage")
+        if self.binary or family not in rs.CARRY_CHAIN_TREES:
+            tree_term = {0: "merged", 1: "merged_chain"}.get(self.pipeline, "merged_stage")
         live = 0  # constant thresholds that take a comparator
         if self.compares_constants:
             live = live_comparisons(self.thresholds, self.direction, *self.acc_range())

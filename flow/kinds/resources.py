@@ -107,6 +107,12 @@ def map_memory(depth: int, width: int, kind: str) -> MemoryMap:
 MULTIPLIER_PORTS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18)}
 
 
+# The families whose synthesis puts adder trees on the carry chain, unmerged from Yosys's
+# $macc cells (gatemill.flow.synth.yosys.UNMERGE_ADDERS); elsewhere (the ECP5), and for
+# popcounts everywhere, Yosys maps each tree between registers to full adders.
+CARRY_CHAIN_TREES = frozenset({"xc7", "xcup"})
+
+
 def dsp_product(a_bits: int, w_bits: int, family: str = "xc7") -> bool:
     """Does Yosys put an ``a_bits`` x ``w_bits`` product (input, weight) on a DSP block?
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import GatemillError, ToolError
+from ..kinds.resources import CARRY_CHAIN_TREES
 from ..tools import tool_env, which
 from .depth import depth_commands, parse_depth
 from .meminit import memory_files
@@ -62,10 +63,11 @@ SYNTH = {
 # values the tree's own adders, each on the carry chain with one LUT per bit, are smaller:
 # unmapped back into ``$add`` cells (the tree's shape) right after ``coarse``, a tree of 64
 # 8-bit values takes 690 LUT instead of 1,218 on the xc7, and a folded w4a4 layer of 512 LUT
-# products (4096 -> 64) 12,577 instead of 16,977, at the same logic depth. A popcount is the
+# products (4096 -> 64) 12,956 instead of 17,356, at the same logic depth. A popcount is the
 # other way round (64 bits: 127 LUT merged, 249 as adders), so the units that count bits keep
-# the merged trees (:func:`gatemill.flow.synth.step.unmerged_stages`). The ECP5 (LUT4s) keeps
-# Yosys's mapping: the digits MLP's Fmax did not change (161.7 -> 162.6 MHz).
+# the merged trees (:func:`gatemill.flow.synth.step.unmerged_stages`). Only for the families
+# of CARRY_CHAIN_TREES: the ECP5 (LUT4s) keeps Yosys's mapping (unmerged, the digits MLP's
+# Fmax did not change, 161.7 -> 162.6 MHz, nor its LUT4s and carry cells, +1.4 %).
 UNMERGE_ADDERS = "maccmap -unmap"
 
 # synth_xilinx's map_memory step (Yosys 0.64, as ``echo on`` logs it for SYNTH's options; a
@@ -102,6 +104,7 @@ def synth_commands(family: str, top: str, unmerge: list[str] = ()) -> list[str]:
     if family not in MAP_MEMORY:
         return [synth]
     libmap, *techmaps = MAP_MEMORY[family]
+    unmerge = unmerge if family in CARRY_CHAIN_TREES else ()
     return [
         f"{synth} -run :map_memory",
         *([f"{UNMERGE_ADDERS} {' '.join(unmerge)}"] if unmerge else []),

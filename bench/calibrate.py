@@ -3,9 +3,9 @@
 ``python bench/calibrate.py [--only TEXT] [--workers N] [--reuse] [--fit-only] [--fit RES]``
 builds every design of :data:`DESIGNS` (the digits MLPs, CNN and LUT network, trained;
 random-weight Brevitas MLPs of the jet-tagging shape at 1 to 8 bits and two small fully
-parallel ones),
-folds each for a few target initiation intervals (:func:`gatemill.flow.dse.fold.fold_for_ii`;
-not the fully parallel foldings of the large models, which keep Yosys busy for many minutes),
+parallel ones), folds each for a few target initiation intervals
+(:func:`gatemill.flow.dse.fold.fold_for_ii`; not the fully parallel foldings of the large
+models, which keep Yosys busy for many minutes),
 generates the RTL and synthesizes it with Yosys for the pynq-z2 part (``synth_xilinx -family
 xc7``; every stage is its own hierarchy boundary, so each unit, FIFO and width converter has
 its own figures), two Yosys processes side by side.
@@ -21,9 +21,9 @@ measurements, the fitted coefficients and the errors; a Rich table prints the to
 ``bench/work/calibrate``), without Yosys; ``--fit lut`` refits the LUT coefficients alone (the
 flip-flop ones stay those of ``flow/dse/cost.py``, and their held-out errors are then theirs,
 not left-one-out); ``--reuse`` synthesizes only the points whose folder does not hold the
-same IR and RTL already; ``--only`` measures some designs and keeps the others'
-stored points. The table says whether the fitted coefficients are the ones in
-``flow/dse/cost.py``; paste them there after a new calibration.
+same IR and RTL already; ``--only`` measures some designs and keeps the others' stored
+points. The table says whether the fitted coefficients are the ones in ``flow/dse/cost.py``;
+paste them there after a new calibration.
 """
 
 from __future__ import annotations
@@ -480,9 +480,9 @@ def _columns(rows: list[dict], res: str):
     return cols, x, y, fixed
 
 
-def fit(rows: list[dict], prior: dict, fitted: tuple[str, ...] = FITTED) -> dict:
+def fit(rows: list[dict], prior: dict, resources: tuple[str, ...] = FITTED) -> dict:
     """``{resource: {kind: {term: coefficient}}}`` for ``lut`` and ``ff``: for each of
-    *fitted* (:data:`FITTED`), non-negative least squares of the relative error of each
+    *resources* (:data:`FITTED`), non-negative least squares of the relative error of each
     point's total (a design at one folding), with :data:`RIDGE` toward *prior* (the same
     form); terms no row has, and the other resources, keep the prior's. Fitting whole
     designs rather than stages keeps small stages with large features (a standalone
@@ -490,7 +490,7 @@ def fit(rows: list[dict], prior: dict, fitted: tuple[str, ...] = FITTED) -> dict
     from scipy.optimize import nnls
 
     coef = dict(prior)
-    for res in fitted:
+    for res in resources:
         prior_res = prior[res]
         cols, x, y, fixed = _columns(rows, res)
         p = np.array([prior_res.get(k, {}).get(t, 0.0) for k, t in cols])

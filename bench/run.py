@@ -210,10 +210,10 @@ The folding is ``{"fps": F}`` (what ``gatemill build --target-fps F --board pynq
 :func:`gatemill.flow.steps.fold.choose_folding`, at 100 MHz, fitted to the board),
 ``{"ii": N}`` (:func:`~gatemill.flow.dse.fold.fold_for_ii`), ``{"pe_simd": [...]}`` (the
 MatrixVector layers' PE, SIMD in order; with ``"mul"``, their multipliers), or None for the
-default rule. The digits MLPs use
-the demo's target, the bnn_pynq networks BNN-PYNQ's measured rates; the jet MLP is folded to
-32 cycles (3.1 M samples/s at 100 MHz): fully parallel (hls4ml's reuse factor 1) it is
-thousands of 6-bit multipliers and Yosys alone would take most of the time budget. Pruned
+default rule. The digits MLPs use the demo's target, the bnn_pynq networks BNN-PYNQ's
+measured rates; the jet MLP is folded to 32 cycles (3.1 M samples/s at 100 MHz): fully
+parallel (hls4ml's reuse factor 1) it is thousands of 6-bit multipliers and Yosys alone
+would take most of the time budget. Pruned
 to 10 % of its weights during training (``gatemill train --sparsity 0.9``, on the stand-in
 jet data), the same shape takes one sample per clock (1e8 samples/s at 100 MHz).
 """

@@ -139,9 +139,10 @@ class SlidingWindowUnit(wiring.Component):
         m.d.comb += self.i.ready.eq(in_ok)
 
         # Input: write beat after beat; wrap the slot pointer at the buffer's end.
-        in_last = (i_cf == p.cf - 1) & (i_x == p.w - 1) & y_last
+        row_last = (i_cf == p.cf - 1) & (i_x == p.w - 1)
+        in_last = row_last & y_last
+        in_row_end = accept & row_last
         m.d.comb += [wport.addr.eq(waddr), wport.data.eq(self.i.payload), wport.en.eq(accept)]
-        in_row_end = accept & (i_cf == p.cf - 1) & (i_x == p.w - 1)
         with m.If(accept):
             m.d.sync += waddr.eq(Mux(waddr == depth - 1, 0, waddr + 1))
             m.d.sync += i_cf.eq(Mux(i_cf == p.cf - 1, 0, i_cf + 1))

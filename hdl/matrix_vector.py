@@ -186,13 +186,15 @@ class MatrixVectorUnit(wiring.Component):
                     rows[p].append(field + prod[r * shift - 1] if r else field)
         return rows
 
-    def _rows(self, m, x, weights, en, stages):
+    def _rows(self, m, x, weights, en, stages, x_registered=0):
         """The values each row's adder tree sums for the issued step (``pe`` rows of
-        ``simd`` products), with the registers *stages* puts in front of the products."""
+        ``simd`` products), with the registers *stages* puts in front of the products (the
+        input's first *x_registered* of them are in place already)."""
         layer = self._layer
         for k in range(stages.operands):
             weights = self._register_word(m, weights, en, k)
-            x = x.shape()(self._register(m, x.as_value(), en, f"x_d{k}"))
+            if k >= x_registered:
+                x = x.shape()(self._register(m, x.as_value(), en, f"x_d{k}"))
         if not layer.multiplies:
             return [
                 [self._product(x[s], weights[p][s]) for s in range(layer.simd)]
@@ -291,11 +293,16 @@ class MatrixVectorUnit(wiring.Component):
                     m.d.comb += [wport.addr.eq(step), wport.en.eq(advance)]
                     parts.append(wport.data)
             weights = self.weight_layout(Cat(*parts))
+        stages = layer.stages()
+        x_registered = 0  # operand registers the input has passed before the products
         latest = Signal(in_layout, reset_less=True)
         with m.If(take):
             m.d.sync += latest.eq(self.i.payload)
-        if nf_count > 1 and sf_count > 1:
-            # Fold 0 takes the beat it just accepted; later folds read it back.
+        if layer.buffered:
+            # Fold 0 takes the beat it just accepted; later folds read it back. The buffer
+            # is read only when it is not written (fold 0's reads would go unused): Yosys
+            # then proves the ports never collide and adds no logic after the block RAM for
+            # a collision (there was a LUT between the ECP5's EBR and its output register)
             m.submodules.buffer = buf = memory.Memory(shape=in_layout, depth=sf_count, init=[])
             wbuf, rbuf = buf.write_port(), buf.read_port(domain="sync")
             m.d.comb += [
@@ -303,12 +310,22 @@ class MatrixVectorUnit(wiring.Component):
                 wbuf.data.eq(self.i.payload),
                 wbuf.en.eq(take),
                 rbuf.addr.eq(sf),
-                rbuf.en.eq(advance),
+                rbuf.en.eq(advance & ~fresh),
             ]
             s1_fresh = Signal()
             with m.If(advance):
                 m.d.sync += s1_fresh.eq(fresh)
-            x = in_layout(Mux(s1_fresh, latest.as_value(), rbuf.data.as_value()))
+            kept, read = latest.as_value(), rbuf.data.as_value()
+            if stages.operands:
+                # the input's first operand register in front of the choice between the kept
+                # beat and the buffer's, so that a block RAM takes it in as its output
+                # register (the ECP5 4096 -> 64 layer: 5.8 ns from the buffer's EBR output)
+                kept, read, s1_fresh = (
+                    self._register(m, v, advance, f"x_{n}")
+                    for v, n in ((kept, "kept"), (read, "read"), (s1_fresh, "fresh"))
+                )
+                x_registered = 1
+            x = in_layout(Mux(s1_fresh, kept, read))
         else:
             # One beat per vector, or one fold: the last accepted beat is the whole input.
             x = latest
@@ -323,7 +340,6 @@ class MatrixVectorUnit(wiring.Component):
 
         # Stage 2: registered dot products of the step; a pipelined unit registers the
         # products and the partial sums of their adder trees on the way (layer.stages()).
-        stages = layer.stages()
         ahead = stages.operands + stages.multiples + stages.products + stages.fabric_products
         meta = delayed(m, s1, ahead, advance, "s1")
         negated = [False] * layer.pe
@@ -339,7 +355,7 @@ class MatrixVectorUnit(wiring.Component):
                 )  # fmt: skip
                 dots.append(dot)
         else:
-            products = self._rows(m, x, weights, advance, stages)
+            products = self._rows(m, x, weights, advance, stages, x_registered)
             if stages.products and not (layer.multiplies and layer.mul == "dsp"):
                 products = [
                     [self._register(m, v, advance, f"prod{p}_{s}") for s, v in enumerate(row)]

@@ -175,6 +175,9 @@ MULTIPLIERS = {
     "lut_odd_weight_bits": ("odd_27x10", {"mul": "lut"}),
     "lut_raw_unfolded": ("odd_27x10_unfolded_raw", {"mul": "lut", "pipeline": 2}),
     "lut_two_bit_weights": ("bipolar_out", {"mul": "lut"}),
+    # an input read back from the buffer: registered before the multiples too
+    "lut_buffered_pipelined": ("intermediate_mixed", {"mul": "lut", "pipeline": 1}),
+    "lut_buffered_skid": ("intermediate_mixed", {"mul": "lut", "pipeline": 2, "out_skid": 1}),
     "dsp_pack2": ("intermediate_mixed", {"pack": 2}),
     "dsp_pack2_odd_pe_pipelined": ("odd_27x10", {"pack": 2, "pipeline": 1}),
     "dsp_pack3_raw": ("raw_signed", {"pack": 3}),
@@ -302,6 +305,11 @@ def test_pipeline_stages():
     assert layer.refold(pipeline=2, mul="lut").tail == layer.tail + 2 + 2 + 1
     assert layer.refold(pipeline=2, mul="lut").stages().multiples
     assert not layer.refold(pipeline=2).stages().multiples
+    # ... and for an input read back from the buffer, one in front of them
+    buffered, _ = make_layer(rng, **CASES["intermediate_mixed"])
+    assert buffered.buffered and not layer.buffered
+    assert buffered.refold(pipeline=1, mul="lut").stages().operands == 1
+    assert layer.refold(pipeline=1, mul="lut").stages().operands == 0
     one = layer.refold(pe=layer.mh, simd=layer.mw, mul="lut", pipeline=1)
     assert one.shift_add and one.stages().extra == 1 + len(one.stages().tree_cuts) + 1
     with pytest.raises(ValueError, match="pipeline must be a non-negative integer"):

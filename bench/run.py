@@ -213,9 +213,9 @@ MatrixVector layers' PE, SIMD in order; with ``"mul"``, their multipliers), or N
 default rule. The digits MLPs use the demo's target, the bnn_pynq networks BNN-PYNQ's
 measured rates; the jet MLP is folded to 32 cycles (3.1 M samples/s at 100 MHz): fully
 parallel (hls4ml's reuse factor 1) it is thousands of 6-bit multipliers and Yosys alone
-would take most of the time budget. Pruned
-to 10 % of its weights during training (``gatemill train --sparsity 0.9``, on the stand-in
-jet data), the same shape takes one sample per clock (1e8 samples/s at 100 MHz).
+would take most of the time budget. Pruned to 10 % of its weights during training
+(``gatemill train --sparsity 0.9``, on the stand-in jet data), the same shape takes one sample
+per clock (1e8 samples/s at 100 MHz).
 """
 
 

@@ -294,7 +294,6 @@ class MatrixVectorUnit(wiring.Component):
                     parts.append(wport.data)
             weights = self.weight_layout(Cat(*parts))
         stages = layer.stages()
-        x_registered = 0  # operand registers the input has passed before the products
         latest = Signal(in_layout, reset_less=True)
         with m.If(take):
             m.d.sync += latest.eq(self.i.payload)
@@ -324,7 +323,6 @@ class MatrixVectorUnit(wiring.Component):
                     self._register(m, v, advance, f"x_{n}")
                     for v, n in ((kept, "kept"), (read, "read"), (s1_fresh, "fresh"))
                 )
-                x_registered = 1
             x = in_layout(Mux(s1_fresh, kept, read))
         else:
             # One beat per vector, or one fold: the last accepted beat is the whole input.
@@ -355,7 +353,8 @@ class MatrixVectorUnit(wiring.Component):
                 )  # fmt: skip
                 dots.append(dot)
         else:
-            products = self._rows(m, x, weights, advance, stages, x_registered)
+            # a buffered input has passed its first operand register already
+            products = self._rows(m, x, weights, advance, stages, int(layer.buffered))
             if stages.products and not (layer.multiplies and layer.mul == "dsp"):
                 products = [
                     [self._register(m, v, advance, f"prod{p}_{s}") for s, v in enumerate(row)]

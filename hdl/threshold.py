@@ -8,6 +8,8 @@ each lane's value passes. :class:`ThresholdUnit` (the IR's stand-alone ``Thresho
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import data, memory, wiring
@@ -19,10 +21,12 @@ from .pipeline import thermometer_count, tree_sum
 
 __all__ = [
     "FoldedThresholds",
+    "TableCost",
     "ThresholdUnit",
     "known_comparisons",
     "live_comparisons",
     "table_bits",
+    "table_cost",
     "tree_sum",
 ]
 
@@ -42,6 +46,58 @@ def table_bits(thresholds, direction, value_range) -> int:
     channels, levels = np.shape(thresholds)
     lo, hi = (int(v) for v in value_range)
     return channels * (levels * _bound_shape(lo, hi).width + _mixed(direction))
+
+
+def _bounds(thresholds, direction, lo: int, hi: int) -> np.ndarray:
+    """The stored bounds ``U`` of thresholds ``[..., T]`` (directions ``[...]``): ``T`` or
+    ``T + 1``, clamped to ``[lo, hi + 1]`` (see :class:`FoldedThresholds`)."""
+    t = np.asarray(thresholds, dtype=np.int64)
+    return np.clip(t + (np.asarray(direction) < 0)[..., None], lo, hi + 1)
+
+
+@dataclass(frozen=True)
+class TableCost:
+    """What a folded threshold table costs in logic (:func:`table_cost`), in bits.
+
+    Attributes
+    ----------
+    word : int
+        One fold's word, as stored (:func:`table_bits` per fold).
+    varying : int
+        The word's bits that differ between folds: a ROM in logic needs only these, the
+        others are constants.
+    compared : int
+        Bits of the bounds that differ between folds: each a comparator bit against a
+        memory's.
+    constant : int
+        Bits of the bounds every fold shares: comparator bits against a constant.
+    """
+
+    word: int
+    varying: int
+    compared: int
+    constant: int
+
+
+def table_cost(thresholds, direction, value_range) -> TableCost:
+    """:class:`TableCost` of the thresholds ``[NF, PE, T]`` (directions ``[NF, PE]``) of a
+    :class:`FoldedThresholds` for values in *value_range*: a channel's requantization
+    is often the same in every fold (a mean's, a layer's with one scale), and then its
+    bounds are constants, not memory."""
+    b = _bounds(thresholds, direction, *value_range)
+    d = np.asarray(direction)
+    width = _bound_shape(*value_range).width
+    same = (b == b[:1]).all(axis=0)
+    bits = (b[..., None] >> np.arange(width)) & 1  # two's complement
+    varying = int((~(bits == bits[:1]).all(axis=0)).sum())
+    if _mixed(d):
+        varying += int((~(d == d[:1]).all(axis=0)).sum())
+    return TableCost(
+        word=b.shape[1] * (b.shape[2] * width + _mixed(d)),
+        varying=varying,
+        compared=int((~same).sum()) * width,
+        constant=int(same.sum()) * width,
+    )
 
 
 def known_comparisons(bounds, lane_lo, lane_hi):
@@ -161,7 +217,7 @@ class FoldedThresholds(wiring.Component):
         self._out_dtype, self._out_base = out_dtype, int(out_base)
         self._value_shape = Shape.cast(range(lo, hi + 1))
         self._bound_shape = _bound_shape(lo, hi)
-        self._bounds = np.clip(t + (d < 0)[..., None], lo, hi + 1)
+        self._bounds = _bounds(t, d, lo, hi)
         self._flip = d < 0
         # A shared direction needs no per-channel flip bit in memory.
         self._mixed = _mixed(d)

@@ -173,7 +173,7 @@ class Add(Layer):
     # -- cost, hardware, summary --------------------------------------------------------------
 
     def features(self, family="xc7"):
-        from ...hdl.threshold import table_bits
+        from ...hdl.threshold import table_cost
 
         folds = self.channels // self.pe
         acc_bits = rs.width(self.acc_dtype)
@@ -181,15 +181,13 @@ class Add(Layer):
         ff = {"base": 1, "in": self.pe * acc_bits, "out": self.pe * rs.width(self.out_dtype)}
         mems = {}
         if self.thresholds is not None:
-            levels = int(self.thresholds.shape[1])
             vrange = (int(self.acc_dtype.min()), int(self.acc_dtype.max()))
-            fold_bits = table_bits(self.thresholds, self.direction, vrange) // folds
-            bound = fold_bits // self.pe // levels
+            table = table_cost(*self.folded_thresholds(), vrange)
             if folds > 1:
-                mems["thresholds.bounds"] = rs.map_memory(folds, fold_bits, "rom")
+                mems["thresholds.bounds"] = rs.map_memory(folds, table.word, "rom")
             if folds > 1 and mems["thresholds.bounds"].how == "logic":
-                lut.update(rs.rom_terms([(folds, fold_bits)]))
-            lut["cmp" if folds > 1 else "cmp_const"] = self.pe * levels * bound
+                lut.update(rs.rom_terms([(folds, table.varying)]))
+            lut.update(cmp=table.compared, cmp_const=table.constant)
         # an adder and comparators like a matrix-vector unit's accumulator and activation
         return rs.Features(self.kind, lut, ff, mems, coefficients="MatrixVector")
 

@@ -167,30 +167,29 @@ class GlobalSum(Layer):
     # -- cost, hardware, summary ----------------------------------------------------------------
 
     def features(self, family="xc7"):
-        from ...hdl.threshold import table_bits
+        from ...hdl.threshold import TableCost, table_cost
 
         pe, folds = self.pe, self.folds
         acc, out = rs.width(self.acc_dtype), rs.width(self.out_dtype)
         levels = 0 if self.thresholds is None else int(self.thresholds.shape[1])
-        fold_bits = 0
+        table = TableCost(0, 0, 0, 0)
         if levels:
             acc_range = (int(self.acc_dtype.min()), int(self.acc_dtype.max()))
-            fold_bits = table_bits(self.thresholds, self.direction, acc_range) // folds
+            table = table_cost(*self.folded_thresholds(), acc_range)
         summing = self.positions > 1
         mems = {}
         if summing and folds > 1:
             mems["sums.sums"] = rs.map_memory(folds, pe * acc, "sdp")
         if levels and folds > 1:
-            mems["sums.thresholds.bounds"] = rs.map_memory(folds, fold_bits, "rom")
+            mems["sums.thresholds.bounds"] = rs.map_memory(folds, table.word, "rom")
         thr_logic = levels and folds > 1 and mems["sums.thresholds.bounds"].how == "logic"
-        bound = fold_bits // pe // levels if levels else 0
         lut = {
             "base": 1,
-            **rs.rom_terms([(folds, fold_bits)] if thr_logic else []),
+            **rs.rom_terms([(folds, table.varying)] if thr_logic else []),
             "acc": pe * acc if summing else 0,
             "buf": pe * acc if "sums.sums" in mems else 0,
-            "cmp": pe * levels * bound if folds > 1 else 0,
-            "cmp_const": pe * levels * bound if folds == 1 else 0,
+            "cmp": table.compared,
+            "cmp_const": table.constant,
         }
         ff = {
             "base": 1,
@@ -199,8 +198,8 @@ class GlobalSum(Layer):
             # the sums memory's read register, like the matrix-vector unit's input buffer's
             "buf": pe * acc if "sums.sums" in mems else 0,
             "acc": pe * acc * ((summing and folds == 1) + bool(levels)),
-            "rom": fold_bits if thr_logic and folds > rs.SHALLOW_ROM_REGS else 0,
-            "rom_small": fold_bits if thr_logic and folds <= rs.SHALLOW_ROM_REGS else 0,
+            "rom": table.varying if thr_logic and folds > rs.SHALLOW_ROM_REGS else 0,
+            "rom_small": table.varying if thr_logic and folds <= rs.SHALLOW_ROM_REGS else 0,
         }
         # accumulators, ROMs and comparators as in a matrix-vector unit: its coefficients
         return rs.Features(self.kind, lut, ff, mems, coefficients="MatrixVector")

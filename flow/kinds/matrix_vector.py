@@ -660,7 +660,7 @@ class MatrixVector(Layer):
     # -- cost -----------------------------------------------------------------------------------
 
     def features(self, family="xc7"):
-        from ...hdl.threshold import live_comparisons, table_bits
+        from ...hdl.threshold import TableCost, live_comparisons, table_cost
 
         nf, sf = self.folds
         depth = nf * sf
@@ -671,10 +671,10 @@ class MatrixVector(Layer):
         one_bipolar = (self.in_dtype == BIPOLAR) != (self.w_dtype == BIPOLAR)
         signed = self.in_dtype != BIPOLAR and self.in_dtype.signed()
         levels = 0 if self.thresholds is None else int(self.thresholds.shape[1])
-        fold_bits = 0  # threshold bits of one fold (pe channels)
+        table = TableCost(0, 0, 0, 0)
         if levels:
             acc_range = (int(self.acc_dtype.min()), int(self.acc_dtype.max()))
-            fold_bits = table_bits(self.thresholds, self.direction, acc_range) // nf
+            table = table_cost(*self.folded_thresholds(), acc_range)
         packed = self.packed
         word_bits = self.weight_bits
         in_lut = self.lut_weight_bits if depth > 1 else 0
@@ -684,7 +684,7 @@ class MatrixVector(Layer):
         if self.buffered:
             mems["buffer"] = rs.map_memory(sf, simd * ab, "sp")
         if levels and nf > 1:
-            mems["thresholds.bounds"] = rs.map_memory(nf, fold_bits, "rom")
+            mems["thresholds.bounds"] = rs.map_memory(nf, table.word, "rom")
         if self.binary:
             prod, mul, sign, xnor = 1, 0, 0, lanes
         elif one_bipolar:
@@ -715,15 +715,22 @@ class MatrixVector(Layer):
                 dsp, const_soft = rs.constant_products(
                     self.multiplicands()[0, 0], ab, signed, family
                 )
-            nonzero = np.count_nonzero(np.asarray(self.weights), axis=1)
-            tree = int(np.maximum(nonzero - 1, 0).sum()) * prod
+            if self.shift_add:  # the shifted multiples' adders, their zero low bits wires
+                tree = sum(
+                    rs.tree_adder_bits([(ab + o.bit_length() + j, j) for _, o, j, _ in row],
+                                       [neg for *_, neg in row])
+                    for row in self.shift_add_terms()
+                )  # fmt: skip
+            else:
+                nonzero = np.count_nonzero(np.asarray(self.weights), axis=1)
+                tree = int(np.maximum(nonzero - 1, 0).sum()) * prod
         rom_logic = "weights" in mems and mems["weights"].how == "logic"
         thr_logic = "thresholds.bounds" in mems and mems["thresholds.bounds"].how == "logic"
-        bound = fold_bits // pe // levels if levels else 0
+        bound = (table.compared + table.constant) // (pe * levels) if levels else 0
         # the weight bits in logic: the word as Yosys maps it, and the lut_weight_bits apart
         logic_bits = word_bits if rom_logic else in_lut
         roms = [(depth, word_bits - in_lut)] if rom_logic else []
-        roms += [(nf, fold_bits)] if thr_logic else []
+        roms += [(nf, table.varying)] if thr_logic else []
         # the adder tree: carry-chain adders where the synthesis unmerges Yosys's $macc cells
         # (rs.CARRY_CHAIN_TREES) but for a popcount; merged, one $macc per cycle that Yosys
         # maps to full adders, or carry-chain adders when every level has its own register
@@ -753,8 +760,9 @@ class MatrixVector(Layer):
             tree_term: tree,
             "acc": pe * acc if sf > 1 else 0,
             "buf": simd * ab if "buffer" in mems else 0,
-            "cmp": pe * levels * bound if nf > 1 else 0,
-            "cmp_const": live * bound,
+            "cmp": table.compared,
+            # one fold: constant thresholds, those a row's range decides take no comparator
+            "cmp_const": live * bound if nf == 1 else table.constant,
             # binary search: a comparison per bit of the count, against selected constants
             "search": pe * levels.bit_length() * bound if self.threshold_search else 0,
             # out_skid: the held beat's multiplexer per bit
@@ -763,7 +771,7 @@ class MatrixVector(Layer):
         # read registers of ROMs in logic (weights on a DSP48 go to its own register); Yosys
         # keeps only part of them for a shallow ROM (fitted apart)
         regs = [(0 if dsp else logic_bits, depth)] if logic_bits else []
-        regs += [(fold_bits, nf)] if thr_logic else []
+        regs += [(table.varying, nf)] if thr_logic else []
         pipe, pipe_dsp = self._pipeline_bits(prod, levels, dsp > 0)
         ff = {
             "base": 1,

@@ -219,3 +219,33 @@ def constant_products(multiplicands, a_bits: int, a_signed: bool, family: str) -
             wide = a_bits + bits + 2 if v < 0 and not a_signed else bits
             dsp += multiplier_blocks(x_bits, wide, family)
     return dsp, soft
+
+
+@dataclass
+class _Operand:
+    """An adder tree's operand as :func:`tree_adder_bits` follows it: its width and the low
+    bits known to be zero (a shifted multiple's); *bits* tallies the adders' bits."""
+
+    width: int
+    zeros: int
+    bits: list
+
+    def __add__(self, other: _Operand) -> _Operand:
+        width = max(self.width, other.width) + 1
+        # below the higher operand's zero bits the sum is the other's bits: wires, no adder
+        self.bits[0] += width - max(self.zeros, other.zeros)
+        return _Operand(width, min(self.zeros, other.zeros), self.bits)
+
+    __sub__ = __add__
+
+
+def tree_adder_bits(terms, negative) -> int:
+    """Adder bits of :func:`~gatemill.hdl.pipeline.sum_levels` over *terms*, ``(width,
+    zeros)`` each (a value of ``width`` bits whose low ``zeros`` are 0), subtracting where
+    *negative*: the tree's own pairing, with an adder's bits counted from the higher of its
+    operands' zero bits to its carry out."""
+    from ...hdl.pipeline import sum_levels
+
+    bits = [0]
+    sum_levels([_Operand(w, z, bits) for w, z in terms], negative=negative)
+    return bits[0]

@@ -104,28 +104,26 @@ class Threshold(Layer):
     # -- cost, hardware, summary ----------------------------------------------------------------
 
     def features(self, family="xc7"):
-        from ...hdl.threshold import table_bits
+        from ...hdl.threshold import table_cost
 
         folds = self.channels // self.pe
-        levels = int(self.thresholds.shape[1])
         vrange = (int(self.in_dtype.min()), int(self.in_dtype.max()))
-        fold_bits = table_bits(self.thresholds, self.direction, vrange) // folds
-        bound = fold_bits // self.pe // levels
+        table = table_cost(*self.folded_thresholds(), vrange)
         mems = {}
         if folds > 1:
-            mems["thresholds.bounds"] = rs.map_memory(folds, fold_bits, "rom")
+            mems["thresholds.bounds"] = rs.map_memory(folds, table.word, "rom")
         thr_logic = folds > 1 and mems["thresholds.bounds"].how == "logic"
         lut = {
             "base": 1,
-            **rs.rom_terms([(folds, fold_bits)] if thr_logic else []),
-            "cmp": self.pe * levels * bound if folds > 1 else 0,
-            "cmp_const": self.pe * levels * bound if folds == 1 else 0,
+            **rs.rom_terms([(folds, table.varying)] if thr_logic else []),
+            "cmp": table.compared,
+            "cmp_const": table.constant,
         }
         ff = {
             "base": 1,
             "in": self.pe * rs.width(self.in_dtype),
             "out": self.pe * rs.width(self.out_dtype),
-            "rom": fold_bits if thr_logic and folds > rs.SHALLOW_ROM_REGS else 0,
+            "rom": table.varying if thr_logic and folds > rs.SHALLOW_ROM_REGS else 0,
         }
         # the same comparators and ROM as a matrix-vector unit's activation: its coefficients
         return rs.Features(self.kind, lut, ff, mems, coefficients="MatrixVector")

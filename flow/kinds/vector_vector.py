@@ -209,7 +209,7 @@ class VectorVector(Layer):
     # -- cost -----------------------------------------------------------------------------------
 
     def features(self, family="xc7"):
-        from ...hdl.threshold import table_bits
+        from ...hdl.threshold import TableCost, table_cost
 
         pe, folds, taps = self.pe, self.folds, self.taps
         depth = taps * folds
@@ -217,10 +217,10 @@ class VectorVector(Layer):
         acc, out = rs.width(self.acc_dtype), rs.width(self.out_dtype)
         signed = self.in_dtype != BIPOLAR and self.in_dtype.signed()
         levels = 0 if self.thresholds is None else int(self.thresholds.shape[1])
-        fold_bits = 0  # threshold bits of one fold (pe channels)
+        table = TableCost(0, 0, 0, 0)
         if levels:
             acc_range = (int(self.acc_dtype.min()), int(self.acc_dtype.max()))
-            fold_bits = table_bits(self.thresholds, self.direction, acc_range) // folds
+            table = table_cost(*self.folded_thresholds(), acc_range)
         constant = self.uniform_weights()
         mems = {}
         if not constant:
@@ -228,7 +228,7 @@ class VectorVector(Layer):
         if taps > 1 and folds > 1:
             mems["sums.sums"] = rs.map_memory(folds, pe * acc, "sdp")
         if levels and folds > 1:
-            mems["sums.thresholds.bounds"] = rs.map_memory(folds, fold_bits, "rom")
+            mems["sums.thresholds.bounds"] = rs.map_memory(folds, table.word, "rom")
         if BIPOLAR in (self.in_dtype, self.w_dtype):
             prod, mul, sign = max(ab, wb) + 1, 0, pe
         else:
@@ -240,9 +240,8 @@ class VectorVector(Layer):
             dsp, const_soft = rs.constant_products(word, ab, signed, family)
         rom_logic = "weights" in mems and mems["weights"].how == "logic"
         thr_logic = levels and folds > 1 and mems["sums.thresholds.bounds"].how == "logic"
-        bound = fold_bits // pe // levels if levels else 0
         roms = [(depth, pe * wb)] if rom_logic else []
-        roms += [(folds, fold_bits)] if thr_logic else []
+        roms += [(folds, table.varying)] if thr_logic else []
         lut = {
             "base": 1,
             **rs.rom_terms(roms),
@@ -254,11 +253,11 @@ class VectorVector(Layer):
             "sign": sign * prod,
             "acc": pe * acc if taps > 1 else 0,
             "buf": pe * acc if "sums.sums" in mems else 0,
-            "cmp": pe * levels * bound if folds > 1 else 0,
-            "cmp_const": pe * levels * bound if folds == 1 else 0,
+            "cmp": table.compared,
+            "cmp_const": table.constant,
         }
         regs = [((pe - dsp) * wb, depth)] if rom_logic else []
-        regs += [(fold_bits, folds)] if thr_logic else []
+        regs += [(table.varying, folds)] if thr_logic else []
         ff = {
             "base": 1,
             "in": pe * ab,

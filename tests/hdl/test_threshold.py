@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from amaranth.hdl import UnusedElaboratable
+from amaranth.hdl import Shape, UnusedElaboratable
 from harness import check_unit, random_values
 from qonnx.core.datatype import DataType
 
@@ -21,6 +21,7 @@ from gatemill.hdl.threshold import (
     known_comparisons,
     live_comparisons,
     table_bits,
+    table_cost,
 )
 
 D = DataType
@@ -190,6 +191,28 @@ def test_timing_and_table_size():
     assert layer.latency() == 2
     # bounds in [-16, 16]: 6 bits, 3 per channel, plus a flip bit per channel (mixed)
     assert table_bits(layer.thresholds, layer.direction, (-16, 15)) == 4 * (3 * 6 + 1)
+
+
+@pytest.mark.parametrize("direction", ["inc", "mixed"])
+def test_table_cost_counts_the_memory_bits_that_vary(direction):
+    """table_cost against the words FoldedThresholds stores: a bit column the same in every
+    fold is a constant, a channel whose bounds every fold shares compares with constants."""
+    rng = np.random.default_rng(6)
+    layer = make_layer(rng, shape=(1, 8), pe=2, in_dtype=D["INT5"], out_dtype=D["UINT2"],
+                       direction=direction)  # fmt: skip
+    t, d = (a.copy() for a in layer.folded_thresholds())
+    t[:, 1] = t[0, 1]  # lane 1: the same bounds in every fold
+    d[:, 1] = d[0, 1]
+    unit = FoldedThresholds(thresholds=t, direction=d, value_range=(-16, 15),
+                            out_dtype=D["UINT2"], out_base=0)  # fmt: skip
+    words = np.array(unit._words(), dtype=object)
+    width = Shape.cast(unit.word_layout).width
+    columns = [{(int(w) >> k) & 1 for w in words} for k in range(width)]
+    cost = table_cost(t, d, (-16, 15))
+    assert cost.word == width == table_bits(layer.thresholds, layer.direction, (-16, 15)) // 4
+    assert cost.varying == sum(len(c) > 1 for c in columns) > 0
+    # lane 1's 3 bounds of 6 bits are constants; lane 0's random ones vary (each level)
+    assert cost.constant == 3 * 6 and cost.compared == 3 * 6
 
 
 def test_rejects_bad_arguments():

@@ -228,8 +228,9 @@ class MatrixVector(Layer):
     dsp_fabric_reg : int
         Hardware only, with ``mul="dsp"`` and ``pipeline`` > 0: 1 registers the products a
         second time, in the fabric after the multiplier's own output register
-        (:attr:`Stages.fabric_products`). :meth:`device_fold` sets it on the ECP5, where the
-        route from the multiplier column to the adder tree is a long path of its own; on the
+        (:attr:`Stages.fabric_products`), and a buffered input once more before the
+        multiplier (:attr:`Stages.operands`). :meth:`device_fold` sets it on the ECP5, where
+        the routes to and from the multiplier column are long paths of their own; on the
         Xilinx parts it would keep synthesis from folding the tree's first adds into the
         DSP48's post-adder (about 17 LUT more per DSP). 0 otherwise.
     out_skid : int
@@ -580,7 +581,11 @@ class MatrixVector(Layer):
             return 0
         if self.lut_multiples:
             return int(self.buffered)
-        return 1 + (self.mul == "dsp")
+        dsp = self.mul == "dsp"
+        # on the ECP5 (dsp_fabric_reg) the buffered input's choice gets a register in the
+        # fabric before the multiplier's own: the digits CNN's slowest path was that choice
+        # routed across the chip to a MULT18X18D's input register (6.5 ns, 120.4 MHz)
+        return 1 + dsp + (dsp and bool(self.dsp_fabric_reg) and self.buffered)
 
     @property
     def buffered(self) -> bool:

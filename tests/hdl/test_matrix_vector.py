@@ -309,6 +309,10 @@ def test_pipeline_stages():
     buffered, _ = make_layer(rng, **CASES["intermediate_mixed"])
     assert buffered.buffered and not layer.buffered
     assert buffered.refold(pipeline=1, mul="lut").stages().operands == 1
+    # DSP products of a buffered input: on the ECP5 once more in the fabric before the DSP
+    assert buffered.refold(pipeline=1, mul="dsp").stages().operands == 2
+    assert buffered.refold(pipeline=1, mul="dsp", dsp_fabric_reg=1).stages().operands == 3
+    assert layer.refold(pipeline=1, mul="dsp", dsp_fabric_reg=1).stages().operands == 2
     assert layer.refold(pipeline=1, mul="lut").stages().operands == 0
     one = layer.refold(pe=layer.mh, simd=layer.mw, mul="lut", pipeline=1)
     assert one.shift_add and one.stages().extra == 1 + len(one.stages().tree_cuts) + 1

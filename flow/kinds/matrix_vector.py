@@ -134,9 +134,10 @@ class Stages:
         input: a block RAM holding the weights takes the first in as its output register, a
         multiplier (DSP48, MULT18X18D) the last as its input register; two with DSP
         products (the ECP5 CNN: 4.6 ns of route from a block RAM to a multiplier's
-        unregistered input, then 3.5 ns inside it), else one. None with LUT products that
-        build multiples of the input (their weight word is registered beside the
-        multiples, in the same stage).
+        unregistered input, then 3.5 ns inside it), three for a buffered input on the ECP5
+        (:attr:`MatrixVector.dsp_fabric_reg`), else one. None with LUT products that build
+        multiples of the input (their weight word is registered beside the multiples, in the
+        same stage), one if their input is buffered.
     multiples : bool
         A register after each input's multiples (``3x`` and ``-x`` of LUT products, the odd
         multiples of a shift-and-add unit).
@@ -576,7 +577,10 @@ class MatrixVector(Layer):
         The ECP5 4096 -> 64 layer (nextpnr): 84.8 MHz without (the EBR's 5.8 ns read, the
         choice of beat and the ``3x`` adder in one cycle), 138.1 with it. A second register,
         after the choice, gave 144.2 MHz but delays the weight word once more: Yosys made
-        the 2,048 bits shift registers, +2,048 LUTs on the xc7."""
+        the 2,048 bits shift registers, +2,048 LUTs on the xc7; with the weight memory read
+        a step late instead (its read register the word's first), 134.3 MHz, the same LUTs
+        and +268 FF: the slowest path is then a lane's ``3x`` routed to the rows' digit
+        choices across the chip (4.5 ns)."""
         if self.constant:
             return 0
         if self.lut_multiples:

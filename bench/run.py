@@ -165,6 +165,15 @@ DESIGNS = {
         lambda d: _random_mlp([16, 64, 32, 32, 5], d / "m.onnx", wbits=6, abits=6, in_bits=8),
         {"ii": 32},
     ),
+    # the dense jet MLP at one sample per clock, every product by a constant in shift-and-add
+    # logic (no DSP); issue 14 sets 63,251 LUTs, hls4ml's for this model fully parallel on a
+    # VU9P as a secondary source gives it (not in REFERENCES.md: no primary source)
+    "jet MLP 6-bit dense, 1 sample/clock, LUT products (random)": Design(
+        False,
+        lambda d: _random_mlp([16, 64, 32, 32, 5], d / "m.onnx", wbits=6, abits=6, in_bits=8),
+        {"pe_simd": [(64, 16), (32, 64), (32, 32), (5, 32)], "mul": "lut"},
+        hls4ml=False,
+    ),
     "jet MLP 6-bit 90 % pruned, 1 sample/clock": Design(
         False,
         lambda d: _train(
@@ -215,7 +224,8 @@ measured rates; the jet MLP is folded to 32 cycles (3.1 M samples/s at 100 MHz):
 parallel (hls4ml's reuse factor 1) it is thousands of 6-bit multipliers and Yosys alone
 would take most of the time budget. Pruned to 10 % of its weights during training
 (``gatemill train --sparsity 0.9``, on the stand-in jet data), the same shape takes one sample
-per clock (1e8 samples/s at 100 MHz).
+per clock (1e8 samples/s at 100 MHz); dense, it takes one sample per clock with every product
+in shift-and-add logic (``mul`` ``lut``: no DSP, beyond the pynq-z2's LUTs).
 """
 
 

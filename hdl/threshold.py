@@ -57,10 +57,13 @@ def _bounds(thresholds, direction, lo: int, hi: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TableCost:
-    """What a folded threshold table costs in logic (:func:`table_cost`), in bits.
+    """What a folded threshold table costs in logic (:func:`table_cost`), in bits; all 0
+    without thresholds.
 
     Attributes
     ----------
+    bound : int
+        One stored bound.
     word : int
         One fold's word, as stored (:func:`table_bits` per fold).
     varying : int
@@ -73,10 +76,11 @@ class TableCost:
         Bits of the bounds every fold shares: comparator bits against a constant.
     """
 
-    word: int
-    varying: int
-    compared: int
-    constant: int
+    bound: int = 0
+    word: int = 0
+    varying: int = 0
+    compared: int = 0
+    constant: int = 0
 
 
 def table_cost(thresholds, direction, value_range) -> TableCost:
@@ -93,6 +97,7 @@ def table_cost(thresholds, direction, value_range) -> TableCost:
     if _mixed(d):
         varying += int((~(d == d[:1]).all(axis=0)).sum())
     return TableCost(
+        bound=width,
         word=b.shape[1] * (b.shape[2] * width + _mixed(d)),
         varying=varying,
         compared=int((~same).sum()) * width,

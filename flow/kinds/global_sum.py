@@ -172,7 +172,7 @@ class GlobalSum(Layer):
         pe, folds = self.pe, self.folds
         acc, out = rs.width(self.acc_dtype), rs.width(self.out_dtype)
         levels = 0 if self.thresholds is None else int(self.thresholds.shape[1])
-        table = TableCost(0, 0, 0, 0)
+        table = TableCost()
         if levels:
             acc_range = (int(self.acc_dtype.min()), int(self.acc_dtype.max()))
             table = table_cost(*self.folded_thresholds(), acc_range)

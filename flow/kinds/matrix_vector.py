@@ -680,7 +680,7 @@ class MatrixVector(Layer):
         one_bipolar = (self.in_dtype == BIPOLAR) != (self.w_dtype == BIPOLAR)
         signed = self.in_dtype != BIPOLAR and self.in_dtype.signed()
         levels = 0 if self.thresholds is None else int(self.thresholds.shape[1])
-        table = TableCost(0, 0, 0, 0)
+        table = TableCost()
         if levels:
             acc_range = (int(self.acc_dtype.min()), int(self.acc_dtype.max()))
             table = table_cost(*self.folded_thresholds(), acc_range)
@@ -735,7 +735,6 @@ class MatrixVector(Layer):
                 tree = int(np.maximum(nonzero - 1, 0).sum()) * prod
         rom_logic = "weights" in mems and mems["weights"].how == "logic"
         thr_logic = "thresholds.bounds" in mems and mems["thresholds.bounds"].how == "logic"
-        bound = (table.compared + table.constant) // (pe * levels) if levels else 0
         # the weight bits in logic: the word as Yosys maps it, and the lut_weight_bits apart
         logic_bits = word_bits if rom_logic else in_lut
         roms = [(depth, word_bits - in_lut)] if rom_logic else []
@@ -771,9 +770,9 @@ class MatrixVector(Layer):
             "buf": simd * ab if "buffer" in mems else 0,
             "cmp": table.compared,
             # one fold: constant thresholds, those a row's range decides take no comparator
-            "cmp_const": live * bound if nf == 1 else table.constant,
+            "cmp_const": live * table.bound if nf == 1 else table.constant,
             # binary search: a comparison per bit of the count, against selected constants
-            "search": pe * levels.bit_length() * bound if self.threshold_search else 0,
+            "search": pe * levels.bit_length() * table.bound if self.threshold_search else 0,
             # out_skid: the held beat's multiplexer per bit
             "skid": pe * out if self.has_skid else 0,
         }

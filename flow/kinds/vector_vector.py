@@ -217,7 +217,7 @@ class VectorVector(Layer):
         acc, out = rs.width(self.acc_dtype), rs.width(self.out_dtype)
         signed = self.in_dtype != BIPOLAR and self.in_dtype.signed()
         levels = 0 if self.thresholds is None else int(self.thresholds.shape[1])
-        table = TableCost(0, 0, 0, 0)
+        table = TableCost()
         if levels:
             acc_range = (int(self.acc_dtype.min()), int(self.acc_dtype.max()))
             table = table_cost(*self.folded_thresholds(), acc_range)

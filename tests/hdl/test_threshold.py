@@ -217,7 +217,7 @@ def test_table_cost_counts_the_memory_bits_that_vary(direction):
     assert cost.word == width == table_bits(layer.thresholds, layer.direction, (-16, 15)) // 4
     assert cost.varying == sum(len(c) > 1 for c in columns) > 0
     # lane 1's 3 bounds of 6 bits are constants; lane 0's random ones vary (each level)
-    assert cost.constant == 3 * 6 and cost.compared == 3 * 6
+    assert cost.bound == 6 and cost.constant == 3 * 6 and cost.compared == 3 * 6
 
 
 def test_rejects_bad_arguments():

@@ -132,6 +132,12 @@ class Design(typing.NamedTuple):
 LFC_FPS, CNV_FPS = 356_633, 9_150
 UINT8 = ("UINT8", "1/255")
 
+
+def _random_jet(d: Path) -> Path:
+    """The hls4ml jet-tagging MLP's shape (16-64-32-32-5), 6-bit, random weights."""
+    return _random_mlp([16, 64, 32, 32, 5], d / "m.onnx", wbits=6, abits=6, in_bits=8)
+
+
 DESIGNS = {
     "digits mlp w4a4": Design(
         True,
@@ -162,7 +168,7 @@ DESIGNS = {
     ),
     "hls4ml jet MLP 6-bit (random)": Design(
         True,
-        lambda d: _random_mlp([16, 64, 32, 32, 5], d / "m.onnx", wbits=6, abits=6, in_bits=8),
+        _random_jet,
         {"ii": 32},
     ),
     # the dense jet MLP at one sample per clock, every product by a constant in shift-and-add
@@ -170,7 +176,7 @@ DESIGNS = {
     # VU9P as a secondary source gives it (not in REFERENCES.md: no primary source)
     "jet MLP 6-bit dense, 1 sample/clock, LUT products (random)": Design(
         False,
-        lambda d: _random_mlp([16, 64, 32, 32, 5], d / "m.onnx", wbits=6, abits=6, in_bits=8),
+        _random_jet,
         {"pe_simd": [(64, 16), (32, 64), (32, 32), (5, 32)], "mul": "lut"},
         hls4ml=False,
     ),

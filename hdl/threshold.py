@@ -98,7 +98,7 @@ def table_cost(thresholds, direction, value_range) -> TableCost:
         varying += int((~(d == d[:1]).all(axis=0)).sum())
     return TableCost(
         bound=width,
-        word=b.shape[1] * (b.shape[2] * width + _mixed(d)),
+        word=table_bits(b[0], d, value_range),  # one fold's channels
         varying=varying,
         compared=int((~same).sum()) * width,
         constant=int(same.sum()) * width,

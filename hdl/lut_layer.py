@@ -45,9 +45,11 @@ class LutNeuron(wiring.Component):
     it; the ROM form keeps the Verilog compact and fast to simulate (a wide constant shifted by
     the address costs Icarus its whole width at every evaluation).
 
-    Without pipelining, ``value`` is a combinational function of ``addr``. With ``pipeline``,
-    the row and the upper address bits are registered while ``en`` is high (after the first
-    LUT level), so ``value`` follows ``addr`` one enabled clock edge later.
+    Without pipelining, ``value`` is a combinational function of ``addr``. With ``mux_bits``
+    of more than one stage, or one and ``pipeline``, the row and the upper address bits are
+    registered while ``en`` is high (after the first LUT level), and the multiplexer's stages
+    each select on their share of the upper bits, a register between each two: ``value``
+    follows ``addr`` by as many enabled clock edges as there are registers.
 
     Parameters
     ----------
@@ -56,7 +58,13 @@ class LutNeuron(wiring.Component):
     address_bits, out_bits : int
     split : int
         Low address bits of a row (at most ``address_bits``).
-    pipeline : bool
+    mux_bits : list of int
+        Upper address bits each multiplexer stage selects on, lowest first (``address_bits -
+        split`` in all; :meth:`LutLayer.mux_bits
+        <gatemill.flow.kinds.lut_layer.LutLayer.mux_bits>`).
+    pipeline : int
+        Registers: the first after the row, one after each stage but the last (at most
+        ``len(mux_bits)``, or 1 without upper bits).
 
     Members
     -------
@@ -67,7 +75,14 @@ class LutNeuron(wiring.Component):
     """
 
     def __init__(
-        self, *, codes, address_bits: int, out_bits: int, split: int, pipeline: bool = False
+        self,
+        *,
+        codes,
+        address_bits: int,
+        out_bits: int,
+        split: int,
+        mux_bits=(),
+        pipeline: int = 0,
     ):
         codes = np.asarray(codes, np.uint64)
         if codes.shape != (1 << address_bits,):
@@ -75,7 +90,12 @@ class LutNeuron(wiring.Component):
         if not 0 < split <= address_bits:
             raise ValueError(f"split must be in [1, {address_bits}], not {split!r}")
         self._codes, self._a_bits, self._o_bits, self._low = codes, address_bits, out_bits, split
-        self._pipeline = bool(pipeline)
+        self._mux_bits = [int(b) for b in mux_bits]
+        if sum(self._mux_bits) != address_bits - split or min(self._mux_bits, default=1) < 1:
+            raise ValueError(f"mux_bits {mux_bits!r} must share out {address_bits - split} bits")
+        if not 0 <= pipeline <= max(len(self._mux_bits), 1):
+            raise ValueError(f"pipeline must be in [0, {len(self._mux_bits)}], not {pipeline!r}")
+        self._pipeline = int(pipeline)
         super().__init__({"addr": In(address_bits), "en": In(1), "value": Out(out_bits)})
 
     def elaborate(self, platform):
@@ -92,11 +112,20 @@ class LutNeuron(wiring.Component):
         port = rom.read_port(domain="comb")
         m.d.comb += port.addr.eq(self.addr[:low])
         row, upper = port.data, self.addr[low:]
-        if self._pipeline:
-            row, upper = Signal(width), Signal(a_bits - low)
-            with m.If(self.en):
-                m.d.sync += [row.eq(port.data), upper.eq(self.addr[low:])]
-        m.d.comb += self.value.eq(row.word_select(upper, o_bits) if a_bits > low else row)
+        for stage, bits in enumerate([0, *self._mux_bits]):
+            if stage:  # select on the low *bits* of the upper address bits left
+                sel, upper = upper[:bits], upper[bits:]
+                step = o_bits << bits
+                row = Cat(
+                    row.word_select(hi, step).word_select(sel, o_bits)
+                    for hi in range(len(row) // step)
+                )
+            if stage < self._pipeline:
+                row_q, upper_q = Signal(len(row)), Signal(len(upper))
+                with m.If(self.en):
+                    m.d.sync += [row_q.eq(row), upper_q.eq(upper)]
+                row, upper = row_q, upper_q
+        m.d.comb += self.value.eq(row)
         return m
 
 
@@ -108,6 +137,7 @@ def _neurons(layer) -> list[LutNeuron]:
             address_bits=layer.address_bits,
             out_bits=o_bits,
             split=layer.split,
+            mux_bits=layer.mux_bits(),
             pipeline=layer.pipeline,
         )
         for c in layer.codes()
@@ -158,9 +188,8 @@ class LutLayerUnit(wiring.Component):
 
     The input beat carries all ``in_features`` inputs, the output beat all ``N`` outputs. Each
     neuron (:class:`LutNeuron`) reads its inputs' bits straight from the input beat; the
-    outputs are registered together. With ``layer.pipeline`` there is one more register inside
-    each neuron. The whole pipeline stalls while the output is held by backpressure, so it
-    accepts one sample per clock.
+    outputs are registered together, and ``layer.pipeline`` more registers cut each neuron. The
+    whole pipeline advances on the consumer's ready, so it accepts one sample per clock.
 
     Every neuron is its own component with its own address and value nets: a wide bus
     assigned piece by piece makes Icarus re-evaluate every reader at every piece's change.
@@ -209,10 +238,11 @@ class LutLayerUnit(wiring.Component):
             ]
             values.append(neuron.value)
         valid = self.i.valid
-        if layer.pipeline:
-            valid = Signal()
+        for k in range(layer.pipeline):
+            valid_q = Signal(name=f"valid_{k}")
             with m.If(advance):
-                m.d.sync += valid.eq(self.i.valid)
+                m.d.sync += valid_q.eq(valid)
+            valid = valid_q
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(valid), self.o.payload.as_value().eq(Cat(values))]
         return m
@@ -242,7 +272,7 @@ def check_tables(layer) -> dict:
         for a in range(entries):
             ctx.set(dut.addr.as_value(), a * every)
             ctx.set(dut.en, 1)
-            if layer.pipeline:
+            for _ in range(layer.pipeline):
                 await ctx.tick()
             got.append(ctx.get(dut.value.as_value()))
 

@@ -19,7 +19,7 @@ def jsc_model(tmp_path_factory):
     return export(jsc_s(seed=3), (16,), tmp_path_factory.mktemp("jsc") / "jsc_s.onnx")
 
 
-@pytest.mark.parametrize("pipeline", [False, True], ids=["comb", "pipelined"])
+@pytest.mark.parametrize("pipeline", [0, 1], ids=["comb", "pipelined"])
 def test_jsc_s_builds_at_one_sample_per_clock(jsc_model, tmp_path, pipeline):
     folding = None
     if pipeline:

@@ -52,7 +52,8 @@ def test_execute_reads_the_table_at_the_packed_address():
         ({"tables": np.full((2, 16), 8)}, r"value .*8.* is not a UINT3"),
         ({"in_features": 20, "indices": [list(range(9))], "tables": np.zeros((1, 1 << 18))},
          "18 address bits, more than 16"),
-        ({"pipeline": 2}, "pipeline must be a bool"),
+        ({"pipeline": -1}, "pipeline must be an int >= 0"),
+        ({"pipeline": 2}, r"pipeline 2 cuts a table of 4 address bits .*at most 1"),
     ],
 )  # fmt: skip
 def test_rejects_bad_parameters(kw, message):
@@ -60,30 +61,44 @@ def test_rejects_bad_parameters(kw, message):
         layer(**kw)
 
 
+def wide(**kw):
+    """Two neurons of 12-bit tables (six UINT2 inputs each)."""
+    return layer(
+        in_features=12,
+        indices=[list(range(6)), list(range(6, 12))],
+        tables=np.arange(2 << 12).reshape(2, 1 << 12) % 8,
+        **kw,
+    )
+
+
 def test_files_round_trip(tmp_path):
-    lut = layer(pipeline=True)
+    lut = wide(pipeline=2)
     graph = IRGraph(
         name="g",
-        input=InputSpec(shape=(4,), dtype=D["UINT2"]),
+        input=InputSpec(shape=(12,), dtype=D["UINT2"]),
         layers=(lut,),
         output=OutputSpec(shape=(2,), dtype=D["UINT3"], scale=[1.0, 1.0], bias=[0.0, 0.0]),
     )
     save_ir(graph, tmp_path)
     back = load_ir(tmp_path)
     assert back == graph
-    assert back.layers[0].pipeline is True and back.layers[0].kind == "LutLayer"
+    assert back.layers[0].pipeline == 2 and back.layers[0].kind == "LutLayer"
 
 
 def test_device_fold_cuts_tables_wider_than_a_lut_on_a_fast_ecp5():
     """On the ECP5 above 88 MHz a table of more than six address bits gets its register
-    after the first LUT level; six bits or fewer, a slow clock, or an unmeasured family: no."""
-    wide = layer(
+    after the first LUT level, above 100 MHz one more every three upper bits; six bits or
+    fewer, a slow clock, or an unmeasured family: none."""
+    narrow = layer(
         in_features=8,
         indices=[[0, 1, 2, 3], [4, 5, 6, 7]],
         tables=np.arange(2 * 256).reshape(2, 256) % 8,
     )
-    assert wide.address_bits == 8 and layer().address_bits == 4
-    assert wide.device_fold(150.0, "ecp5") == {"pipeline": 1}
-    assert wide.device_fold(25.0, "ecp5") == {"pipeline": 0}
-    assert wide.device_fold(150.0, "xc7") == {"pipeline": 0}
+    assert narrow.address_bits == 8 and layer().address_bits == 4
+    assert narrow.device_fold(95.0, "ecp5") == narrow.device_fold(150.0, "ecp5") == {"pipeline": 1}
+    assert wide().device_fold(95.0, "ecp5") == {"pipeline": 1}
+    assert wide().device_fold(150.0, "ecp5") == {"pipeline": 2}
+    assert wide(pipeline=2).mux_bits() == [3, 3]
+    assert narrow.device_fold(25.0, "ecp5") == {"pipeline": 0}
+    assert narrow.device_fold(150.0, "xc7") == {"pipeline": 0}
     assert layer().device_fold(150.0, "ecp5") == {"pipeline": 0}

@@ -31,11 +31,19 @@ MAX_ADDRESS_BITS = 16
 """Largest table address (fan-in times input bits) the IR accepts: 2**16 entries per neuron."""
 LUT_INPUTS = 6
 """Inputs of an FPGA LUT: where a pipelined table is cut, and what the cost counts in."""
-PIPELINE_ABOVE_MHZ = {"ecp5": 88.0}
-"""Clock (MHz) above which :meth:`LutLayer.device_fold` cuts tables wider than an FPGA LUT
-with a register, per device family. Measured with nextpnr-ecp5 (LFE5U-85F, speed 6) on the
-digits LUT network (three layers of 12-bit tables): 88.1 MHz uncut, 100.2 MHz cut, the rest
-of the cut path routes between far LUTs. No other family is measured: they stay uncut."""
+MUX_BITS = 3
+"""Upper address bits one pipeline stage of a cut table selects on: an 8:1 multiplexer, one
+LUT6-sized level (on the ECP5 four LUT4s, two PFUMX and an L6MUX21; on Xilinx parts two LUT6
+and a MUXF7)."""
+PIPELINE_ABOVE_MHZ = {"ecp5": (88.0, 100.0)}
+"""Clocks (MHz) above which :meth:`LutLayer.device_fold` cuts tables wider than an FPGA LUT,
+per device family: once after their first LUT level above the first, at every
+:data:`MUX_BITS` upper bits above the second. Measured with nextpnr-ecp5 (LFE5U-85F, speed 6)
+on the digits LUT network (three layers of 12-bit tables): 88.1 MHz uncut, 100.2 MHz cut once
+(the rest of the path is three LUT levels between far LUTs), 124.0 MHz cut twice (one LUT level
+and a PFUMX between registers; 7.0 of 8.1 ns are routes: a neuron's upper address register,
+which Yosys shares with the other neurons reading that input, to LUTs across the chip). No
+other family is measured: they stay uncut."""
 HLS_WORD_BITS = 512
 """Widest stream word of the HLS kernel, which takes the whole vector (the IR gives no fold)."""
 
@@ -104,9 +112,11 @@ class LutLayer(Layer):
         value of ``out_dtype`` (-1/+1 when BIPOLAR).
     in_dtype, out_dtype : DataType
         Datatypes of every input and every output; ``b = in_dtype.bitwidth()``.
-    pipeline : bool
-        Hardware only: split each table after its first LUT level with a register (one more
-        cycle of latency, a shorter clock path for wide tables).
+    pipeline : int
+        Hardware only: registers cutting each table (one more cycle of latency each, a shorter
+        clock path for wide tables): the first after its first LUT level (the row of the low
+        :attr:`split` address bits), the others between the multiplexer levels selecting on
+        the upper bits, which they share out evenly (at most :attr:`max_pipeline`).
     """
 
     kind: ClassVar[str] = "LutLayer"
@@ -118,16 +128,16 @@ class LutLayer(Layer):
     tables: np.ndarray
     in_dtype: Any
     out_dtype: Any
-    pipeline: bool = False
+    pipeline: int = 0
 
     def __post_init__(self):
         super().__post_init__()
         if isinstance(self.in_features, bool) or int(self.in_features) < 1:
             raise ValueError(f"{self.name}: in_features must be >= 1, not {self.in_features!r}")
         object.__setattr__(self, "in_features", int(self.in_features))
-        if self.pipeline not in (0, 1, False, True):
-            raise ValueError(f"{self.name}: pipeline must be a bool, not {self.pipeline!r}")
-        object.__setattr__(self, "pipeline", bool(self.pipeline))
+        if isinstance(self.pipeline, float) or int(self.pipeline) < 0:
+            raise ValueError(f"{self.name}: pipeline must be an int >= 0, not {self.pipeline!r}")
+        object.__setattr__(self, "pipeline", int(self.pipeline))
         freeze(self, "indices", self.indices)
         idx = self.indices
         if idx.ndim != 2 or 0 in idx.shape:
@@ -148,6 +158,11 @@ class LutLayer(Layer):
         if self.tables.shape != want:
             raise ValueError(f"{self.name}: tables must have shape {want}, not {self.tables.shape}")
         check_values(f"{self.name} tables", self.tables, self.out_dtype)
+        if self.pipeline > self.max_pipeline:
+            raise ValueError(
+                f"{self.name}: pipeline {self.pipeline} cuts a table of {self.address_bits} "
+                f"address bits more often than it has levels (at most {self.max_pipeline})"
+            )
 
     @property
     def neurons(self) -> int:
@@ -200,14 +215,32 @@ class LutLayer(Layer):
         """Low address bits that select a row of a neuron's table: the first LUT level."""
         return min(self.address_bits, LUT_INPUTS)
 
+    @property
+    def max_pipeline(self) -> int:
+        """Most registers a table takes: one after the row, one between each two upper bits
+        (one for a table of one row: its output registered twice)."""
+        return max(self.address_bits - self.split, 1)
+
+    def mux_bits(self) -> list[int]:
+        """Upper address bits each stage after the row selects on (:attr:`pipeline` shares
+        them out evenly, the first stages taking the extra ones); one stage uncut."""
+        upper = self.address_bits - self.split
+        if not upper:
+            return []
+        stages = max(self.pipeline, 1)
+        return [upper // stages + (k < upper % stages) for k in range(stages)]
+
     # -- timing: one whole sample a beat --------------------------------------------------------
 
     def device_fold(self, clock_mhz, family):
-        """Tables wider than an FPGA LUT are cut by a register (``pipeline``) where the
-        family's uncut tables are slower than the clock (:data:`PIPELINE_ABOVE_MHZ`)."""
-        limit = PIPELINE_ABOVE_MHZ.get(family)
-        cut = limit is not None and clock_mhz > limit and self.address_bits > LUT_INPUTS
-        return {"pipeline": int(cut)}
+        """Tables wider than an FPGA LUT are cut by registers (``pipeline``) where the
+        family's uncut tables are slower than the clock (:data:`PIPELINE_ABOVE_MHZ`): after
+        the first LUT level, then every :data:`MUX_BITS` upper address bits."""
+        limits = PIPELINE_ABOVE_MHZ.get(family, ())
+        upper = self.address_bits - self.split
+        cuts = [1, -(-upper // MUX_BITS)]
+        passed = sum(clock_mhz > limit for limit in limits)
+        return {"pipeline": cuts[passed - 1] if passed and upper else 0}
 
     def cycles_for(self, fold):
         return 1
@@ -221,8 +254,8 @@ class LutLayer(Layer):
         return self.neurons
 
     def beat_times(self, avail, hold=None):
-        """The output register, plus the pipeline register when ``pipeline``."""
-        return pipelined_times(avail, 1 + int(self.pipeline), hold)
+        """The output register, plus the ``pipeline`` registers."""
+        return pipelined_times(avail, 1 + self.pipeline, hold)
 
     # -- cost, hardware -------------------------------------------------------------------------
 
@@ -236,9 +269,11 @@ class LutLayer(Layer):
         live = bits.any(axis=1) & ~bits.all(axis=1)
         out_bits = self.neurons * self.out_dtype.bitwidth()
         registers = out_bits + 1
-        if self.pipeline:
-            upper = self.address_bits - self.split
-            registers += out_bits * (1 << upper) + self.neurons * upper + 1
+        # a cut registers the rows of the upper bits still to select, and those bits
+        left = self.address_bits - self.split
+        for chunk in (self.mux_bits() or [0])[: self.pipeline]:
+            registers += out_bits * (1 << left) + self.neurons * left + 1
+            left -= chunk
         if self.address_bits <= LUT_INPUTS:
             lut = {"table": int(np.count_nonzero(live & ~_is_input_bit(bits)))}
         else:

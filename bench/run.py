@@ -180,6 +180,14 @@ DESIGNS = {
         {"pe_simd": [(64, 16), (32, 64), (32, 32), (5, 32)], "mul": "lut"},
         hls4ml=False,
     ),
+    # the same with each row's 63 thresholds counted on a DSP48 where they are a
+    # requantization's (thr_mul), instead of a binary search in LUTs
+    "jet MLP 6-bit dense, 1 sample/clock, LUT products, thresholds on DSPs (random)": Design(
+        False,
+        _random_jet,
+        {"pe_simd": [(64, 16), (32, 64), (32, 32), (5, 32)], "mul": "lut", "thr_mul": "dsp"},
+        hls4ml=False,
+    ),
     "jet MLP 6-bit 90 % pruned, 1 sample/clock": Design(
         False,
         lambda d: _train(
@@ -224,14 +232,15 @@ DESIGNS = {
 The folding is ``{"fps": F}`` (what ``gatemill build --target-fps F --board pynq-z2`` folds:
 :func:`gatemill.flow.steps.fold.choose_folding`, at 100 MHz, fitted to the board),
 ``{"ii": N}`` (:func:`~gatemill.flow.dse.fold.fold_for_ii`), ``{"pe_simd": [...]}`` (the
-MatrixVector layers' PE, SIMD in order; with ``"mul"``, their multipliers), or None for the
-default rule. The digits MLPs use the demo's target, the bnn_pynq networks BNN-PYNQ's
-measured rates; the jet MLP is folded to 32 cycles (3.1 M samples/s at 100 MHz): fully
-parallel (hls4ml's reuse factor 1) it is thousands of 6-bit multipliers and Yosys alone
-would take most of the time budget. Pruned to 10 % of its weights during training
-(``gatemill train --sparsity 0.9``, on the stand-in jet data), the same shape takes one sample
-per clock (1e8 samples/s at 100 MHz); dense, it takes one sample per clock with every product
-in shift-and-add logic (``mul`` ``lut``: no DSP, beyond the pynq-z2's LUTs).
+MatrixVector layers' PE, SIMD in order; with ``"mul"`` and ``"thr_mul"``, their
+multipliers), or None for the default rule. The digits MLPs use the demo's target, the
+bnn_pynq networks BNN-PYNQ's measured rates; the jet MLP is folded to 32 cycles (3.1 M
+samples/s at 100 MHz): fully parallel (hls4ml's reuse factor 1) it is thousands of 6-bit
+multipliers and Yosys alone would take most of the time budget. Pruned to 10 % of its
+weights during training (``gatemill train --sparsity 0.9``, on the stand-in jet data), the
+same shape takes one sample per clock (1e8 samples/s at 100 MHz); dense, it takes one sample
+per clock with every product in shift-and-add logic (``mul`` ``lut``: no DSP, beyond the
+pynq-z2's LUTs), and its thresholds on DSP48s (``thr_mul`` ``dsp``) or searched in LUTs.
 """
 
 
@@ -256,8 +265,9 @@ def fold_design(ir, fold: dict | None):
         return apply_folding(ir, fold_for_ii(ir, fold["ii"]), f"fold_for_ii({fold['ii']})")
     mvs = [layer.name for layer in ir.layers if layer.kind == "MatrixVector"]
     folding = {n: {"pe": p, "simd": s} for n, (p, s) in zip(mvs, fold["pe_simd"], strict=True)}
-    if "mul" in fold:
-        folding = {n: {**f, "mul": fold["mul"]} for n, f in folding.items()}
+    for key in ("mul", "thr_mul"):
+        if key in fold:
+            folding = {n: {**f, key: fold[key]} for n, f in folding.items()}
     return apply_folding(ir, folding, "bench")
 
 

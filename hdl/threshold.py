@@ -20,11 +20,15 @@ from .common import check_kind, lanes, stream_of
 from .pipeline import thermometer_count, tree_sum
 
 __all__ = [
+    "AFFINE_MIN_LEVELS",
+    "Affine",
     "FoldedThresholds",
     "TableCost",
     "ThresholdUnit",
+    "affine_count",
     "known_comparisons",
     "live_comparisons",
+    "stored_bounds",
     "table_bits",
     "table_cost",
     "tree_sum",
@@ -53,6 +57,12 @@ def _bounds(thresholds, direction, lo: int, hi: int) -> np.ndarray:
     ``T + 1``, clamped to ``[lo, hi + 1]`` (see :class:`FoldedThresholds`)."""
     t = np.asarray(thresholds, dtype=np.int64)
     return np.clip(t + (np.asarray(direction) < 0)[..., None], lo, hi + 1)
+
+
+def stored_bounds(thresholds, direction, value_dtype) -> np.ndarray:
+    """The bounds a :class:`FoldedThresholds` stores for thresholds ``[..., T]`` of values
+    of *value_dtype*."""
+    return _bounds(thresholds, direction, int(value_dtype.min()), int(value_dtype.max()))
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,81 @@ def table_cost(thresholds, direction, value_range) -> TableCost:
         compared=int((~same).sum()) * width,
         constant=int(same.sum()) * width,
     )
+
+
+AFFINE_MIN_LEVELS = 4
+"""Fewest thresholds a lane's range does not decide for :func:`affine_count` to replace
+them: below, a few comparators are cheaper than a multiplier."""
+AFFINE_MAX_SHIFT = 30
+AFFINE_VALUE_BITS = 18
+AFFINE_FACTOR_BITS = 25
+"""Signed widths of an :class:`Affine` count's value and factor: a DSP48's ports (one
+block); the ECP5's MULT18X18D takes two for a factor wider than 18 bits."""
+
+
+@dataclass(frozen=True)
+class Affine:
+    """A lane's count of passed thresholds as ``base + clip((value * m + c) >> shift, 0,
+    levels)`` (:func:`affine_count`)."""
+
+    m: int
+    c: int
+    shift: int
+    base: int
+    levels: int
+
+
+def affine_count(bounds, flip: bool, lo: int, hi: int) -> Affine | None:
+    """The :class:`Affine` that counts, for every value in ``[lo, hi]``, the stored bounds
+    ``U`` (one lane's, see :class:`FoldedThresholds`) it passes (``value >= U``, or with
+    *flip* ``value < U``), or ``None`` where none exists with operands of
+    :data:`AFFINE_OPERAND_BITS` bits, or fewer than :data:`AFFINE_MIN_LEVELS` bounds lie
+    inside the range.
+
+    A requantization's integer thresholds are the ceilings of an arithmetic progression, so
+    such a count usually exists: for the smallest ``shift`` this tries every ``m`` near
+    ``2**shift / spacing``, and a ``c`` exists exactly when the constraints ``U_t * m + c >=
+    t << shift`` and ``(U_t - 1) * m + c < t << shift`` (``t`` = 1 .. levels, the bounds in
+    the range sorted) have a common solution. Monotonic in the value, the count is then
+    exact on the whole range, which is checked here once more on every value."""
+    u = np.asarray(bounds, dtype=np.int64)
+    if flip:  # value < U  <=>  -value >= 1 - U
+        u, lo, hi = 1 - u, -hi, -lo
+    u = np.sort(u)
+    live = u[(u > lo) & (u <= hi)]
+    n = len(live)
+    if n < AFFINE_MIN_LEVELS or max(abs(lo), abs(hi)) >= 1 << (AFFINE_VALUE_BITS - 1):
+        return None
+    t = np.arange(1, n + 1, dtype=np.int64)
+    # every pair (i, j) of the constraints bounds m: m * (U_j - 1 - U_i) <= ((t_j - t_i) <<
+    # shift) - 1; the smallest shift that leaves an m gives the narrowest factor
+    gap = live[None, :] - 1 - live[:, None]
+    steps = t[None, :] - t[:, None]
+    up, down, level = gap > 0, gap < 0, gap == 0
+    for shift in range(AFFINE_MAX_SHIFT + 1):
+        rhs = (steps << shift) - 1
+        if np.any(rhs[level] < 0):
+            continue
+        m = max(1, int(np.max(-(-rhs[down] // gap[down]), initial=1)))
+        if m >= 1 << (AFFINE_FACTOR_BITS - 1):
+            return None
+        if up.any() and m > int(np.min(rhs[up] // gap[up])):
+            continue
+        c = int(np.max((t << shift) - live * m))
+        found = Affine(-m if flip else m, c, shift, int(np.sum(u <= lo)), n)
+        if flip:
+            lo, hi = -hi, -lo
+        _check_affine(found, bounds, flip, lo, hi)
+        return found
+    return None
+
+
+def _check_affine(a: Affine, bounds, flip: bool, lo: int, hi: int) -> None:
+    v = np.arange(lo, hi + 1, dtype=np.int64)
+    want = ((v[:, None] >= np.asarray(bounds, dtype=np.int64)[None, :]) ^ flip).sum(axis=1)
+    got = a.base + np.clip((v * a.m + a.c) >> a.shift, 0, a.levels)
+    if not np.array_equal(want, got):  # the constraints guarantee it: a bug if not
+        raise AssertionError(f"affine count {a} differs from its thresholds")
 
 
 def known_comparisons(bounds, lane_lo, lane_hi):
@@ -170,7 +255,13 @@ class FoldedThresholds(wiring.Component):
         lane ``p`` can take (e.g. a layer's rows, :meth:`MatrixVector.acc_range
         <gatemill.flow.kinds.matrix_vector.MatrixVector.acc_range>`). A threshold every value
         of the lane passes, or none does, is a constant instead of a comparator
-        (:func:`known_comparisons`).
+        (:func:`known_comparisons`); with *affine*, the range an :class:`Affine` count must
+        hold on.
+    affine : bool
+        With *search*: a lane whose count has an :func:`affine_count` (on its *lane_range*)
+        multiplies instead of searching, ``value * m + c`` registered where the search's
+        first register is (a multiplier block with its register), the count clipped from it
+        and the search's other registers after it: the same latency.
     ahead : bool
         ``fold`` names the fold one enabled edge earlier, and the word read for it waits in
         a register that loads nothing but the read data (a block RAM takes it in as its
@@ -204,6 +295,7 @@ class FoldedThresholds(wiring.Component):
         search=None,
         ahead=False,
         lane_range=None,
+        affine=False,
     ):
         t = np.asarray(thresholds, dtype=np.int64)
         d = np.asarray(direction, dtype=np.int64)
@@ -237,10 +329,19 @@ class FoldedThresholds(wiring.Component):
                 raise ValueError(f"search registers {self._search} must lie in 1..{steps - 1}")
         self._lo, self._hi = lo, hi
         self._known = np.zeros((pe, self._levels), np.int64)
+        self._affine = [None] * pe
+        if affine and self._search is None:
+            raise ValueError("affine counts replace a binary search: give search too")
         if lane_range is not None:
-            if self._folds != 1 or self._search is not None:
-                raise ValueError("lane_range takes constant thresholds (one fold), no search")
-            self._known = known_comparisons(self._bounds[0], *lane_range)
+            if self._folds != 1 or (self._search is not None and not affine):
+                raise ValueError(
+                    "lane_range takes constant thresholds (one fold), no search but an affine"
+                )
+            if affine:
+                per_lane = zip(self._bounds[0], self._flip[0], *lane_range, strict=True)
+                self._affine = [affine_count(b, f, int(a), int(z)) for b, f, a, z in per_lane]
+            else:
+                self._known = known_comparisons(self._bounds[0], *lane_range)
         super().__init__(
             {
                 "fold": In(range(self._folds)),
@@ -258,6 +359,11 @@ class FoldedThresholds(wiring.Component):
     def levels(self) -> int:
         """Thresholds per channel."""
         return self._levels
+
+    @property
+    def affine(self) -> list[Affine | None]:
+        """Per lane its :class:`Affine` count, ``None`` where it searches."""
+        return list(self._affine)
 
     @property
     def word_layout(self) -> data.ArrayLayout:
@@ -300,7 +406,10 @@ class FoldedThresholds(wiring.Component):
                 word = layout(read)
         for p in range(self._pe):
             if self._search is not None:
-                count = self._binary_search(m, p)
+                if self._affine[p] is not None:
+                    count = self._affine_count(m, p)
+                else:
+                    count = self._binary_search(m, p)
                 if self._out_dtype == BIPOLAR:
                     m.d.comb += self.result[p].eq(count)
                 else:
@@ -327,6 +436,26 @@ class FoldedThresholds(wiring.Component):
             else:
                 m.d.comb += self.result[p].eq(count + self._out_base)
         return m
+
+    def _affine_count(self, m, p: int):
+        """Lane *p*'s count from its :class:`Affine`, with the search's registers."""
+        a = self._affine[p]
+        value = Value.cast(self.value[p])
+        product = value * a.m + a.c
+        if self._search:  # the multiplier block's own register
+            product = self._hold(m, product, f"affine{p}")
+        q = product >> a.shift
+        count = a.base + Mux(q < 0, 0, Mux(q > a.levels, a.levels, q[: a.levels.bit_length()]))
+        count = count[: self._levels.bit_length()]
+        for k in range(1, len(self._search)):
+            count = self._hold(m, count, f"count{p}_a{k}")
+        return count
+
+    def _hold(self, m, value, name):
+        reg = Signal(Value.cast(value).shape(), name=name)
+        with m.If(self.en):
+            m.d.sync += reg.eq(value)
+        return reg
 
     def _binary_search_bounds(self, p: int) -> tuple[list[int], bool]:
         """Lane *p*'s bounds padded to ``2**n - 1`` with bounds never passed, and its flip."""

@@ -151,6 +151,9 @@ LUT_COEF = {
         # the "rom" fit cost more per LUT6 of their depth)
         "rom_split": 1.0,
         "search": 0.604,
+        # measured, not fitted: thr_mul "dsp" (25 rows of the dense jet MLP's layer 4 alone,
+        # Yosys xc7: 155 LUT and 25 DSP48s for 6-bit counts, 1.03 a count bit)
+        "affine": 1.03,
         "sign": 2.224,
         # measured, not fitted (no calibration design is built for the ECP5): the Skid's mux
         "skid": 1.0,
@@ -202,6 +205,7 @@ MERGED_LUT_COEF = {
         # the "rom" fit cost more per LUT6 of their depth)
         "rom_split": 1.0,
         "search": 0.508,
+        "affine": 1.03,
         "sign": 2.58,
         # measured, not fitted (no calibration design is built for the ECP5): the Skid's mux
         "skid": 1.0,

@@ -241,6 +241,12 @@ class MatrixVector(Layer):
         :meth:`device_fold` sets it above :data:`SKID_ABOVE_MHZ`. A unit that :attr:`chains`
         (one sample per clock, under the clock enable of its run) has none
         (:attr:`has_skid`).
+    thr_mul : str
+        Hardware only, with constant thresholds counted by binary search
+        (:attr:`threshold_search`): ``"dsp"`` counts each row whose thresholds allow it
+        (:meth:`affine_counts`) with one multiplier block, ``value * m + c`` shifted and
+        clipped, instead of its search (63 levels of a 17-bit value: about 6 LUT and a
+        DSP48 instead of about 63 LUT); ``"lut"`` (default) searches every row.
     """
 
     kind: ClassVar[str] = "MatrixVector"
@@ -254,6 +260,7 @@ class MatrixVector(Layer):
         "lut_weight_bits",
         "dsp_fabric_reg",
         "out_skid",
+        "thr_mul",
     )
     weights: np.ndarray
     in_dtype: Any
@@ -272,6 +279,7 @@ class MatrixVector(Layer):
     lut_weight_bits: int = 0
     dsp_fabric_reg: int = 0
     out_skid: int = 0
+    thr_mul: str = "lut"
 
     def __post_init__(self):
         super().__post_init__()
@@ -301,6 +309,11 @@ class MatrixVector(Layer):
         if self.mul not in MULTIPLIERS:
             raise ValueError(
                 f"{self.name}: mul must be one of {', '.join(MULTIPLIERS)}, not {self.mul!r}"
+            )
+        if self.thr_mul not in MULTIPLIERS:
+            raise ValueError(
+                f"{self.name}: thr_mul must be one of {', '.join(MULTIPLIERS)}, not "
+                f"{self.thr_mul!r}"
             )
         if not isinstance(self.pack, int) or isinstance(self.pack, bool) or self.pack < 1:
             raise ValueError(f"{self.name}: pack must be a positive integer, not {self.pack!r}")
@@ -374,6 +387,21 @@ class MatrixVector(Layer):
         decides some of them, which take no comparator
         (:func:`~gatemill.hdl.threshold.live_comparisons`)."""
         return self.thresholds is not None and self.folds[0] == 1 and not self.threshold_search
+
+    def affine_counts(self) -> list:
+        """Per row of a unit that counts its thresholds on multipliers (:attr:`thr_mul`
+        ``"dsp"`` and :attr:`threshold_search`) its
+        :class:`~gatemill.hdl.threshold.Affine` count, ``None`` where the row searches; all
+        ``None`` otherwise."""
+        from ...hdl.threshold import affine_count, stored_bounds
+
+        if not (self.threshold_search and self.thr_mul == "dsp"):
+            return [None] * self.mh
+        bounds = stored_bounds(self.thresholds, self.direction, self.acc_dtype)
+        return [
+            affine_count(b, d < 0, int(lo), int(hi))
+            for b, d, lo, hi in zip(bounds, self.direction, *self.acc_range(), strict=True)
+        ]
 
     @property
     def threshold_search(self) -> bool:
@@ -746,6 +774,9 @@ class MatrixVector(Layer):
         tree_term = "tree"
         if self.binary or family not in rs.CARRY_CHAIN_TREES:
             tree_term = {0: "merged", 1: "merged_chain"}.get(self.pipeline, "merged_stage")
+        affine = [a for a in self.affine_counts() if a is not None]
+        searched = (pe - len(affine)) if self.threshold_search else 0
+        thr_dsp = sum(rs.multiplier_blocks(acc, abs(a.m).bit_length() + 1, family) for a in affine)
         live = 0  # constant thresholds that take a comparator
         if self.compares_constants:
             live = live_comparisons(self.thresholds, self.direction, *self.acc_range())
@@ -772,7 +803,9 @@ class MatrixVector(Layer):
             # one fold: constant thresholds, those a row's range decides take no comparator
             "cmp_const": live * table.bound if nf == 1 else table.constant,
             # binary search: a comparison per bit of the count, against selected constants
-            "search": pe * levels.bit_length() * table.bound if self.threshold_search else 0,
+            "search": searched * levels.bit_length() * table.bound,
+            # thr_mul "dsp": a lane's count clipped from its multiplier's product
+            "affine": len(affine) * out,
             # out_skid: the held beat's multiplexer per bit
             "skid": pe * out if self.has_skid else 0,
         }
@@ -795,7 +828,7 @@ class MatrixVector(Layer):
             # out_skid: the held beat, the full flag and the enable register
             "skid": pe * out + 2 if self.has_skid else 0,
         }
-        return rs.Features(self.kind, lut, ff, mems, dsp)
+        return rs.Features(self.kind, lut, ff, mems, dsp + thr_dsp)
 
     def _pipeline_bits(self, prod: int, levels: int, on_dsp: bool) -> tuple[int, int]:
         """Bits of the registers :meth:`stages` adds: the operands (or the weight word beside
@@ -823,9 +856,13 @@ class MatrixVector(Layer):
         bits += self.simd * ab * (st.operands + (self.buffered and st.operands > 0))
         for cut in st.tree_cuts:
             bits += sum(-(-n // 2**cut) for n in leaves) * (prod + cut)
-        # the search's registers hold the bits found so far and the value
-        search = len(st.search_cuts) * (levels.bit_length() + rs.width(self.acc_dtype))
-        bits += self.pe * ((levels if st.compare else 0) + search)
+        # the search's registers hold the bits found so far and the value; an affine count's
+        # first is its multiplier's own, the others hold the count
+        cuts = len(st.search_cuts)
+        affine = sum(a is not None for a in self.affine_counts())
+        search = (self.pe - affine) * cuts * (levels.bit_length() + rs.width(self.acc_dtype))
+        search += affine * max(cuts - 1, 0) * levels.bit_length()
+        bits += self.pe * (levels if st.compare else 0) + search
         in_dsp = 0
         if on_dsp:
             in_dsp = products * st.products + (weight_bits + self.simd * ab) * min(st.operands, 1)

@@ -286,6 +286,44 @@ def test_searched_thresholds_of_one_fold(k):
     check_unit(layer, x, seed=k)
 
 
+def requantization_thresholds(rng, layer, levels):
+    """Per row the thresholds of ``round(acc * s + b)`` for a random scale of the row's
+    sign (its direction) and offset: the ceilings (floors, for a negative scale) of an
+    arithmetic progression across part of the row's range."""
+    rows = []
+    for lo, hi, d in zip(*layer.acc_range(), layer.direction, strict=True):
+        step = rng.uniform(1.3, max((hi - lo) / (1.5 * levels), 1.4))
+        start = rng.uniform(lo, lo + (hi - lo) / 4)
+        t = start + step * np.arange(levels)
+        rows.append(np.ceil(t) if d > 0 else np.floor(hi + lo - t))
+    return np.array(rows, dtype=np.int64)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_thresholds_counted_on_multipliers(k):
+    """thr_mul="dsp": a row whose 63 thresholds are a requantization's is counted by
+    ``value * m + c`` shifted and clipped, a row of random thresholds by its search; exact
+    against the golden model, with the search's latency."""
+    rng = np.random.default_rng(320 + k)
+    layer, x = make_layer(rng, mh=6, mw=12, pe=6, simd=3, in_dtype=D["UINT4"],
+                          w_dtype=D["INT4"], out_dtype=D["UINT6"], direction="mixed")  # fmt: skip
+    t = requantization_thresholds(rng, layer, 63)
+    t[0] = layer.thresholds[0]  # random: no affine count
+    layer = dataclasses.replace(layer, thresholds=t).refold(pipeline=k, mul="lut")
+    on_dsp = layer.refold(thr_mul="dsp")
+    found = [a is not None for a in on_dsp.affine_counts()]
+    assert found == [False] + [True] * 5
+    assert layer.affine_counts() == [None] * 6
+    assert on_dsp.stages() == layer.stages() and on_dsp.tail == layer.tail
+    # the estimate: a multiplier per affine row, a search for the other, a clip per count bit
+    lut, dsp = layer.features(), on_dsp.features()
+    assert dsp.dsp == lut.dsp + 5
+    assert dsp.lut["search"] * 6 == lut.lut["search"] and dsp.lut["affine"] == 5 * 6
+    check_unit(on_dsp, x, seed=k)
+    with pytest.raises(ValueError, match="thr_mul must be one of dsp, lut"):
+        layer.refold(thr_mul="lutram")
+
+
 def test_pipeline_stages():
     """``k`` levels a cycle: a register after the products, after levels k, 2k, .. below the
     tree's depth, and after the comparisons; the tail grows by that many."""

@@ -16,8 +16,10 @@ from qonnx.core.datatype import DataType
 from gatemill.flow.ir.datatypes import BIPOLAR
 from gatemill.flow.kinds.threshold import Threshold
 from gatemill.hdl.threshold import (
+    AFFINE_MIN_LEVELS,
     FoldedThresholds,
     ThresholdUnit,
+    affine_count,
     known_comparisons,
     live_comparisons,
     table_bits,
@@ -218,6 +220,29 @@ def test_table_cost_counts_the_memory_bits_that_vary(direction):
     assert cost.varying == sum(len(c) > 1 for c in columns) > 0
     # lane 1's 3 bounds of 6 bits are constants; lane 0's random ones vary (each level)
     assert cost.bound == 6 and cost.constant == 3 * 6 and cost.compared == 3 * 6
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_affine_count_of_a_requantization(flip):
+    """A requantization's thresholds (ceilings of an arithmetic progression) have an affine
+    count, exact on every value of the range (affine_count checks it itself); random ones,
+    or fewer than AFFINE_MIN_LEVELS inside the range, have none."""
+    rng = np.random.default_rng(40 + flip)
+    lo, hi = -3000, 2500
+    for _ in range(20):
+        start, step = rng.uniform(-2500, -1000), rng.uniform(1.01, 60)
+        bounds = np.ceil(start + step * np.arange(63)).astype(np.int64)
+        if flip:
+            bounds = bounds[::-1]
+        a = affine_count(bounds, flip, lo, hi)
+        assert a is not None and (a.m < 0) == flip and a.levels == 63
+        value = np.arange(lo, hi + 1)
+        want = ((value[:, None] >= bounds[None, :]) ^ flip).sum(axis=1)
+        assert np.array_equal(a.base + np.clip((value * a.m + a.c) >> a.shift, 0, 63), want)
+    noise = np.sort(rng.integers(lo, hi, 63))
+    assert affine_count(noise, False, lo, hi) is None
+    few = np.array([-5000] * 60 + [0, 10, 20])  # 3 inside the range
+    assert AFFINE_MIN_LEVELS > 3 and affine_count(few, False, lo, hi) is None
 
 
 def test_rejects_bad_arguments():

@@ -225,6 +225,29 @@ def test_fit_board_moves_weight_bits_to_luts_for_block_ram(tmp_path):
     assert "6 block RAMs (6 used)" in doc["rule"]
 
 
+def test_too_many_luts_move_thresholds_to_dsp_blocks(tmp_path):
+    """Fully parallel with shift-and-add products, a 6-bit MLP's 63-level thresholds are a
+    binary search per row in LUTs; with too few LUTs and DSP blocks to spare the greedy
+    counts a layer's thresholds on multipliers (thr_mul), a DSP block a row, if that saves
+    the most LUTs per block."""
+    from gatemill.flow.dse.budget import choose_resources
+    from gatemill.flow.dse.cost import design_estimate
+
+    path = export(mlp([16, 32, 5], wbits=6, abits=6, in_bits=8, seed=5), (16,), tmp_path / "m.onnx")
+    ir = import_qonnx(path).ir
+    (first,) = [x.name for x in ir.layers if x.thresholds is not None]
+    folded = apply_folding(ir, {n: {"mul": "lut"} for n in (x.name for x in ir.layers)})
+    folded = apply_folding(folded, fold_for_ii(folded, 1))
+    est = design_estimate(folded)
+    assert est["dsp"] == 0
+    limits = {"lut": est["lut"] - 100, "dsp": 220, "bram": 10}
+    chosen, got = choose_resources(folded, limits, "xc7")
+    layer = next(x for x in chosen.layers if x.name == first)
+    assert layer.thr_mul == "dsp" and layer.mul == "lut"
+    rows = sum(a is not None for a in layer.affine_counts())
+    assert rows > 0 and got["dsp"] == rows and got["lut"] <= limits["lut"]
+
+
 def test_the_rule_names_where_products_moved(tmp_path):
     """At 1e7 samples/s on the PYNQ-Z2 the 8-bit x 4-bit products of the first layer go to
     LUTs (512 would not fit the 220 DSP48s), and the rule says so; the 4-bit x 4-bit ones stay

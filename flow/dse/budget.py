@@ -5,6 +5,7 @@ by the estimates of :mod:`.estimate`."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 
 from ...hdl.plan import estimates, plan
 from ..errors import GatemillError
@@ -142,6 +143,18 @@ def _with_mul(ir: IRGraph, name: str, to: str, family: str) -> IRGraph:
     return apply_folding(ir, {name: {"mul": to, "pack": pack}}, "multipliers")
 
 
+def _thresholds_on_dsp(ir: IRGraph) -> Iterator[IRGraph]:
+    """*ir* with one more layer's constant thresholds counted on multipliers (``thr_mul``
+    ``"dsp"``), one candidate per layer where some row allows it."""
+    for layer in ir.layers:
+        if "thr_mul" not in layer.fold_fields or layer.thr_mul == "dsp":
+            continue
+        if not layer.threshold_search:
+            continue
+        if any(a is not None for a in layer.refold(thr_mul="dsp").affine_counts()):
+            yield apply_folding(ir, {layer.name: {"thr_mul": "dsp"}}, "multipliers")
+
+
 def _fewer_blocks(ir: IRGraph) -> Iterator[IRGraph]:
     """*ir* with one layer's weight memory a block RAM smaller: the fewest more bits of its
     word in logic (``lut_weight_bits``) that take a block off the estimate, one candidate per
@@ -182,7 +195,8 @@ def choose_resources(ir: IRGraph, limits: dict, family: str) -> tuple[IRGraph, d
     Greedy on the estimate (:func:`gatemill.flow.dse.cost.design_estimate`): while there are
     too many DSP blocks, the layer that gives up the most of them per LUT it adds moves to
     LUTs; while there are too many LUTs, the layer that saves the most LUTs per DSP block it
-    takes moves to DSPs (packed), as long as they stay within the limit; while there are too
+    takes moves to DSPs (packed), or counts its constant thresholds on them (``thr_mul``), as
+    long as they stay within the limit; while there are too
     many block RAMs, the layer whose weights give up a block RAM for the fewest LUTs moves
     that many more bits of its weight word into logic (a block RAM reads at most 72 bits a
     cycle: a fast layer's shallow memory needs more blocks than its bits fill).
@@ -194,7 +208,10 @@ def choose_resources(ir: IRGraph, limits: dict, family: str) -> tuple[IRGraph, d
             break
         ir, est = best
     while est["lut"] > limits["lut"]:
-        cands = (_with_mul(ir, n, "dsp", family) for n in _switchable(ir, "dsp"))
+        cands = chain(
+            (_with_mul(ir, n, "dsp", family) for n in _switchable(ir, "dsp")),
+            _thresholds_on_dsp(ir),
+        )
         if (best := _cheapest(cands, est, "lut", "dsp", family, limits["dsp"])) is None:
             break
         ir, est = best

@@ -246,7 +246,8 @@ class MatrixVector(Layer):
         (:attr:`threshold_search`): ``"dsp"`` counts each row whose thresholds allow it
         (:meth:`affine_counts`) with one multiplier block, ``value * m + c`` shifted and
         clipped, instead of its search (63 levels of a 17-bit value: about 6 LUT and a
-        DSP48 instead of about 63 LUT); ``"lut"`` (default) searches every row.
+        DSP48 instead of about 63 LUT); ``"lut"`` (default) searches every row. Fitting a
+        board, :func:`~gatemill.flow.dse.budget.choose_resources` sets it to save LUTs.
     """
 
     kind: ClassVar[str] = "MatrixVector"

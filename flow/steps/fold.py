@@ -50,6 +50,8 @@ def _fit_board(
             if "mul" in layer.fold_fields and (mul := new.get("mul", layer.mul)) != layer.mul:
                 where = "in LUTs" if mul == "lut" else f"on DSP blocks ({new['pack']} a block)"
                 moved.append(f"products of {layer.name} {where}")
+            if new.get("thr_mul", "lut") == "dsp" != getattr(layer, "thr_mul", "dsp"):
+                moved.append(f"thresholds of {layer.name} on DSP blocks")
             if new.get("lut_weight_bits", 0):
                 moved.append(f"{new['lut_weight_bits']} weight bits a word of {layer.name} in LUTs")
         return fitted, f"{rule}, {', '.join(moved)} to fit {room}"

@@ -140,15 +140,16 @@ class Affine:
 def affine_count(bounds, flip: bool, lo: int, hi: int) -> Affine | None:
     """The :class:`Affine` that counts, for every value in ``[lo, hi]``, the stored bounds
     ``U`` (one lane's, see :class:`FoldedThresholds`) it passes (``value >= U``, or with
-    *flip* ``value < U``), or ``None`` where none exists with operands of
-    :data:`AFFINE_OPERAND_BITS` bits, or fewer than :data:`AFFINE_MIN_LEVELS` bounds lie
-    inside the range.
+    *flip* ``value < U``), or ``None`` where none exists with a factor of at most
+    :data:`AFFINE_FACTOR_BITS` signed bits (values of at most :data:`AFFINE_VALUE_BITS`), or
+    fewer than :data:`AFFINE_MIN_LEVELS` bounds lie inside the range.
 
     A requantization's integer thresholds are the ceilings of an arithmetic progression, so
-    such a count usually exists: for the smallest ``shift`` this tries every ``m`` near
-    ``2**shift / spacing``, and a ``c`` exists exactly when the constraints ``U_t * m + c >=
-    t << shift`` and ``(U_t - 1) * m + c < t << shift`` (``t`` = 1 .. levels, the bounds in
-    the range sorted) have a common solution. Monotonic in the value, the count is then
+    such a count usually exists. It does exactly when the constraints ``U_t * m + c >= t <<
+    shift`` and ``(U_t - 1) * m + c < t << shift`` (``t`` = 1 .. levels, the bounds inside
+    the range sorted) have an integer solution: each pair of them bounds ``m`` from above or
+    below, and the first ``shift`` whose bounds leave an ``m`` gives the narrowest factor,
+    ``c`` the smallest that meets the first kind. Monotonic in the value, the count is then
     exact on the whole range, which is checked here once more on every value."""
     u = np.asarray(bounds, dtype=np.int64)
     if flip:  # value < U  <=>  -value >= 1 - U

@@ -396,8 +396,6 @@ class MatrixVectorUnit(wiring.Component):
             return m
 
         thresholds, direction = layer.folded_thresholds()
-        # constant thresholds on multipliers (thr_mul), where a row's thresholds allow it
-        affine = layer.threshold_search and layer.thr_mul == "dsp"
         m.submodules.thresholds = thr = FoldedThresholds(
             thresholds=thresholds,
             direction=direction,
@@ -410,8 +408,9 @@ class MatrixVectorUnit(wiring.Component):
             # pipelined: the fold's thresholds are read as its last step enters stage 2
             ahead=bool(layer.pipeline),
             # constant thresholds: a row's own range decides some of them
-            lane_range=layer.acc_range() if layer.compares_constants or affine else None,
-            affine=affine,
+            lane_range=layer.acc_range() if layer.compares_constants else None,
+            # constant thresholds on multipliers (thr_mul), where a row's thresholds allow it
+            affine=layer.affine_counts() if layer.threshold_search else None,
         )
         s3_valid = Signal()
         m.d.comb += [thr.fold.eq(meta.nf if layer.pipeline else s2.nf), thr.en.eq(advance)]

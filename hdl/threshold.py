@@ -152,10 +152,11 @@ def affine_count(bounds, flip: bool, lo: int, hi: int) -> Affine | None:
     ``c`` the smallest that meets the first kind. Monotonic in the value, the count is then
     exact on the whole range, which is checked here once more on every value."""
     u = np.asarray(bounds, dtype=np.int64)
+    low, high = lo, hi
     if flip:  # value < U  <=>  -value >= 1 - U
-        u, lo, hi = 1 - u, -hi, -lo
+        u, low, high = 1 - u, -hi, -lo
     u = np.sort(u)
-    live = u[(u > lo) & (u <= hi)]
+    live = u[(u > low) & (u <= high)]
     n = len(live)
     if n < AFFINE_MIN_LEVELS or max(abs(lo), abs(hi)) >= 1 << (AFFINE_VALUE_BITS - 1):
         return None
@@ -175,9 +176,7 @@ def affine_count(bounds, flip: bool, lo: int, hi: int) -> Affine | None:
         if up.any() and m > int(np.min(rhs[up] // gap[up])):
             continue
         c = int(np.max((t << shift) - live * m))
-        found = Affine(-m if flip else m, c, shift, int(np.sum(u <= lo)), n)
-        if flip:
-            lo, hi = -hi, -lo
+        found = Affine(-m if flip else m, c, shift, int(np.sum(u <= low)), n)
         _check_affine(found, bounds, flip, lo, hi)
         return found
     return None
@@ -256,10 +255,9 @@ class FoldedThresholds(wiring.Component):
         lane ``p`` can take (e.g. a layer's rows, :meth:`MatrixVector.acc_range
         <gatemill.flow.kinds.matrix_vector.MatrixVector.acc_range>`). A threshold every value
         of the lane passes, or none does, is a constant instead of a comparator
-        (:func:`known_comparisons`); with *affine*, the range an :class:`Affine` count must
-        hold on.
-    affine : bool
-        With *search*: a lane whose count has an :func:`affine_count` (on its *lane_range*)
+        (:func:`known_comparisons`).
+    affine : sequence of Affine or None, optional
+        With *search*, per lane its :func:`affine_count` or ``None``: a lane with one
         multiplies instead of searching, ``value * m + c`` registered where the search's
         first register is (a multiplier block with its register), the count clipped from it
         and the search's other registers after it: the same latency.
@@ -296,7 +294,7 @@ class FoldedThresholds(wiring.Component):
         search=None,
         ahead=False,
         lane_range=None,
-        affine=False,
+        affine=None,
     ):
         t = np.asarray(thresholds, dtype=np.int64)
         d = np.asarray(direction, dtype=np.int64)
@@ -330,19 +328,15 @@ class FoldedThresholds(wiring.Component):
                 raise ValueError(f"search registers {self._search} must lie in 1..{steps - 1}")
         self._lo, self._hi = lo, hi
         self._known = np.zeros((pe, self._levels), np.int64)
-        self._affine = [None] * pe
-        if affine and self._search is None:
+        self._affine = [None] * pe if affine is None else list(affine)
+        if len(self._affine) != pe:
+            raise ValueError(f"affine takes one count or None per lane ({pe}), not {affine!r}")
+        if any(self._affine) and self._search is None:
             raise ValueError("affine counts replace a binary search: give search too")
         if lane_range is not None:
-            if self._folds != 1 or (self._search is not None and not affine):
-                raise ValueError(
-                    "lane_range takes constant thresholds (one fold), no search but an affine"
-                )
-            if affine:
-                per_lane = zip(self._bounds[0], self._flip[0], *lane_range, strict=True)
-                self._affine = [affine_count(b, f, int(a), int(z)) for b, f, a, z in per_lane]
-            else:
-                self._known = known_comparisons(self._bounds[0], *lane_range)
+            if self._folds != 1 or self._search is not None:
+                raise ValueError("lane_range takes constant thresholds (one fold), no search")
+            self._known = known_comparisons(self._bounds[0], *lane_range)
         super().__init__(
             {
                 "fold": In(range(self._folds)),
@@ -360,11 +354,6 @@ class FoldedThresholds(wiring.Component):
     def levels(self) -> int:
         """Thresholds per channel."""
         return self._levels
-
-    @property
-    def affine(self) -> list[Affine | None]:
-        """Per lane its :class:`Affine` count, ``None`` where it searches."""
-        return list(self._affine)
 
     @property
     def word_layout(self) -> data.ArrayLayout:

@@ -216,15 +216,20 @@ class LutLayer(Layer):
         return min(self.address_bits, LUT_INPUTS)
 
     @property
+    def upper_bits(self) -> int:
+        """Address bits above the row's: the multiplexer stages select on them."""
+        return self.address_bits - self.split
+
+    @property
     def max_pipeline(self) -> int:
         """Most registers a table takes: one after the row, one between each two upper bits
         (one for a table of one row: its output registered twice)."""
-        return max(self.address_bits - self.split, 1)
+        return max(self.upper_bits, 1)
 
     def mux_bits(self) -> list[int]:
         """Upper address bits each stage after the row selects on (:attr:`pipeline` shares
         them out evenly, the first stages taking the extra ones); one stage uncut."""
-        upper = self.address_bits - self.split
+        upper = self.upper_bits
         if not upper:
             return []
         stages = max(self.pipeline, 1)
@@ -237,10 +242,9 @@ class LutLayer(Layer):
         family's uncut tables are slower than the clock (:data:`PIPELINE_ABOVE_MHZ`): after
         the first LUT level, then every :data:`MUX_BITS` upper address bits."""
         limits = PIPELINE_ABOVE_MHZ.get(family, ())
-        upper = self.address_bits - self.split
-        cuts = [1, -(-upper // MUX_BITS)]
+        cuts = [1, -(-self.upper_bits // MUX_BITS)]
         passed = sum(clock_mhz > limit for limit in limits)
-        return {"pipeline": cuts[passed - 1] if passed and upper else 0}
+        return {"pipeline": cuts[passed - 1] if passed and self.upper_bits else 0}
 
     def cycles_for(self, fold):
         return 1
@@ -270,7 +274,7 @@ class LutLayer(Layer):
         out_bits = self.neurons * self.out_dtype.bitwidth()
         registers = out_bits + 1
         # a cut registers the rows of the upper bits still to select, and those bits
-        left = self.address_bits - self.split
+        left = self.upper_bits
         for chunk in (self.mux_bits() or [0])[: self.pipeline]:
             registers += out_bits * (1 << left) + self.neurons * left + 1
             left -= chunk

@@ -814,7 +814,7 @@ class MatrixVector(Layer):
         # keeps only part of them for a shallow ROM (fitted apart)
         regs = [(0 if dsp else logic_bits, depth)] if logic_bits else []
         regs += [(table.varying, nf)] if thr_logic else []
-        pipe, pipe_dsp = self._pipeline_bits(prod, levels, dsp > 0)
+        pipe, pipe_dsp = self._pipeline_bits(prod, levels, dsp > 0, len(affine))
         ff = {
             "base": 1,
             "in": simd * ab,
@@ -831,12 +831,13 @@ class MatrixVector(Layer):
         }
         return rs.Features(self.kind, lut, ff, mems, dsp + thr_dsp)
 
-    def _pipeline_bits(self, prod: int, levels: int, on_dsp: bool) -> tuple[int, int]:
+    def _pipeline_bits(self, prod: int, levels: int, on_dsp: bool, affine: int) -> tuple[int, int]:
         """Bits of the registers :meth:`stages` adds: the operands (or the weight word beside
         the multiples), the products, the partial sums after each cut (``prod + level`` bits
-        each) and the comparisons; as ``(in the fabric, in DSP blocks)``: with products
-        *on_dsp*, the DSP takes the last operand register in as its input registers and
-        the first product register as its output register (flip-flops Yosys does not count)."""
+        each), the comparisons and the search's (*affine* rows counted on multipliers); as
+        ``(in the fabric, in DSP blocks)``: with products *on_dsp*, the DSP takes the last
+        operand register in as its input registers and the first product register as its
+        output register (flip-flops Yosys does not count)."""
         st = self.stages()
         ab = rs.width(self.in_dtype)
         leaves, products = [self.simd] * self.pe, self.pe * self.simd * prod
@@ -860,7 +861,6 @@ class MatrixVector(Layer):
         # the search's registers hold the bits found so far and the value; an affine count's
         # first is its multiplier's own, the others hold the count
         cuts = len(st.search_cuts)
-        affine = sum(a is not None for a in self.affine_counts())
         search = (self.pe - affine) * cuts * (levels.bit_length() + rs.width(self.acc_dtype))
         search += affine * max(cuts - 1, 0) * levels.bit_length()
         bits += self.pe * (levels if st.compare else 0) + search

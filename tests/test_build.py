@@ -227,8 +227,8 @@ def test_board_multipliers_fold_the_build(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "b"), "--target-fps", "2.5e7"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "--target-fps 2.5e+07 at 25 MHz needs" in err and "Traceback" not in err
-    assert "a folding may use 93 and 104 of them on the ulx3s-85f" in err
-    assert "holding the weights in LUTs instead takes too many LUTs" in err
+    assert "a folding may use 93, 104 and 71,094 of them on the ulx3s-85f" in err
+    assert "moving products, thresholds or weights between LUTs and DSP blocks" in err
 
 
 @pytest.mark.parametrize("graph", ["depthwise", "set"])

@@ -248,6 +248,35 @@ def test_too_many_luts_move_thresholds_to_dsp_blocks(tmp_path):
     assert rows > 0 and got["dsp"] == rows and got["lut"] <= limits["lut"]
 
 
+def test_fit_board_refits_a_design_over_the_luts_alone(tmp_path):
+    """DSP blocks and block RAMs to spare but too many LUTs: the board fit moves LUT work to
+    DSP blocks at the same rate where that fits, else folds slower; a folding within the LUTs
+    is left as it is."""
+    from gatemill.flow.dse.budget import LUT_SHARE, fit_board
+    from gatemill.flow.dse.cost import design_estimate
+
+    path = export(mlp([16, 32, 5], wbits=6, abits=6, in_bits=8, seed=5), (16,), tmp_path / "m.onnx")
+    ir = import_qonnx(path).ir
+    ir = apply_folding(ir, {n: {"mul": "lut"} for n in (x.name for x in ir.layers)})
+    start = fold_for_ii(ir, 1)
+    est = design_estimate(apply_folding(ir, start))
+    assert est["dsp"] == 0
+    roomy = {"lut": est["lut"] / LUT_SHARE, "dsp": 220, "bram36": 10}
+    assert fit_board(ir, start, roomy, "xc7")[0] is start
+
+    # 100 LUTs too many: same rate, some work on DSP blocks
+    tight = {**roomy, "lut": (est["lut"] - 100) / LUT_SHARE}
+    folding, got, limits = fit_board(ir, start, tight, "xc7")
+    fitted = apply_folding(ir, folding)
+    assert got["lut"] <= limits["lut"] and 0 < got["dsp"] <= limits["dsp"]
+    assert estimates(plan(fitted))["ii_cycles"] == 1
+
+    # no DSP blocks at all: slower
+    folding, got, limits = fit_board(ir, start, {**tight, "dsp": 0}, "xc7")
+    assert got["lut"] <= limits["lut"] and got["dsp"] == 0
+    assert estimates(plan(apply_folding(ir, folding)))["ii_cycles"] > 1
+
+
 def test_the_rule_names_where_products_moved(tmp_path):
     """At 1e7 samples/s on the PYNQ-Z2 the 8-bit x 4-bit products of the first layer go to
     LUTs (512 would not fit the 220 DSP48s), and the rule says so; the 4-bit x 4-bit ones stay

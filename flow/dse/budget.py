@@ -241,7 +241,7 @@ def fit_board(
     limits = board_limits(capacity, family)
     folded = apply_folding(ir, folding)
     est = design_estimate(folded, family)
-    if est["dsp"] <= limits["dsp"] and est["bram"] <= limits["bram"]:
+    if fits(est, limits):
         return folding, est, limits
     now = estimates(plan(folded))["ii_cycles"]
     candidates = [(now, folding)]

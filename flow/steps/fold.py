@@ -28,8 +28,9 @@ def clock_of(clock_mhz: float | None, board: Board | None) -> float:
 def _fit_board(
     ir: IRGraph, folding: dict, rule: str, board: Board, target_fps, clock_mhz: float
 ) -> tuple[dict, str]:
-    """*folding* and *rule*, with products or weights moved to LUTs, or folded further, when
-    the board has too few multipliers or block RAMs for it
+    """*folding* and *rule*, with products, thresholds or weights moved between LUTs and DSP
+    blocks or block RAMs, or folded further, when the board has too few multipliers, block
+    RAMs or LUTs for it
     (:func:`gatemill.flow.dse.budget.fit_board`).
 
     A *target_fps* the board cannot reach is an error naming the fastest rate it can.
@@ -40,8 +41,9 @@ def _fit_board(
     ii = estimate_point(ir, folding, clock_mhz, board.family)["ii_cycles"]
     point = estimate_point(ir, fitted, clock_mhz, board.family)
     room = (
-        f"the {board.name}'s {limits['dsp']} usable multipliers ({est['dsp']} used) and "
-        f"{limits['bram']:g} block RAMs ({est['bram']:g} used)"
+        f"the {board.name}'s {limits['dsp']} usable multipliers ({est['dsp']} used), "
+        f"{limits['bram']:g} block RAMs ({est['bram']:g} used) and {limits['lut']:,.0f} LUTs "
+        f"({est['lut']:,.0f} estimated)"
     )
     if point["ii_cycles"] == ii:
         moved = []
@@ -59,10 +61,11 @@ def _fit_board(
         need = design_estimate(apply_folding(ir, folding), board.family)
         raise GatemillError(
             f"--target-fps {target_fps:g} at {clock_mhz:g} MHz needs {need['dsp']} "
-            f"multipliers (DSP blocks) and {need['bram']:g} block RAMs (36 Kb); a folding may "
-            f"use {limits['dsp']} and {limits['bram']:g} of them on the {board.name}, "
-            "and building the products or holding the weights in LUTs instead takes too many "
-            "LUTs; "
+            f"multipliers (DSP blocks), {need['bram']:g} block RAMs (36 Kb) and about "
+            f"{need['lut']:,.0f} LUTs; a folding may use {limits['dsp']}, {limits['bram']:g} "
+            f"and {limits['lut']:,.0f} of them on the {board.name}, and moving products, "
+            "thresholds or weights between LUTs and DSP blocks or block RAMs does not make "
+            "it fit; "
             f"within them the fastest folding takes {point['ii_cycles']} cycles per sample, "
             f"i.e. {point['samples_per_s']:,.0f} samples/s. Lower the target, or choose a "
             "bigger board."
@@ -93,8 +96,9 @@ def choose_folding(
         LUT budget (estimate): with *target_fps* the target must fit, alone the fastest
         folding within it.
     board : Board, optional
-        Without *overrides*, the folding is folded further until it fits the board's
-        multipliers (a *target_fps* beyond them is an error); its family prices the LUTs.
+        Without *overrides*, work moves between LUTs, DSP blocks and block RAMs, or the
+        folding is folded further, until the estimate fits the board's multipliers, block
+        RAMs and LUTs (a *target_fps* beyond them is an error); its family prices the LUTs.
     overrides : path or mapping, optional
         A ``folding.json`` (or its ``layers`` mapping) whose entries replace the rule's.
 

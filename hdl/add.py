@@ -12,6 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..flow.ir.datatypes import BIPOLAR
 from .common import check_kind, lanes, stream_of
+from .skid import StreamSkid
 from .threshold import FoldedThresholds
 
 __all__ = ["AddUnit"]
@@ -20,9 +21,11 @@ __all__ = ["AddUnit"]
 class AddUnit(wiring.Component):
     """``acc = a0 * x0 + a1 * x1`` on ``pe`` channels a beat, thresholded when the layer says.
 
-    A beat is taken from both inputs in the same cycle. Registers: the sum (while the fold's
-    thresholds are read), then the thresholded output; without thresholds the sum register is
-    the output. The whole pipeline stalls while the output is held by backpressure.
+    Each input enters through a skid buffer (:class:`~gatemill.hdl.skid.StreamSkid`): an input
+    beat waits there, one at most, until the other input's beat is there too; both go on in the
+    same cycle. Registers: the sum (while the fold's thresholds are read), then the thresholded
+    output; without thresholds the sum register is the output. The whole pipeline stalls while
+    the output is held by backpressure.
 
     Parameters
     ----------
@@ -51,17 +54,26 @@ class AddUnit(wiring.Component):
 
     def elaborate(self, platform):
         layer, m = self._layer, Module()
+        # Each input enters through a skid buffer, whose ready is a register: a producer's
+        # ready does not wait on the other input's valid through logic placed between the two
+        # branches (nextpnr-ecp5, residual CNN: a width converter's counter through the join
+        # and back, 8.5 ns of route).
+        ins = []
+        for k, port in enumerate((self.i0, self.i1)):
+            m.submodules[f"skid{k}"] = skid = StreamSkid(shape=port.payload.shape())
+            wiring.connect(m, wiring.flipped(port), skid.i)
+            ins.append(skid.o)
+        x0, x1 = ins
         advance = ~self.o.valid | self.o.ready
-        both = self.i0.valid & self.i1.valid
-        m.d.comb += [self.i0.ready.eq(advance & both), self.i1.ready.eq(advance & both)]
+        both = x0.valid & x1.valid
+        m.d.comb += [x0.ready.eq(advance & both), x1.ready.eq(advance & both)]
         (a0, a1), (d0, d1) = layer.coefficients, layer.dtypes
 
         def value(x, dt):
             return Mux(x, 1, -1) if dt == BIPOLAR else x
 
         sums = [
-            a0 * value(self.i0.payload[p], d0) + a1 * value(self.i1.payload[p], d1)
-            for p in range(layer.pe)
+            a0 * value(x0.payload[p], d0) + a1 * value(x1.payload[p], d1) for p in range(layer.pe)
         ]
         if layer.thresholds is None:
             with m.If(advance):

@@ -156,10 +156,11 @@ class Add(Layer):
         return 1 + (self.thresholds is not None)
 
     def take_times(self, a0, a1) -> list[list[int]]:
-        """The cycle each input beat is taken: beat ``j`` of both inputs together, when both
-        have it, one a cycle."""
-        taken = pipelined_times([max(x, y) for x, y in zip(a0, a1, strict=True)], 0)
-        return [taken, taken]
+        """The cycle each input beat is taken by the input's skid buffer: as it arrives, but
+        not before the cycle after the sum took the beat before it (the buffer holds one)."""
+        summed = pipelined_times([max(x, y) for x, y in zip(a0, a1, strict=True)], 0)
+        free = [0] + [s + 1 for s in summed[:-1]]  # the buffer can take beat j from then on
+        return [[max(t, f) for t, f in zip(a, free, strict=True)] for a in (a0, a1)]
 
     def beat_times(self, a0, a1, hold=None):
         """Output beat ``j`` leaves :attr:`stages` advancing cycles after input beat ``j`` is
@@ -177,8 +178,14 @@ class Add(Layer):
 
         folds = self.channels // self.pe
         acc_bits = rs.width(self.acc_dtype)
-        lut = {"base": 1, "acc": self.pe * acc_bits}
-        ff = {"base": 1, "in": self.pe * acc_bits, "out": self.pe * rs.width(self.out_dtype)}
+        held = self.pe * sum(rs.width(d) for d in self.dtypes)  # the input skid buffers
+        lut = {"base": 1, "acc": self.pe * acc_bits, "skid": held}
+        ff = {
+            "base": 1,
+            "in": self.pe * acc_bits,
+            "out": self.pe * rs.width(self.out_dtype),
+            "skid": held + 2,
+        }
         mems = {}
         if self.thresholds is not None:
             vrange = (int(self.acc_dtype.min()), int(self.acc_dtype.max()))

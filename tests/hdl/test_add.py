@@ -71,3 +71,48 @@ def test_validation():
     with pytest.raises(ValueError, match="non-zero"):
         Add(name="a", shape=(2,), dtypes=(D["UINT4"], D["UINT4"]), coefficients=(0, 1),
             acc_dtype=D["UINT5"])  # fmt: skip
+
+
+def test_take_times_match_the_unit():
+    """Each input beat is taken when the unit's model says: by its skid buffer as it comes,
+    at most one ahead of the other input."""
+    from amaranth.sim import Simulator
+
+    rng = np.random.default_rng(4)
+    layer = make_layer(rng, shape=(6,), dtypes=(D["UINT2"], D["UINT2"]), pe=1)
+    avail = ([0, 1, 2, 3, 4, 5], [5, 5, 9, 9, 9, 12])
+    dut, taken = layer.unit(), ([], [])
+
+    def source(k):
+        port = getattr(dut, f"i{k}")
+
+        async def run(ctx):
+            cycle = 0
+            for a in avail[k]:
+                while cycle < a:
+                    ctx.set(port.valid, 0)
+                    await ctx.tick()
+                    cycle += 1
+                ctx.set(port.valid, 1)
+                while True:
+                    _, _, ready = await ctx.tick().sample(port.ready)
+                    cycle += 1
+                    if ready:
+                        taken[k].append(cycle - 1)
+                        break
+            ctx.set(port.valid, 0)
+
+        return run
+
+    async def sink(ctx):
+        ctx.set(dut.o.ready, 1)
+        await ctx.tick().repeat(40)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    for k in range(2):
+        sim.add_testbench(source(k), background=True)
+    sim.add_testbench(sink)
+    sim.run()
+    assert list(taken) == layer.take_times(*avail)
+    assert layer.take_times(*avail) == [[0, 6, 7, 10, 11, 12], [5, 6, 9, 10, 11, 12]]

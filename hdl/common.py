@@ -21,6 +21,19 @@ from ..flow.ir.datatypes import BIPOLAR
 ROM_ATTRS = {"rom_style": "logic", "ram_style": "logic"}
 """Synthesis attributes of a ROM built from logic (LUTs), not RAM blocks."""
 
+KEEP_APART = "gatemill_keep_apart"
+"""Attribute of a register that place and route needs as it is written: Yosys merges
+registers with the same input into one (``opt_merge``), e.g. the upper address bits every
+LUT neuron reading an input registers, which then drive neurons all over the chip. The ECP5
+place-and-route flows keep such registers apart
+(:data:`gatemill.flow.synth.yosys.KEEP_APART_SCRIPT`); the utilization counts let Yosys merge
+them, as Vivado does before it replicates registers for timing.
+
+Not on a matrix-vector unit's weight registers: a shallow weight ROM's columns repeat (a
+4-word ROM has 16 different ones), and Yosys merges the digit choices of rows that share a
+column and an input too; kept apart, the deep sets' 4,096-bit weight register took 6,270
+more LUT4s on the ECP5 and nextpnr's router stalled."""
+
 
 def elem_shape(dtype) -> Shape:
     """Amaranth shape of one element of *dtype* (a qonnx ``DataType``)."""

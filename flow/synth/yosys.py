@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...hdl.common import KEEP_APART
 from ..errors import GatemillError, ToolError
 from ..kinds.resources import CARRY_CHAIN_TREES
 from ..tools import tool_env, which
@@ -69,6 +70,12 @@ SYNTH = {
 # of CARRY_CHAIN_TREES: the ECP5 (LUT4s) keeps Yosys's mapping (unmerged, the digits MLP's
 # Fmax did not change, 161.7 -> 162.6 MHz, nor its LUT4s and carry cells, +1.4 %).
 UNMERGE_ADDERS = "maccmap -unmap"
+
+# Registers marked KEEP_APART (hdl.common) stay one per register written in place and route:
+# a ``keep`` on the flip-flop cell (the attribute arrives on its wire) stops ``opt_merge``
+# from merging them. ``proc`` makes the cells and ``opt_dff`` gives them their enables and
+# drops the constant ones first, since later passes leave a kept cell as it is.
+KEEP_APART_SCRIPT = f"proc\nopt_dff\nsetattr -set keep 1 a:{KEEP_APART} %ci1 t:*dff* %i"
 
 # synth_xilinx's map_memory step (Yosys 0.64, as ``echo on`` logs it for SYNTH's options; a
 # test compares), run by hand to drop the block RAMs' contents between the choice of the

@@ -84,6 +84,20 @@ def test_every_table_entry(name, pipeline):
     assert r["entries_checked"] == layer.neurons << layer.address_bits
 
 
+def test_registered_upper_bits_are_kept_apart():
+    """Each neuron's registered upper address bits carry KEEP_APART (one copy per neuron in
+    place and route, gatemill.flow.synth.yosys.KEEP_APART_SCRIPT), its table rows do not."""
+    from amaranth.back import rtlil
+
+    from gatemill.hdl.common import KEEP_APART
+
+    layer = make_layer(np.random.default_rng(7), **CASES["wide_12_bits"], pipeline=2)
+    text = rtlil.convert(LutLayerUnit(layer=layer))
+    kept = text.count(f"attribute \\{KEEP_APART} 1")
+    # neurons with a table (not the two constant ones), two registers of upper bits each
+    assert kept == 2 * (layer.neurons - 2)
+
+
 def test_check_tables_finds_a_wrong_table(monkeypatch):
     """The exhaustive check is not vacuous: a unit built from other tables fails it."""
     rng = np.random.default_rng(3)

@@ -12,7 +12,9 @@ register of it advancing when the stage after the run is ready (its ``i.ready``,
 closing the bubble, a LUT layer does not, so that a run of LUT layers loads on the skid
 buffer's ``ready`` register itself), valid bits travelling with the data. When the run ends
 at the output, that stage is a skid buffer (:mod:`.skid`) instead of a FIFO: its ``ready`` is
-a register, so the enable never waits on the output's ``ready`` through logic.
+a register, so the enable never waits on the output's ``ready`` through logic. A unit whose
+:attr:`~gatemill.flow.kinds.base.Layer.in_skid` is set reads its FIFO through a skid buffer
+too, so the FIFO's memory read enable never waits on the unit's ``ready``.
 :func:`plan` gives the stages in topological order (``stages[0]`` reads the accelerator's
 input, ``stages[-1]`` feeds its output), :func:`estimates` the initiation interval and latency
 from each stage's timing model: the layer kinds'
@@ -169,7 +171,13 @@ def plan(ir: IRGraph, fifo_depths: dict[str, int] | None = None) -> list[Stage]:
                 Stage(f"{key}_fifo", "Fifo", n, n, beats, fifo.latency_cycles(depth), layer,
                       dtype=dtype, depth=depth, per_sample=per_sample, inputs=(source,))
             )  # fmt: skip
-            return (f"{key}_fifo", 0)
+            if not layer.in_skid:
+                return (f"{key}_fifo", 0)
+            stages.append(
+                Stage(f"{key}_skid", "Skid", n, n, beats, skid.LATENCY, layer, dtype=dtype,
+                      per_sample=per_sample, inputs=((f"{key}_fifo", 0),))
+            )  # fmt: skip
+            return (f"{key}_skid", 0)
 
         if not fifo_wanted:
             return add_width(source)

@@ -57,6 +57,25 @@ def test_default_folding_of_a_residual_graph(tmp_path):
     assert r["mismatches"] == 0 and r["ii_cycles"] == r["est_ii_cycles"]
 
 
+def test_residual_block_for_a_fast_ecp5_clock(tmp_path):
+    """At 150 MHz on the ECP5 a sliding window reads its FIFO through a skid buffer (in_skid)
+    and the matrix-vector units end in one (out_skid): same results, same timing as the
+    estimates, under stalls too."""
+    from gatemill.flow.dse.fold import for_device
+
+    ir = for_device(residual_graph(2), 150, "ecp5")
+    stages = {s.name: s for s in plan(ir)}
+    for win in ("conv1_win", "conv2_win"):
+        assert stages[f"{win}_skid"].kind == "Skid"
+        assert stages[f"{win}_skid"].inputs == ((f"{win}_fifo", 0),)
+        assert stages[win].inputs == ((f"{win}_skid", 0),)
+    r = simulate(ir, tmp_path / "a")
+    assert r["mismatches"] == 0
+    assert (r["ii_cycles"], r["latency_cycles"]) == (r["est_ii_cycles"], r["est_latency_cycles"])
+    r = simulate(ir, tmp_path / "b", samples=8, seed=6, idle=0.6, stall=0.6)
+    assert r["mismatches"] == 0
+
+
 def test_join_fifos_are_sized_below_a_sample_where_that_suffices():
     """The skip FIFO of a shallow branch holds what the timing model says, not a sample."""
     stages = {s.name: s for s in plan(residual_graph())}

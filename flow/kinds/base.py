@@ -222,6 +222,12 @@ class Layer:
         raise NotImplementedError
 
     @property
+    def in_skid(self) -> int:
+        """1 when the FIFO in front of the unit passes its beats on through a skid buffer
+        (:func:`gatemill.hdl.plan.plan`); a kind that wants one says so in its fold."""
+        return 0
+
+    @property
     def chains(self) -> bool:
         """The unit takes a whole sample a beat and a beat a clock as a plain pipeline
         (:attr:`plain_pipeline`): next to another such unit it needs no FIFO, the two run

@@ -5,6 +5,7 @@ timing model."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -76,10 +77,17 @@ class SlidingWindow(DataMover, Layer):
     dtype : DataType
     simd : int
         Channels per beat (divides C); the matrix-vector layer it feeds sets it.
+    in_skid : int
+        Hardware only: 1 puts a skid buffer between the unit and the FIFO in front of it
+        (:func:`gatemill.hdl.plan.plan`), so that the FIFO's block RAM read enable comes from
+        registers, not from this unit's ready through logic (nextpnr-ecp5, residual CNN: 7.1
+        ns of route from the ready to the enable). Same timing (the buffer is a wire while
+        empty). :meth:`device_fold` sets it above
+        :data:`~gatemill.flow.kinds.matrix_vector.SKID_ABOVE_MHZ`.
     """
 
     kind: ClassVar[str] = "SlidingWindow"
-    fold_fields: ClassVar[tuple[str, ...]] = ("simd",)
+    fold_fields: ClassVar[tuple[str, ...]] = ("simd", "in_skid")
     follows_consumer: ClassVar[bool] = True
     ifm: tuple[int, int, int]
     kernel: tuple[int, int]
@@ -87,6 +95,7 @@ class SlidingWindow(DataMover, Layer):
     pad: tuple[int, int, int, int] = (0, 0, 0, 0)
     dtype: Any = None
     simd: int = 1
+    in_skid: int = 0
 
     def __post_init__(self):
         super().__post_init__()
@@ -103,6 +112,8 @@ class SlidingWindow(DataMover, Layer):
         if min(self.out_shape[:2]) < 1:
             raise ValueError(f"{self.name}: kernel {self.kernel} larger than padded input")
         check_divisor(self.name, self.ifm[2], self.simd, "simd")
+        if self.in_skid not in (0, 1):
+            raise ValueError(f"{self.name}: in_skid must be 0 or 1, not {self.in_skid!r}")
 
     @property
     def out_shape(self):
@@ -132,6 +143,11 @@ class SlidingWindow(DataMover, Layer):
                 f"must divide {self.ifm[2]}, not {lanes}"
             )
         return {"simd": lanes}
+
+    def device_fold(self, clock_mhz, family):
+        from .matrix_vector import SKID_ABOVE_MHZ
+
+        return {"in_skid": int(clock_mhz > SKID_ABOVE_MHZ.get(family, math.inf))}
 
     # -- timing ---------------------------------------------------------------------------------
 

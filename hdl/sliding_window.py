@@ -163,7 +163,14 @@ class SlidingWindowUnit(wiring.Component):
         y = o_oy * p.sh + o_ky - p.pt
         x = o_ox * p.sw + o_kx - p.pl
         pad = (y < 0) | (y >= p.h) | (x < 0) | (x >= p.w)
-        m.d.comb += [rport.addr.eq(rowbase + col), rport.en.eq(advance)]
+        # The read address is a register too, loaded with the sum of the next rowbase and
+        # col: the LUT RAM line buffer's address bits reach many cells across the chip, and
+        # from the adder that was the residual CNN's slowest ECP5 path (7.2 ns of route).
+        rowbase_next, col_next = Signal.like(rowbase), Signal.like(col)
+        raddr = Signal(len(rport.addr), init=(rowbase.init + col.init) % (1 << len(rport.addr)))
+        m.d.comb += [rowbase_next.eq(rowbase), col_next.eq(col)]
+        m.d.sync += [rowbase.eq(rowbase_next), col.eq(col_next), raddr.eq(rowbase_next + col_next)]
+        m.d.comb += [rport.addr.eq(raddr), rport.en.eq(advance)]
         # The read data goes into a register that loads nothing else (a block RAM takes it
         # in as its output register: its read without one is 5.8 ns on an ECP5), and the
         # padding's zero is chosen after it.
@@ -183,20 +190,23 @@ class SlidingWindowUnit(wiring.Component):
         step = Mux(last_oy, (p.h - (p.oh - 1) * p.sh) % rows, p.sh % rows)
         next_topbase = _add_mod(topbase, step * p.irow, depth)
         with m.If(issue):
-            m.d.sync += [o_cf.eq(Mux(o_cf == p.cf - 1, 0, o_cf + 1)), col.eq(col + 1)]
+            m.d.sync += o_cf.eq(Mux(o_cf == p.cf - 1, 0, o_cf + 1))
+            m.d.comb += col_next.eq(col + 1)
             with m.If(o_cf == p.cf - 1):
                 m.d.sync += o_kx.eq(Mux(o_kx == p.kw - 1, 0, o_kx + 1))
             with m.If(end_px):  # the window's next row
                 m.d.sync += o_ky.eq(Mux(o_ky == p.kh - 1, 0, o_ky + 1))
-                m.d.sync += [rowbase.eq(_add_mod(rowbase, p.irow % depth, depth)), col.eq(colbase)]
+                m.d.comb += rowbase_next.eq(_add_mod(rowbase, p.irow % depth, depth))
+                m.d.comb += col_next.eq(colbase)
             with m.If(end_win):  # the next window
                 m.d.sync += o_ox.eq(Mux(o_ox == p.ow - 1, 0, o_ox + 1))
                 next_colbase = colbase + p.sw * p.cf
-                m.d.sync += [rowbase.eq(topbase), colbase.eq(next_colbase), col.eq(next_colbase)]
+                m.d.sync += colbase.eq(next_colbase)
+                m.d.comb += [rowbase_next.eq(topbase), col_next.eq(next_colbase)]
             with m.If(end_row):  # the next output row
                 m.d.sync += o_oy.eq(Mux(last_oy, 0, o_oy + 1))
-                m.d.sync += [topbase.eq(next_topbase), rowbase.eq(next_topbase)]
-                m.d.sync += [colbase.eq(col0), col.eq(col0)]
+                m.d.sync += [topbase.eq(next_topbase), colbase.eq(col0)]
+                m.d.comb += [rowbase_next.eq(next_topbase), col_next.eq(col0)]
 
         # The differences' steps: an input row moves i_y on by one, or back to 0 after the
         # sample's last; an output row moves both needs on by SH, or back to their values at

@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..flow.ir.datatypes import BIPOLAR
 from .common import check_kind, lanes, stream_of
-from .pipeline import thermometer_count, tree_sum
+from .pipeline import delayed, thermometer_count, tree_sum
 
 __all__ = [
     "AFFINE_MIN_LEVELS",
@@ -431,21 +431,12 @@ class FoldedThresholds(wiring.Component):
         """Lane *p*'s count from its :class:`Affine`, with the search's registers."""
         a = self._affine[p]
         value = Value.cast(self.value[p])
-        product = value * a.m + a.c
-        if self._search:  # the multiplier block's own register
-            product = self._hold(m, product, f"affine{p}")
+        # the multiplier block's own register where the search's first one is
+        product = delayed(m, value * a.m + a.c, min(len(self._search), 1), self.en, f"affine{p}")
         q = product >> a.shift
         count = a.base + Mux(q < 0, 0, Mux(q > a.levels, a.levels, q[: a.levels.bit_length()]))
         count = count[: self._levels.bit_length()]
-        for k in range(1, len(self._search)):
-            count = self._hold(m, count, f"count{p}_a{k}")
-        return count
-
-    def _hold(self, m, value, name):
-        reg = Signal(Value.cast(value).shape(), name=name)
-        with m.If(self.en):
-            m.d.sync += reg.eq(value)
-        return reg
+        return delayed(m, count, max(len(self._search) - 1, 0), self.en, f"count{p}_a")
 
     def _binary_search_bounds(self, p: int) -> tuple[list[int], bool]:
         """Lane *p*'s bounds padded to ``2**n - 1`` with bounds never passed, and its flip."""

@@ -145,13 +145,10 @@ def _with_mul(ir: IRGraph, name: str, to: str, family: str) -> IRGraph:
 
 def _thresholds_on_dsp(ir: IRGraph) -> Iterator[IRGraph]:
     """*ir* with one more layer's constant thresholds counted on multipliers (``thr_mul``
-    ``"dsp"``), one candidate per layer where some row allows it."""
+    ``"dsp"``), one candidate per layer that searches them (one where no row allows it
+    saves nothing, and :func:`_cheapest` passes it over)."""
     for layer in ir.layers:
-        if "thr_mul" not in layer.fold_fields or layer.thr_mul == "dsp":
-            continue
-        if not layer.threshold_search:
-            continue
-        if any(a is not None for a in layer.refold(thr_mul="dsp").affine_counts()):
+        if "thr_mul" in layer.fold_fields and layer.thr_mul != "dsp" and layer.threshold_search:
             yield apply_folding(ir, {layer.name: {"thr_mul": "dsp"}}, "multipliers")
 
 

@@ -11,8 +11,15 @@ from rich.table import Table
 console = Console(highlight=False)
 
 # folding fields not printed at these values: every weight bit where synthesis puts it, no
-# second register after DSP products, no skid buffer at a unit's output (the Xilinx parts')
-QUIET = {("lut_weight_bits", 0), ("dsp_fabric_reg", 0), ("out_skid", 0), ("thr_mul", "lut")}
+# second register after DSP products, no skid buffer at a unit's output or input (the Xilinx
+# parts')
+QUIET = {
+    ("lut_weight_bits", 0),
+    ("dsp_fabric_reg", 0),
+    ("out_skid", 0),
+    ("in_skid", 0),
+    ("thr_mul", "lut"),
+}
 
 
 def _pct(v) -> str:

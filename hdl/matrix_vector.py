@@ -410,7 +410,7 @@ class MatrixVectorUnit(wiring.Component):
             # constant thresholds: a row's own range decides some of them
             lane_range=layer.acc_range() if layer.compares_constants else None,
             # constant thresholds on multipliers (thr_mul), where a row's thresholds allow it
-            affine=layer.affine_counts() if layer.threshold_search else None,
+            affine=layer.affine_counts if layer.threshold_search else None,
         )
         s3_valid = Signal()
         m.d.comb += [thr.fold.eq(meta.nf if layer.pipeline else s2.nf), thr.en.eq(advance)]

@@ -136,9 +136,10 @@ def plan(ir: IRGraph, fifo_depths: dict[str, int] | None = None) -> list[Stage]:
         else:
             ports[value] = [source]
 
-    def feed(source, value, lanes: int, layer, key: str, fifo_wanted: bool):
+    def feed(source, value, lanes: int, layer, key: str, fifo_wanted: bool, skids: bool):
         """*value*'s stream from *source* as *lanes* a beat, through a width converter and a
-        FIFO named after *key*; returns the new source. Behind a fork the FIFO comes first:
+        FIFO named after *key*, and a skid buffer after the FIFO if *skids*; returns the new
+        source. Behind a fork the FIFO comes first:
         a width converter that takes an input beat every few cycles would hold the fork, and
         with it every other branch, to its pace."""
         have, dtype, per_sample = carried[value]
@@ -171,7 +172,7 @@ def plan(ir: IRGraph, fifo_depths: dict[str, int] | None = None) -> list[Stage]:
                 Stage(f"{key}_fifo", "Fifo", n, n, beats, fifo.latency_cycles(depth), layer,
                       dtype=dtype, depth=depth, per_sample=per_sample, inputs=(source,))
             )  # fmt: skip
-            if not layer.in_skid:
+            if not skids:
                 return (f"{key}_fifo", 0)
             stages.append(
                 Stage(f"{key}_skid", "Skid", n, n, beats, skid.LATENCY, layer, dtype=dtype,
@@ -206,7 +207,9 @@ def plan(ir: IRGraph, fifo_depths: dict[str, int] | None = None) -> list[Stage]:
                 links[source[0]] = layer.name
                 sources.append(source)
                 continue
-            sources.append(feed(source, value, layer.input_lanes[k], layer, key, not direct))
+            sources.append(
+                feed(source, value, layer.input_lanes[k], layer, key, not direct, layer.in_skid)
+            )
         stages.append(
             Stage(layer.name, layer.kind, layer.input_lanes[0], layer.out_lanes, layer.cycles(),
                   layer.latency(), layer, inputs=tuple(sources))
@@ -221,7 +224,7 @@ def plan(ir: IRGraph, fifo_depths: dict[str, int] | None = None) -> list[Stage]:
                   out_layer, dtype=dtype, per_sample=per_sample, inputs=(ports[last].pop(0),))
         )  # fmt: skip
     else:
-        feed(ports[last].pop(0), last, carried[last][0], out_layer, f"{last}_out", True)
+        feed(ports[last].pop(0), last, carried[last][0], out_layer, f"{last}_out", True, False)
     sized = join_fifo_depths(stages)
     enable = _enables(stages, links)
     return [

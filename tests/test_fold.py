@@ -244,7 +244,7 @@ def test_too_many_luts_move_thresholds_to_dsp_blocks(tmp_path):
     chosen, got = choose_resources(folded, limits, "xc7")
     layer = next(x for x in chosen.layers if x.name == first)
     assert layer.thr_mul == "dsp" and layer.mul == "lut"
-    rows = sum(a is not None for a in layer.affine_counts())
+    rows = sum(a is not None for a in layer.affine_counts)
     assert rows > 0 and got["dsp"] == rows and got["lut"] <= limits["lut"]
 
 

@@ -9,6 +9,7 @@ unit costs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -241,10 +242,18 @@ class MatrixVector(Layer):
         :meth:`device_fold` sets it above :data:`SKID_ABOVE_MHZ`. A unit that :attr:`chains`
         (one sample per clock, under the clock enable of its run) has none
         (:attr:`has_skid`).
+    in_skid : int
+        Hardware only: 1 reads the FIFO in front of the unit through a skid buffer of one
+        beat (:func:`gatemill.hdl.plan.plan`), so that the FIFO's memory read enable comes
+        from registers, not from this unit's input handshake through logic (nextpnr-ecp5,
+        digits CNN: ``conv1``'s enable to its FIFO's block RAM read enable, 3.1 ns of
+        route; residual CNN: ``head_fc0``'s handshake, 7.7 ns). Same timing (the buffer is a
+        wire while empty). :meth:`device_fold` sets it above :data:`SKID_ABOVE_MHZ`; a unit
+        fed without a FIFO (inside a chain) has none.
     thr_mul : str
         Hardware only, with constant thresholds counted by binary search
         (:attr:`threshold_search`): ``"dsp"`` counts each row whose thresholds allow it
-        (:meth:`affine_counts`) with one multiplier block, ``value * m + c`` shifted and
+        (:attr:`affine_counts`) with one multiplier block, ``value * m + c`` shifted and
         clipped, instead of its search (63 levels of a 17-bit value: about 6 LUT and a
         DSP48 instead of about 63 LUT); ``"lut"`` (default) searches every row. Fitting a
         board, :func:`~gatemill.flow.dse.budget.choose_resources` sets it to save LUTs.
@@ -261,6 +270,7 @@ class MatrixVector(Layer):
         "lut_weight_bits",
         "dsp_fabric_reg",
         "out_skid",
+        "in_skid",
         "thr_mul",
     )
     weights: np.ndarray
@@ -280,6 +290,7 @@ class MatrixVector(Layer):
     lut_weight_bits: int = 0
     dsp_fabric_reg: int = 0
     out_skid: int = 0
+    in_skid: int = 0
     thr_mul: str = "lut"
 
     def __post_init__(self):
@@ -320,7 +331,7 @@ class MatrixVector(Layer):
             raise ValueError(f"{self.name}: pack must be a positive integer, not {self.pack!r}")
         if not (self.mul == "dsp" and self.multiplies):
             object.__setattr__(self, "pack", 1)  # nothing to pack
-        for field in ("dsp_fabric_reg", "out_skid"):
+        for field in ("dsp_fabric_reg", "out_skid", "in_skid"):
             value = getattr(self, field)
             if value not in (0, 1) or isinstance(value, bool):
                 raise ValueError(f"{self.name}: {field} must be 0 or 1, not {value!r}")
@@ -389,11 +400,13 @@ class MatrixVector(Layer):
         (:func:`~gatemill.hdl.threshold.live_comparisons`)."""
         return self.thresholds is not None and self.folds[0] == 1 and not self.threshold_search
 
+    @functools.cached_property
     def affine_counts(self) -> list:
         """Per row of a unit that counts its thresholds on multipliers (:attr:`thr_mul`
         ``"dsp"`` and :attr:`threshold_search`) its
         :class:`~gatemill.hdl.threshold.Affine` count, ``None`` where the row searches; all
-        ``None`` otherwise."""
+        ``None`` otherwise. Computed once per layer (a refolded layer is a new one): the
+        board fit asks for it with every estimate (~0.4 s for 64 rows of 63 thresholds)."""
         from ...hdl.threshold import affine_count, stored_bounds
 
         if not (self.threshold_search and self.thr_mul == "dsp"):
@@ -546,16 +559,18 @@ class MatrixVector(Layer):
         blocks, packed as the ports allow, where the device's synthesis maps them there
         (:func:`~gatemill.flow.kinds.resources.dsp_product`), LUT products otherwise (never a
         soft multiplier); on the ECP5, DSP products registered again in the fabric
-        (:attr:`dsp_fabric_reg`); a skid buffer at the output above the family's
-        :data:`SKID_ABOVE_MHZ` (:attr:`out_skid`)."""
+        (:attr:`dsp_fabric_reg`); skid buffers at the output and after the input FIFO above
+        the family's :data:`SKID_ABOVE_MHZ` (:attr:`out_skid`, :attr:`in_skid`)."""
         ab, wb = rs.width(self.in_dtype), rs.width(self.w_dtype)
         dsp = self.multiplies and rs.dsp_product(ab, wb, family)
+        skid = int(clock_mhz > SKID_ABOVE_MHZ.get(family, math.inf))
         return {
             "pipeline": pipeline_for_clock(clock_mhz, family),
             "mul": "dsp" if dsp else "lut",
             "pack": self.max_pack(family) if dsp else 1,
             "dsp_fabric_reg": int(dsp and family == "ecp5"),
-            "out_skid": int(clock_mhz > SKID_ABOVE_MHZ.get(family, math.inf)),
+            "out_skid": skid,
+            "in_skid": skid,
         }
 
     def cycles_for(self, fold):
@@ -775,7 +790,7 @@ class MatrixVector(Layer):
         tree_term = "tree"
         if self.binary or family not in rs.CARRY_CHAIN_TREES:
             tree_term = {0: "merged", 1: "merged_chain"}.get(self.pipeline, "merged_stage")
-        affine = [a for a in self.affine_counts() if a is not None]
+        affine = [a for a in self.affine_counts if a is not None]
         searched = (pe - len(affine)) if self.threshold_search else 0
         thr_dsp = sum(rs.multiplier_blocks(acc, abs(a.m).bit_length() + 1, family) for a in affine)
         live = 0  # constant thresholds that take a comparator

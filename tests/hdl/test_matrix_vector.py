@@ -311,9 +311,9 @@ def test_thresholds_counted_on_multipliers(k):
     t[0] = layer.thresholds[0]  # random: no affine count
     layer = dataclasses.replace(layer, thresholds=t).refold(pipeline=k, mul="lut")
     on_dsp = layer.refold(thr_mul="dsp")
-    found = [a is not None for a in on_dsp.affine_counts()]
+    found = [a is not None for a in on_dsp.affine_counts]
     assert found == [False] + [True] * 5
-    assert layer.affine_counts() == [None] * 6
+    assert layer.affine_counts == [None] * 6
     assert on_dsp.stages() == layer.stages() and on_dsp.tail == layer.tail
     # the estimate: a multiplier per affine row, a search for the other, a clip per count bit
     lut, dsp = layer.features(), on_dsp.features()
@@ -371,19 +371,21 @@ def test_device_fold_registers_dsp_products_in_the_fabric_on_ecp5_only():
         assert layer.refold(**fold).stages().fabric_products == bool(reg)
 
 
-def test_device_fold_puts_a_skid_buffer_after_units_above_the_family_clock():
+def test_device_fold_puts_skid_buffers_around_units_above_the_family_clock():
     """On the ECP5 above 100 MHz the next stage's ``ready`` would otherwise decide, through
     logic, the enable of every register and multiplier of the unit; never on other families
     (nothing measured there)."""
     rng = np.random.default_rng(13)
     layer, _ = make_layer(rng, **CASES["intermediate_mixed"])
     for family, mhz, skid in (("ecp5", 150.0, 1), ("ecp5", 100.0, 0), ("xc7", 250.0, 0)):
-        assert layer.device_fold(mhz, family)["out_skid"] == skid
+        fold = layer.device_fold(mhz, family)
+        assert fold["out_skid"] == fold["in_skid"] == skid
     # the unit of a chain (one sample per clock, under its run's enable) has none
     assert layer.refold(out_skid=1).has_skid
     assert not layer.refold(pe=layer.mh, simd=layer.mw, out_skid=1).has_skid
-    with pytest.raises(ValueError, match="out_skid must be 0 or 1"):
-        layer.refold(out_skid=2)
+    for field in ("out_skid", "in_skid"):
+        with pytest.raises(ValueError, match=f"{field} must be 0 or 1"):
+            layer.refold(**{field: 2})
 
 
 def test_refolding_keeps_results():

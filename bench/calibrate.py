@@ -157,12 +157,22 @@ DESIGNS = {
         lambda d: _random_mlp(JET, d / "m.onnx", wbits=1, abits=2, in_bits=8),
         [32, 128],
     ),
+    # 8-bit inputs times +-1 weights: each lane's negation is shared by the rows (sign_lane)
+    "jet w1a1 in8": Cal(
+        lambda d: _random_mlp(JET, d / "m.onnx", wbits=1, abits=1, in_bits=8), [8, 64]
+    ),
     "digits lutnet": Cal(lambda d: _digits("lutnet", "lutnet", d, epochs=10), [1]),
     "jet w6a6 90 % zeros (parallel)": Cal(
         lambda d: _random_mlp(JET, d / "m.onnx", wbits=6, abits=6, in_bits=8, zeros=0.9), [1]
     ),
     "jet w4a4 80 % zeros (parallel)": Cal(
         lambda d: _random_mlp(JET, d / "m.onnx", wbits=4, abits=4, in_bits=8, zeros=0.8), [1]
+    ),
+    "jet w4a4 60 % zeros (parallel)": Cal(
+        lambda d: _random_mlp(JET, d / "m.onnx", wbits=4, abits=4, in_bits=8, zeros=0.6), [1]
+    ),
+    "jet w3a3 80 % zeros (parallel)": Cal(
+        lambda d: _random_mlp(JET, d / "m.onnx", wbits=3, abits=3, in_bits=8, zeros=0.8), [1]
     ),
     # dense at one sample per clock, every product by a constant in shift-and-add logic (on
     # DSPs, the fold's default, Yosys took 75,720 LUT and 2,550 DSP48s, 27 % more LUTs than

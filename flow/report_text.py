@@ -8,18 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console(highlight=False)
+from .synth.cli import QUIET
 
-# folding fields not printed at these values: every weight bit where synthesis puts it, no
-# second register after DSP products, no skid buffer at a unit's output or input (the Xilinx
-# parts')
-QUIET = {
-    ("lut_weight_bits", 0),
-    ("dsp_fabric_reg", 0),
-    ("out_skid", 0),
-    ("in_skid", 0),
-    ("thr_mul", "lut"),
-}
+console = Console(highlight=False)
 
 
 def _pct(v) -> str:

@@ -7,6 +7,17 @@ from typing import Annotated
 
 import typer
 
+# folding fields not printed at these values: every weight bit where synthesis puts it, no
+# second register after DSP products, no skid buffer at a unit's output or input (the Xilinx
+# parts')
+QUIET = {
+    ("lut_weight_bits", 0),
+    ("dsp_fabric_reg", 0),
+    ("out_skid", 0),
+    ("in_skid", 0),
+    ("thr_mul", "lut"),
+}
+
 
 def depth_text(figures: dict | None) -> str:
     """A logic depth as the synth table shows it: ``12 (5 carry)``, or "-" without one."""
@@ -39,7 +50,7 @@ def print_synth(report: dict) -> None:
         fold = layer.get("fold") or {}
         table.add_row(
             layer["name"],
-            " ".join(f"{k}={v}" for k, v in fold.items()),
+            " ".join(f"{k}={v}" for k, v in fold.items() if (k, v) not in QUIET),
             *(str(layer[c]) for c in cols),
             depth_text(layer),
         )
